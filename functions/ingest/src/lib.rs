@@ -1,0 +1,84 @@
+//! Routes of the ingest function: `POST /hooks/{tenant}/...`. Served by Lambda through
+//! `lambda_http` and by `vigil serve` directly.
+#![forbid(unsafe_code)]
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_core::ingest::IngestOutcome;
+use vigil_core::signature::SignedHeaders;
+use vigil_core::tenancy::auth::HookCredentials;
+use vigil_http::{ApiError, AppState, RawBody};
+
+/// The ingest routes with their OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_domain_event))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Credentials a hook request carries: a bearer ingest token, or Standard Webhooks headers.
+fn hook_credentials(headers: &HeaderMap) -> HookCredentials<'_> {
+    HookCredentials {
+        bearer: vigil_http::extract::bearer_token(headers),
+        signed: SignedHeaders {
+            id: header(headers, "webhook-id"),
+            timestamp: header(headers, "webhook-timestamp"),
+            signature: header(headers, "webhook-signature"),
+        },
+    }
+}
+
+/// The client address as API Gateway or a proxy reports it.
+fn source_ip(headers: &HeaderMap) -> Option<&str> {
+    header(headers, "x-forwarded-for")
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+}
+
+/// Accept a domain event.
+///
+/// Authenticated by `Authorization: Bearer <ingest token>` or a Standard Webhooks signature
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the tenant's signing secret.
+/// Stored once per `id`: a repeat answers 200 with `duplicate: true` and writes nothing.
+#[utoipa::path(
+    post,
+    path = "/hooks/{tenant}/events",
+    tag = "ingest",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = vigil_core::ingest::DomainEvent, content_type = "application/json"),
+    security(("ingest_token" = []), ()),
+    responses(
+        (status = 202, description = "Stored and published", body = IngestOutcome),
+        (status = 200, description = "Already stored (duplicate id)", body = IngestOutcome),
+        (status = 400, description = "Malformed event", body = vigil_http::error::ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = vigil_http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = vigil_http::error::ErrorBody),
+    )
+)]
+pub async fn post_domain_event(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
+    let outcome = app
+        .ingest
+        .accept_domain_event(
+            &tenant,
+            hook_credentials(&headers),
+            &body,
+            source_ip(&headers),
+        )
+        .await?;
+    let status = if outcome.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(outcome)))
+}

@@ -1,0 +1,15 @@
+//! WorkflowsFunction: consumes the workflow queue (domain events and delayed steps, SQS with
+//! partial batch failures) and runs the workflow tick; reads and writes the table, sends to both
+//! queues, publishes events, creates one-time schedules.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vigil_lambda::run(
+        |app| Some(Arc::new(vigil_workflows::WorkflowHandler::new(app))),
+        |app, invocation| async move { vigil_workflows::run_flow(&app, invocation).await },
+    )
+    .await
+}

@@ -1,0 +1,89 @@
+//! The one error type services return. Each variant maps to one HTTP status and one CLI exit,
+//! in `vigil-http` and the `vigil` binary respectively.
+
+use crate::ports::{BusError, QueueError, SchedulerError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that can never succeed; `code` is a stable machine-readable word.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// Missing, or belonging to another tenant (indistinguishable on purpose).
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// A backend did not answer; the caller may retry.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Stable machine-readable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid { code, .. } => code,
+            Error::Unauthenticated(_) => "unauthenticated",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => Error::Unavailable(m),
+            StoreError::InvalidCursor => Error::invalid("invalid_cursor", "cursor is not valid"),
+            StoreError::AlreadyExists | StoreError::VersionConflict => {
+                Error::Conflict(e.to_string())
+            }
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<QueueError> for Error {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Unavailable(m) => Error::Unavailable(m),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<BusError> for Error {
+    fn from(e: BusError) -> Self {
+        Error::Unavailable(e.to_string())
+    }
+}
+
+impl From<SchedulerError> for Error {
+    fn from(e: SchedulerError) -> Self {
+        match e {
+            SchedulerError::Invalid(m) => Error::invalid("invalid_schedule", m),
+            SchedulerError::Unavailable(m) => Error::Unavailable(m),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Inbound hooks: authenticate, validate, store once, publish. Each accepted event costs one
+//! conditional write (the event record is its own idempotency record) and one bus publish.
+
+pub mod domain_event;
+pub mod integrity;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+pub use domain_event::{DomainEvent, StoredDomainEvent};
+
+use crate::ports::{BusEvent, EventBus, Index, Item, ItemStore, PutCondition, Query, StoreError};
+use crate::tenancy::auth::{self, HookCredentials, TenantCache};
+use crate::{Clock, Error, Result, keys};
+
+/// The answer to an accepted hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IngestOutcome {
+    pub id: String,
+    /// True when an event with this id was already stored; nothing new was written.
+    pub duplicate: bool,
+}
+
+/// Settings of the ingest path.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// How long raw events are kept.
+    pub retention: Duration,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            retention: Duration::days(30),
+        }
+    }
+}
+
+pub struct IngestService {
+    store: Arc<dyn ItemStore>,
+    bus: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+    tenants: TenantCache,
+    settings: IngestSettings,
+}
+
+impl IngestService {
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+        credentials_ttl: std::time::Duration,
+        settings: IngestSettings,
+    ) -> Self {
+        let tenants = TenantCache::new(store.clone(), clock.clone(), credentials_ttl);
+        Self {
+            store,
+            bus,
+            clock,
+            tenants,
+            settings,
+        }
+    }
+
+    /// Accepts one domain event posted to `/hooks/{tenant}/events`.
+    pub async fn accept_domain_event(
+        &self,
+        tenant_id: &str,
+        credentials: HookCredentials<'_>,
+        body: &[u8],
+        source_ip: Option<&str>,
+    ) -> Result<IngestOutcome> {
+        let now = self.clock.now();
+        // Unknown tenants get the same answer as bad credentials: ids are not to be probed.
+        let Some(tenant) = self.tenants.get(tenant_id).await? else {
+            return Err(Error::Unauthenticated(
+                "credentials are not valid for this tenant".into(),
+            ));
+        };
+        if let Err(failure) = auth::verify_hook(&tenant, credentials, body, now) {
+            integrity::record_failure(
+                self.store.as_ref(),
+                tenant_id,
+                failure.reason(),
+                source_ip,
+                body.len(),
+                now,
+            )
+            .await;
+            return Err(auth::unauthenticated(&failure));
+        }
+        let event = DomainEvent::parse(body)?;
+        let stored = StoredDomainEvent {
+            event,
+            received_at: now,
+        };
+        let item = stored.to_item(tenant_id, now + self.settings.retention)?;
+        match self.store.put(item, PutCondition::Absent).await {
+            Ok(_) => {}
+            Err(StoreError::AlreadyExists) => {
+                return Ok(IngestOutcome {
+                    id: stored.event.id,
+                    duplicate: true,
+                });
+            }
+            Err(other) => return Err(other.into()),
+        }
+        self.publish_or_park(tenant_id, &stored).await?;
+        Ok(IngestOutcome {
+            id: stored.event.id,
+            duplicate: false,
+        })
+    }
+
+    /// Publishes a stored event; if the bus is down, parks it for the sweeper so it is not lost.
+    async fn publish_or_park(&self, tenant_id: &str, stored: &StoredDomainEvent) -> Result<()> {
+        let bus_event = stored.bus_event(tenant_id);
+        let Err(bus_error) = self.bus.publish(std::slice::from_ref(&bus_event)).await else {
+            return Ok(());
+        };
+        tracing::warn!(tenant_id, event_id = %stored.event.id, error = %bus_error, "publish failed; parking the event for the sweeper");
+        let parked = Item::new(
+            crate::ports::Key::new(
+                keys::unpublished_partition(tenant_id),
+                stored.event.id.clone(),
+            ),
+            serde_json::to_string(&bus_event).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        self.store.put(parked, PutCondition::None).await?;
+        Ok(())
+    }
+
+    /// Publishes events parked by failed publishes; returns how many went out.
+    pub async fn republish_parked(&self, tenant_id: &str) -> Result<usize> {
+        let page = self
+            .store
+            .query(
+                Query::partition(Index::Primary, keys::unpublished_partition(tenant_id)).limit(100),
+            )
+            .await?;
+        let mut sent = 0;
+        for item in page.items {
+            let event: BusEvent = item.parse()?;
+            self.bus.publish(std::slice::from_ref(&event)).await?;
+            self.store
+                .delete(&item.key, crate::ports::DeleteCondition::None)
+                .await?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Forgets cached credentials of a tenant (after they change).
+    pub fn forget_credentials(&self, tenant_id: &str) {
+        self.tenants.invalidate(tenant_id);
+    }
+}
+
+impl IngestService {
+    /// One page of a tenant's ingested events, newest first.
+    pub async fn list_events(
+        &self,
+        tenant_id: &str,
+        limit: u32,
+        cursor: Option<crate::ports::Cursor>,
+    ) -> Result<(Vec<StoredDomainEvent>, Option<crate::ports::Cursor>)> {
+        let query = Query::partition(Index::Gsi1, keys::domain_event_list_partition(tenant_id))
+            .descending()
+            .limit(limit)
+            .after(cursor);
+        let page = self.store.query(query).await?;
+        let events = page
+            .items
+            .iter()
+            .map(Item::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((events, page.next_cursor))
+    }
+
+    pub async fn get_event(&self, tenant_id: &str, event_id: &str) -> Result<StoredDomainEvent> {
+        if event_id.is_empty()
+            || event_id.len() > domain_event::MAX_ID_LEN
+            || event_id.contains('#')
+        {
+            return Err(Error::NotFound("event".into()));
+        }
+        let item = self
+            .store
+            .get(&keys::domain_event(tenant_id, event_id))
+            .await?
+            .ok_or_else(|| Error::NotFound("event".into()))?;
+        Ok(item.parse()?)
+    }
+}

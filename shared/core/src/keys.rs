@@ -1,0 +1,57 @@
+//! Every key pattern of the single table, in one place. Tenant data lives under `T#<tenant>#…`;
+//! the item type is in the sort key; GSI1 orders lists by time, GSI2 holds status lists.
+//! Credential lookups by digest are global (a bearer token does not name its tenant).
+
+use crate::ports::{IndexKey, Key};
+
+pub fn tenant(tenant: &str) -> Key {
+    Key::new(format!("T#{tenant}"), "TENANT")
+}
+
+/// GSI1 entry listing every tenant, by id (= creation order).
+pub fn tenant_list(tenant: &str) -> IndexKey {
+    IndexKey::new("TENANTS", tenant)
+}
+
+pub const TENANT_LIST_PARTITION: &str = "TENANTS";
+
+/// Lookup item from an API key digest to its key record.
+pub fn api_key_by_digest(digest: &str) -> Key {
+    Key::new(format!("APIKEY#{digest}"), "APIKEY")
+}
+
+/// The key record, under its tenant.
+pub fn api_key(tenant: &str, key_id: &str) -> Key {
+    Key::new(format!("T#{tenant}"), format!("KEY#{key_id}"))
+}
+
+pub fn api_key_prefix() -> &'static str {
+    "KEY#"
+}
+
+pub fn audit_partition(tenant: &str) -> String {
+    format!("T#{tenant}#AUDIT")
+}
+
+pub fn audit_entry(tenant: &str, sort: &str) -> Key {
+    Key::new(audit_partition(tenant), sort.to_string())
+}
+
+/// An ingested domain event: its own idempotency record, keyed by the sender's id.
+pub fn domain_event(tenant: &str, event_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#DEVT#{event_id}"), "DEVT")
+}
+
+pub fn domain_event_list_partition(tenant: &str) -> String {
+    format!("T#{tenant}#DEVTS")
+}
+
+/// Counters of webhook-integrity failures per 5-minute bucket.
+pub fn integrity_bucket(tenant: &str, bucket_start: &str) -> Key {
+    Key::new(format!("T#{tenant}#INTEGRITY"), bucket_start.to_string())
+}
+
+/// Domain events stored but not yet published to the bus (written only when publishing failed).
+pub fn unpublished_partition(tenant: &str) -> String {
+    format!("T#{tenant}#UNPUBLISHED")
+}

@@ -1,0 +1,19 @@
+//! Vigil's domain: types, rules and ports. Pure and deterministic — time comes from a [`Clock`],
+//! and nothing here knows whether it runs on AWS or on the embedded store.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod clock;
+pub mod deployment;
+pub mod error;
+pub mod flows;
+pub mod ids;
+pub mod ingest;
+pub mod keys;
+pub mod ports;
+pub mod signature;
+pub mod tenancy;
+
+pub use app::{App, AppSettings};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};

@@ -1,0 +1,417 @@
+//! `Queue` on SQLite: one table of messages shared by every queue, SQS semantics on top.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use tokio::sync::Notify;
+use vigil_core::ports::queue::{MAX_DELAY, MAX_MESSAGE_BYTES, MAX_RECEIVE_BATCH};
+use vigil_core::ports::{Queue, QueueError, ReceivedMessage, RequestCounter, RequestCounts};
+
+use crate::db::{Database, now_millis};
+
+/// How often a waiting receive looks again for messages it was not told about (sent by another
+/// process, or whose delay or visibility timeout ran out).
+const POLL: Duration = Duration::from_millis(50);
+
+/// Where a queue's messages go after too many receives.
+#[derive(Clone)]
+pub(crate) struct DeadLetter {
+    pub(crate) queue: String,
+    pub(crate) max_receives: u32,
+    pub(crate) notify: Arc<Notify>,
+}
+
+/// One queue of the embedded backend.
+pub struct SqliteQueue {
+    db: Arc<Database>,
+    name: String,
+    dead_letter: Option<DeadLetter>,
+    notify: Arc<Notify>,
+    counter: RequestCounter,
+}
+
+impl SqliteQueue {
+    pub(crate) fn new(
+        db: Arc<Database>,
+        name: String,
+        notify: Arc<Notify>,
+        dead_letter: Option<DeadLetter>,
+    ) -> Self {
+        Self {
+            db,
+            name,
+            dead_letter,
+            notify,
+            counter: RequestCounter::default(),
+        }
+    }
+
+    /// The queue's name (`vigil-outbox`, `vigil-outbox-dlq`, …).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether any message is visible now, on a reader (cheaper than a write when idle).
+    async fn any_visible(&self) -> Result<bool, QueueError> {
+        let queue = self.name.clone();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM messages WHERE queue = ?1 AND visible_at <= ?2)",
+                )
+                .and_then(|mut s| s.query_row(params![queue, now_millis()], |r| r.get(0)))
+                .map_err(unavailable)
+            })
+            .await
+    }
+}
+
+fn unavailable(e: rusqlite::Error) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Checks a message as SQS would before it is sent.
+pub(crate) fn check_message(body: &str, delay: Duration) -> Result<(), QueueError> {
+    if delay > MAX_DELAY {
+        return Err(QueueError::DelayTooLong(delay));
+    }
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(QueueError::MessageTooLarge(body.len()));
+    }
+    Ok(())
+}
+
+/// Adds a message to `queue`; returns its id.
+pub(crate) fn insert_message(
+    conn: &Connection,
+    queue: &str,
+    body: &str,
+    delay: Duration,
+) -> rusqlite::Result<String> {
+    let id = ulid::Ulid::new().to_string();
+    let now = now_millis();
+    conn.prepare_cached(
+        "INSERT INTO messages (queue, id, body, visible_at, receive_count, receipt, sent_at) \
+         VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5)",
+    )?
+    .execute(params![
+        queue,
+        id,
+        body,
+        now.saturating_add(millis(delay)),
+        now
+    ])?;
+    Ok(id)
+}
+
+/// A receipt names the message's row and one receive of it.
+fn parse_receipt(receipt: &str) -> Result<i64, QueueError> {
+    receipt
+        .split_once('.')
+        .and_then(|(seq, _)| seq.parse().ok())
+        .ok_or(QueueError::InvalidReceipt)
+}
+
+struct Taken {
+    messages: Vec<ReceivedMessage>,
+    dead_lettered: bool,
+}
+
+fn take_messages(
+    conn: &Connection,
+    queue: &str,
+    dead_letter: Option<(&str, u32)>,
+    max: u32,
+    visibility: Duration,
+) -> rusqlite::Result<Taken> {
+    let now = now_millis();
+    let hidden_until = now.saturating_add(millis(visibility));
+    let mut taken = Taken {
+        messages: Vec::new(),
+        dead_lettered: false,
+    };
+    loop {
+        let want = max as usize - taken.messages.len();
+        let candidates: Vec<(i64, String, String, u32)> = conn
+            .prepare_cached(
+                "SELECT seq, id, body, receive_count FROM messages \
+                 WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3",
+            )?
+            .query_map(params![queue, now, want], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if candidates.is_empty() {
+            break;
+        }
+        let mut moved = false;
+        for (seq, message_id, body, receive_count) in candidates {
+            if taken
+                .messages
+                .iter()
+                .any(|m| parse_receipt(&m.receipt).ok() == Some(seq))
+            {
+                continue;
+            }
+            if let Some((dlq, limit)) = dead_letter
+                && receive_count >= limit
+            {
+                // SQS moves it on the receive after the last allowed one, keeping its count.
+                conn.prepare_cached(
+                    "UPDATE messages SET queue = ?2, visible_at = ?3, receipt = NULL WHERE seq = ?1",
+                )?
+                .execute(params![seq, dlq, now])?;
+                moved = true;
+                continue;
+            }
+            let receipt = format!("{seq}.{}", ulid::Ulid::new());
+            conn.prepare_cached(
+                "UPDATE messages SET receive_count = receive_count + 1, receipt = ?2, \
+                 visible_at = ?3 WHERE seq = ?1",
+            )?
+            .execute(params![seq, receipt, hidden_until])?;
+            taken.messages.push(ReceivedMessage {
+                message_id,
+                body,
+                receipt,
+                receive_count: receive_count.saturating_add(1),
+            });
+        }
+        taken.dead_lettered |= moved;
+        // Only dead-lettered candidates leave room for others behind them.
+        if !moved || taken.messages.len() >= max as usize {
+            break;
+        }
+    }
+    Ok(taken)
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
+        check_message(body, delay)?;
+        self.counter.queue_send();
+        let (queue, body) = (self.name.clone(), body.to_owned());
+        let id = self
+            .db
+            .write(move |conn| insert_message(conn, &queue, &body, delay).map_err(unavailable))
+            .await?;
+        self.notify.notify_waiters();
+        Ok(id)
+    }
+
+    async fn receive(
+        &self,
+        max: u32,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.counter.queue_receive();
+        let max = max.clamp(1, MAX_RECEIVE_BATCH);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before looking, so a send between the look and the wait is not missed.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            if self.any_visible().await? {
+                let queue = self.name.clone();
+                let dead_letter = self
+                    .dead_letter
+                    .as_ref()
+                    .map(|d| (d.queue.clone(), d.max_receives));
+                let taken = self
+                    .db
+                    .write(move |conn| {
+                        let dead_letter = dead_letter.as_ref().map(|(q, n)| (q.as_str(), *n));
+                        take_messages(conn, &queue, dead_letter, max, visibility)
+                            .map_err(unavailable)
+                    })
+                    .await?;
+                if taken.dead_lettered
+                    && let Some(dead_letter) = &self.dead_letter
+                {
+                    dead_letter.notify.notify_waiters();
+                }
+                if !taken.messages.is_empty() {
+                    return Ok(taken.messages);
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            let _ = tokio::time::timeout((deadline - now).min(POLL), notified).await;
+        }
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        let seq = parse_receipt(receipt)?;
+        let (queue, receipt) = (self.name.clone(), receipt.to_owned());
+        self.db
+            .write(move |conn| {
+                let deleted = conn
+                    .prepare_cached(
+                        "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
+                    )
+                    .and_then(|mut s| s.execute(params![seq, queue, receipt]))
+                    .map_err(unavailable)?;
+                if deleted == 0 {
+                    Err(QueueError::InvalidReceipt)
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+    }
+
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {
+        let seq = parse_receipt(receipt)?;
+        let (queue, receipt) = (self.name.clone(), receipt.to_owned());
+        let changed = self
+            .db
+            .write(move |conn| {
+                let visible_at = now_millis().saturating_add(millis(timeout));
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE messages SET visible_at = ?4 \
+                         WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
+                    )
+                    .and_then(|mut s| s.execute(params![seq, queue, receipt, visible_at]))
+                    .map_err(unavailable)?;
+                if changed == 0 {
+                    Err(QueueError::InvalidReceipt)
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        if changed.is_ok() && timeout.is_zero() {
+            self.notify.notify_waiters();
+        }
+        changed
+    }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let queue = self.name.clone();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached("SELECT count(*) FROM messages WHERE queue = ?1")
+                    .and_then(|mut s| s.query_row(params![queue], |r| r.get(0)))
+                    .map_err(unavailable)
+            })
+            .await
+    }
+
+    fn request_counts(&self) -> RequestCounts {
+        self.counter.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use vigil_core::deployment::ResourceNames;
+    use vigil_core::ports::QueueRole;
+
+    use crate::EmbeddedBackend;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_waiting_receive_wakes_on_a_local_send() {
+        // GIVEN a consumer waiting on an empty queue
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let outbox = Arc::clone(&backend.ports().outbox);
+        let consumer = {
+            let outbox = Arc::clone(&outbox);
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let got = outbox
+                    .receive(10, Duration::from_secs(30), Duration::from_secs(5))
+                    .await
+                    .unwrap();
+                (got, started.elapsed())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+
+        // WHEN a message is sent
+        outbox.send("hello", Duration::ZERO).await.unwrap();
+
+        // THEN the consumer gets it well before its wait ends
+        let (got, waited) = consumer.await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, "hello");
+        assert!(waited < Duration::from_secs(1), "waited {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
+        // GIVEN a queue that dead-letters after two receives
+        let names = ResourceNames {
+            max_receives: 2,
+            ..ResourceNames::default()
+        };
+        let backend = EmbeddedBackend::in_memory(&names).unwrap();
+        let queue = Arc::clone(&backend.ports().workflow_queue);
+        let dlq = backend.dead_letter_queue(QueueRole::Workflows);
+        queue.send("poison", Duration::ZERO).await.unwrap();
+
+        // WHEN it is received twice without being deleted, then once more
+        for expected in 1..=2 {
+            let got = queue
+                .receive(1, Duration::ZERO, Duration::ZERO)
+                .await
+                .unwrap();
+            assert_eq!(got[0].receive_count, expected);
+        }
+        let third = queue
+            .receive(1, Duration::ZERO, Duration::ZERO)
+            .await
+            .unwrap();
+
+        // THEN the third receive returns nothing and the message waits in the DLQ
+        assert!(third.is_empty());
+        assert_eq!(queue.depth().await.unwrap(), 0);
+        let dead = dlq
+            .receive(1, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(dead[0].body, "poison");
+    }
+
+    #[tokio::test]
+    async fn an_old_receipt_is_invalid_after_the_message_is_received_again() {
+        // GIVEN a message received twice (its visibility ran out in between)
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let queue = Arc::clone(&backend.ports().outbox);
+        queue.send("m", Duration::ZERO).await.unwrap();
+        let first = queue
+            .receive(1, Duration::ZERO, Duration::ZERO)
+            .await
+            .unwrap();
+        let second = queue
+            .receive(1, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap();
+
+        // WHEN the first receipt is used, and a made-up one
+        let stale = queue.delete(&first[0].receipt).await;
+        let garbage = queue.change_visibility("nonsense", Duration::ZERO).await;
+
+        // THEN both are refused and the current receipt still works
+        assert_eq!(stale, Err(QueueError::InvalidReceipt));
+        assert_eq!(garbage, Err(QueueError::InvalidReceipt));
+        queue.delete(&second[0].receipt).await.unwrap();
+        assert_eq!(queue.depth().await.unwrap(), 0);
+    }
+}

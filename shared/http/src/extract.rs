@@ -1,0 +1,122 @@
+//! Extractors whose rejections are [`ApiError`]s, so every bad request gets the same JSON shape.
+
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use vigil_core::Error;
+use vigil_core::tenancy::Principal;
+
+use crate::{ApiError, AppState};
+
+fn body_error(status: StatusCode, text: String, limit: usize) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError(Error::PayloadTooLarge { limit })
+    } else {
+        ApiError::invalid("invalid_body", text)
+    }
+}
+
+/// A JSON body: malformed JSON, wrong types, unknown enum values and oversized bodies are
+/// refused before the handler runs.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::invalid(
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        // Two steps so that broken JSON and JSON of the wrong shape get different codes
+        // (serde_json reports some shape errors, e.g. a number for an enum, as syntax errors).
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::invalid("malformed_json", format!("body is not valid JSON: {e}"))
+        })?;
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = if path == "." {
+                    e.inner().to_string()
+                } else {
+                    format!("{path}: {}", e.inner())
+                };
+                ApiError::invalid("invalid_body", message)
+            })
+    }
+}
+
+/// The raw body bytes (for signature checks over exactly what was sent).
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.settings.max_body_bytes;
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e: BytesRejection| body_error(e.status(), e.body_text(), limit))
+    }
+}
+
+/// Query-string parameters, with unknown values refused as `invalid_query`.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| ApiError::invalid("invalid_query", e.body_text()))
+    }
+}
+
+/// The authenticated caller of an admin API route (`Authorization: Bearer <api key>`).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            ApiError(Error::Unauthenticated(
+                "send Authorization: Bearer <api key>".into(),
+            ))
+        })?;
+        Ok(Caller(state.keys.authenticate(token).await?))
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header, if present.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}

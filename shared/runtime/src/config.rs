@@ -1,0 +1,241 @@
+//! One typed configuration, read from environment variables (names in `template.yaml` and the
+//! README's configuration reference) and validated at start with an error naming the variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vigil_aws::AwsResources;
+use vigil_core::AppSettings;
+use vigil_core::deployment::ResourceNames;
+use vigil_core::ingest::IngestSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The embedded SQLite store in the data dir.
+    Sqlite,
+    /// DynamoDB, SQS, EventBridge and EventBridge Scheduler.
+    Aws,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+/// Every setting, with defaults for local use.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store: StoreKind,
+    pub data_dir: PathBuf,
+    pub resource_names: ResourceNames,
+    pub max_body_bytes: usize,
+    pub credentials_cache: Duration,
+    pub raw_retention_days: i64,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    pub scheduler_role_arn: String,
+    /// AWS resources given one by one (Lambda); when any is missing they are looked up by name.
+    pub aws: AwsResourceVars,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AwsResourceVars {
+    pub table: Option<String>,
+    pub outbox_queue_url: Option<String>,
+    pub outbox_dlq_url: Option<String>,
+    pub workflow_queue_url: Option<String>,
+    pub workflow_dlq_url: Option<String>,
+    pub outbox_queue_arn: Option<String>,
+    pub workflow_queue_arn: Option<String>,
+    pub event_bus: Option<String>,
+    pub schedule_group: Option<String>,
+}
+
+/// Where configuration values come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct Environment;
+
+impl Source for Environment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> Source for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    source: &dyn Source,
+    variable: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match source.get(variable) {
+        None => Ok(default),
+        Some(text) => text.trim().parse().map_err(|_| ConfigError {
+            variable,
+            problem: format!("{text:?} is not a valid value"),
+        }),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let store = match source.get("VIGIL_STORE").as_deref() {
+            None | Some("sqlite") => StoreKind::Sqlite,
+            Some("aws") => StoreKind::Aws,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "VIGIL_STORE",
+                    problem: format!("{other:?} is not one of sqlite, aws"),
+                });
+            }
+        };
+        let prefix = source
+            .get("VIGIL_RESOURCE_PREFIX")
+            .unwrap_or_else(|| "vigil".into());
+        let prefix_ok = !prefix.is_empty()
+            && prefix.len() <= 32
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !prefix_ok {
+            return Err(ConfigError {
+                variable: "VIGIL_RESOURCE_PREFIX",
+                problem: "use 1–32 letters, digits or '-'".into(),
+            });
+        }
+        let max_body_bytes = parse(source, "VIGIL_MAX_BODY_BYTES", 256 * 1024usize)?;
+        if !(1024..=10 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError {
+                variable: "VIGIL_MAX_BODY_BYTES",
+                problem: "must be between 1024 and 10485760".into(),
+            });
+        }
+        let log_format = match source.get("VIGIL_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "VIGIL_LOG_FORMAT",
+                    problem: format!("{other:?} is not one of text, json"),
+                });
+            }
+        };
+        let raw_retention_days = parse(source, "VIGIL_RAW_RETENTION_DAYS", 30i64)?;
+        if !(1..=3650).contains(&raw_retention_days) {
+            return Err(ConfigError {
+                variable: "VIGIL_RAW_RETENTION_DAYS",
+                problem: "must be between 1 and 3650".into(),
+            });
+        }
+        let account_placeholder = "arn:aws:iam::123456789012:role";
+        Ok(Config {
+            store,
+            data_dir: source
+                .get("VIGIL_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".vigil")),
+            scheduler_role_arn: source
+                .get("VIGIL_SCHEDULER_ROLE_ARN")
+                .unwrap_or_else(|| format!("{account_placeholder}/{prefix}-scheduler")),
+            resource_names: ResourceNames::new(prefix),
+            max_body_bytes,
+            credentials_cache: Duration::from_secs(parse(
+                source,
+                "VIGIL_CREDENTIALS_CACHE_SECONDS",
+                30u64,
+            )?),
+            raw_retention_days,
+            log_filter: source.get("VIGIL_LOG").unwrap_or_else(|| "info".into()),
+            log_format,
+            aws: AwsResourceVars {
+                table: source.get("VIGIL_TABLE_NAME"),
+                outbox_queue_url: source.get("VIGIL_OUTBOX_QUEUE_URL"),
+                outbox_dlq_url: source.get("VIGIL_OUTBOX_DLQ_URL"),
+                workflow_queue_url: source.get("VIGIL_WORKFLOW_QUEUE_URL"),
+                workflow_dlq_url: source.get("VIGIL_WORKFLOW_DLQ_URL"),
+                outbox_queue_arn: source.get("VIGIL_OUTBOX_QUEUE_ARN"),
+                workflow_queue_arn: source.get("VIGIL_WORKFLOW_QUEUE_ARN"),
+                event_bus: source.get("VIGIL_EVENT_BUS_NAME"),
+                schedule_group: source.get("VIGIL_SCHEDULE_GROUP"),
+            },
+        })
+    }
+
+    /// The AWS resources when every one is named in the environment.
+    pub fn aws_resources(&self) -> Option<AwsResources> {
+        let v = &self.aws;
+        Some(AwsResources {
+            names: self.resource_names.clone(),
+            table: v.table.clone()?,
+            outbox_queue_url: v.outbox_queue_url.clone()?,
+            outbox_dlq_url: v.outbox_dlq_url.clone()?,
+            workflow_queue_url: v.workflow_queue_url.clone()?,
+            workflow_dlq_url: v.workflow_dlq_url.clone()?,
+            outbox_queue_arn: v.outbox_queue_arn.clone()?,
+            workflow_queue_arn: v.workflow_queue_arn.clone()?,
+            event_bus: v.event_bus.clone()?,
+            schedule_group: v.schedule_group.clone()?,
+            scheduler_role_arn: self.scheduler_role_arn.clone(),
+        })
+    }
+
+    pub fn app_settings(&self) -> AppSettings {
+        AppSettings {
+            max_body_bytes: self.max_body_bytes,
+            credentials_ttl: self.credentials_cache,
+            ingest: IngestSettings {
+                retention: chrono::Duration::days(self.raw_retention_days),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_locally_on_sqlite() {
+        let config = Config::from_source(&[("UNRELATED", "x")]).unwrap();
+        assert_eq!(config.store, StoreKind::Sqlite);
+        assert_eq!(config.data_dir, PathBuf::from(".vigil"));
+        assert_eq!(config.max_body_bytes, 256 * 1024);
+        assert!(config.aws_resources().is_none());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: [(&str, &str); 5] = [
+            ("VIGIL_STORE", "postgres"),
+            ("VIGIL_MAX_BODY_BYTES", "lots"),
+            ("VIGIL_MAX_BODY_BYTES", "10"),
+            ("VIGIL_LOG_FORMAT", "xml"),
+            ("VIGIL_RESOURCE_PREFIX", "has space"),
+        ];
+        for (variable, value) in cases {
+            let err = Config::from_source(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+        }
+    }
+}

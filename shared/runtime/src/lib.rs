@@ -1,0 +1,110 @@
+//! Start-up shared by every Lambda function and by the `vigil` binary: read the typed
+//! configuration, choose the backend (embedded SQLite or AWS), build the [`App`], set up tracing.
+#![forbid(unsafe_code)]
+
+pub mod config;
+
+use std::sync::Arc;
+
+use vigil_aws::{AwsBackend, AwsResources};
+use vigil_core::ports::{Ports, QueueRole};
+use vigil_core::{App, SystemClock};
+use vigil_embedded::EmbeddedBackend;
+
+pub use config::{Config, ConfigError, LogFormat, StoreKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the embedded store in {dir}: {reason}")]
+    Embedded { dir: String, reason: String },
+    #[error(
+        "cannot find the AWS resources named {prefix}-*: {reason} (run `vigil infra bootstrap` against this endpoint first)"
+    )]
+    AwsResources { prefix: String, reason: String },
+}
+
+/// The backend every port runs on.
+#[derive(Clone)]
+pub enum Backend {
+    Embedded(EmbeddedBackend),
+    Aws(AwsBackend),
+}
+
+impl Backend {
+    /// Opens the configured backend. On AWS, resources named in the environment are used as they
+    /// are (no network call: what Lambda does); missing ones are looked up by name (local runs).
+    pub async fn connect(config: &Config) -> Result<Self, StartError> {
+        match config.store {
+            StoreKind::Sqlite => EmbeddedBackend::open(&config.data_dir, &config.resource_names)
+                .map(Backend::Embedded)
+                .map_err(|e| StartError::Embedded {
+                    dir: config.data_dir.display().to_string(),
+                    reason: e.to_string(),
+                }),
+            StoreKind::Aws => {
+                let sdk = vigil_aws::load_sdk_config(true).await;
+                let resources = match config.aws_resources() {
+                    Some(resources) => resources,
+                    None => resolve(&sdk, config).await?,
+                };
+                Ok(Backend::Aws(AwsBackend::new(&sdk, resources)))
+            }
+        }
+    }
+
+    pub fn ports(&self) -> Ports {
+        match self {
+            Backend::Embedded(b) => b.ports(),
+            Backend::Aws(b) => b.ports(),
+        }
+    }
+
+    pub fn dead_letter_queue(&self, role: QueueRole) -> Arc<dyn vigil_core::ports::Queue> {
+        match self {
+            Backend::Embedded(b) => b.dead_letter_queue(role),
+            Backend::Aws(b) => b.dead_letter_queue(role),
+        }
+    }
+
+    /// Finishes pending writes (embedded) before the process exits.
+    pub async fn shutdown(&self) {
+        if let Backend::Embedded(b) = self {
+            b.shutdown().await;
+        }
+    }
+}
+
+async fn resolve(sdk: &vigil_aws::SdkConfig, config: &Config) -> Result<AwsResources, StartError> {
+    vigil_aws::resolve(sdk, &config.resource_names, &config.scheduler_role_arn)
+        .await
+        .map_err(|e| StartError::AwsResources {
+            prefix: config.resource_names.prefix.clone(),
+            reason: e.to_string(),
+        })
+}
+
+/// Builds the application on a connected backend.
+pub fn build_app(config: &Config, backend: &Backend) -> Arc<App> {
+    Arc::new(App::new(
+        backend.ports(),
+        Arc::new(SystemClock),
+        config.app_settings(),
+    ))
+}
+
+/// Logs to stderr: JSON in Lambda (CloudWatch), text locally. `VIGIL_LOG` filters.
+pub fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match config.log_format {
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+        LogFormat::Text => builder.compact().try_init(),
+    };
+    // A second init (tests, or the CLI calling twice) keeps the first subscriber.
+    drop(result);
+}

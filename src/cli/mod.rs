@@ -1,0 +1,100 @@
+//! Command-line interface: global options, subcommands, and their output (text or `--json`).
+
+mod infra;
+mod keys;
+mod tenants;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use vigil_runtime::{Backend, Config, StoreKind};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Vigil: the control plane behind your automations and revenue"
+)]
+pub struct Cli {
+    /// Where the embedded store keeps its data.
+    #[arg(long, global = true, env = "VIGIL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Which backend to use: the embedded SQLite store, or AWS (honours AWS_ENDPOINT_URL).
+    #[arg(long, global = true, env = "VIGIL_STORE", value_enum)]
+    pub store: Option<StoreArg>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StoreArg {
+    Sqlite,
+    Aws,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every HTTP route, queue consumer and scheduled flow in one process.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "VIGIL_ADDR")]
+        addr: SocketAddr,
+    },
+    /// Create and list tenants.
+    #[command(subcommand)]
+    Tenant(tenants::TenantCommand),
+    /// Create API keys.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
+    /// Create the AWS resources on an endpoint (for `--store aws` against an emulator or account).
+    #[command(subcommand)]
+    Infra(infra::InfraCommand),
+}
+
+/// The configuration from the environment, with command-line options on top.
+fn config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::from_env().context("configuration")?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(store) = cli.store {
+        config.store = match store {
+            StoreArg::Sqlite => StoreKind::Sqlite,
+            StoreArg::Aws => StoreKind::Aws,
+        };
+    }
+    Ok(config)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config(&cli)?;
+    match cli.command {
+        Command::Serve { addr } => crate::serve::run(&config, addr).await,
+        Command::Infra(command) => infra::run(&config, command).await,
+        Command::Tenant(command) => with_app(&config, |app| tenants::run(app, command)).await,
+        Command::Key(command) => with_app(&config, |app| keys::run(app, command)).await,
+    }
+}
+
+/// Runs a command against the configured backend, then flushes the backend.
+async fn with_app<F, Fut>(config: &Config, command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(std::sync::Arc<vigil_core::App>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let backend = Backend::connect(config).await?;
+    let app = vigil_runtime::build_app(config, &backend);
+    let result = command(app).await;
+    backend.shutdown().await;
+    result
+}
+
+/// Prints `value` as pretty JSON.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

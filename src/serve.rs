@@ -1,0 +1,214 @@
+//! `vigil serve`: the whole of Vigil in one process — every HTTP route on one port, a task per
+//! queue consumer polling its queue, and the cron flows of `CRON_FLOWS` on an in-process clock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use vigil_core::App;
+use vigil_core::deployment::{CRON_FLOWS, CronFlow, FlowInvocation, FunctionName};
+use vigil_core::flows::{FlowReport, Message, MessageHandler, handle_batch};
+use vigil_core::ports::{Queue, QueueRole};
+use vigil_runtime::{Backend, Config};
+
+/// How long a received message stays hidden while a consumer works on it.
+const VISIBILITY: Duration = Duration::from_secs(60);
+/// Long-poll time of a consumer; bounds how long shutdown waits for it.
+const POLL_WAIT: Duration = Duration::from_millis(500);
+
+pub async fn run(config: &Config, addr: SocketAddr) -> anyhow::Result<()> {
+    let backend = Backend::connect(config).await?;
+    let app = vigil_runtime::build_app(config, &backend);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    println!(
+        "Vigil {} listening on http://{local}",
+        env!("CARGO_PKG_VERSION")
+    );
+    match &backend {
+        Backend::Embedded(_) => println!(
+            "data: {} (embedded SQLite store)",
+            config.data_dir.display()
+        ),
+        Backend::Aws(_) => println!(
+            "data: AWS resources prefixed {}",
+            config.resource_names.prefix
+        ),
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = JoinSet::new();
+    let consumers: [(QueueRole, Arc<dyn MessageHandler>); 2] = [
+        (
+            QueueRole::Outbox,
+            Arc::new(vigil_dispatcher::OutboxHandler::new(app.clone())),
+        ),
+        (
+            QueueRole::Workflows,
+            Arc::new(vigil_workflows::WorkflowHandler::new(app.clone())),
+        ),
+    ];
+    for (role, handler) in consumers {
+        let queue = app.ports.queue(role).clone();
+        workers.spawn(consume(queue, handler, stop_rx.clone()));
+    }
+    workers.spawn(run_schedules(app.clone(), backend.clone(), stop_rx.clone()));
+
+    let router = vigil_api::all_routes(app.clone());
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server failed")?;
+
+    println!("shutting down: finishing in-flight work");
+    let _ = stop_tx.send(true);
+    while workers.join_next().await.is_some() {}
+    backend.shutdown().await;
+    let store = app.ports.store.request_counts();
+    println!(
+        "store requests: reads {} writes {}",
+        store.reads, store.writes
+    );
+    println!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Polls one queue and hands batches to its handler, as the SQS event source does in AWS:
+/// handled messages are deleted, failed ones reappear after their visibility timeout.
+/// A batch in progress is finished before stopping; unreceived messages stay queued.
+async fn consume(
+    queue: Arc<dyn Queue>,
+    handler: Arc<dyn MessageHandler>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        let received = tokio::select! {
+            received = queue.receive(10, VISIBILITY, POLL_WAIT) => received,
+            _ = stop.changed() => break,
+        };
+        let batch = match received {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(error = %e, "queue receive failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let messages: Vec<Message> = batch
+            .iter()
+            .map(|m| Message {
+                id: m.message_id.clone(),
+                body: m.body.clone(),
+                receive_count: m.receive_count,
+            })
+            .collect();
+        let failed = handle_batch(handler.as_ref(), &messages).await;
+        for message in batch.iter().filter(|m| !failed.contains(&m.message_id)) {
+            if let Err(e) = queue.delete(&message.receipt).await {
+                tracing::warn!(error = %e, id = %message.message_id, "could not delete a handled message");
+            }
+        }
+    }
+}
+
+/// Runs a cron flow through the function that owns it.
+pub async fn run_flow(app: &App, cron: &CronFlow) -> vigil_core::Result<FlowReport> {
+    let invocation = FlowInvocation { flow: cron.flow };
+    match cron.function {
+        FunctionName::Rules => vigil_rules::run_flow(app, invocation).await,
+        FunctionName::Summary => vigil_summary::run_flow(app, invocation).await,
+        FunctionName::Dispatcher => vigil_dispatcher::run_flow(app, invocation).await,
+        FunctionName::Workflows => vigil_workflows::run_flow(app, invocation).await,
+        FunctionName::Approvals => vigil_approvals::run_flow(app, invocation).await,
+        FunctionName::Ingest | FunctionName::Api => Err(vigil_core::Error::Internal(format!(
+            "{:?} has no scheduled flows",
+            cron.function
+        ))),
+    }
+}
+
+/// The in-process scheduler: fires each cron flow when due (UTC, as in the template), fires the
+/// embedded scheduler's one-time and cron schedules, and purges expired items hourly.
+async fn run_schedules(app: Arc<App>, backend: Backend, mut stop: watch::Receiver<bool>) {
+    let mut next: Vec<Option<chrono::DateTime<Utc>>> = CRON_FLOWS
+        .iter()
+        .map(|flow| next_fire(flow, Utc::now()))
+        .collect();
+    let mut next_purge = Utc::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {},
+            _ = stop.changed() => return,
+        }
+        let now = Utc::now();
+        for (flow, due) in CRON_FLOWS.iter().zip(next.iter_mut()) {
+            if due.is_some_and(|at| at <= now) {
+                match run_flow(&app, flow).await {
+                    Ok(report) => {
+                        tracing::info!(flow = ?report.flow, detail = %report.detail, "flow finished")
+                    }
+                    Err(e) => tracing::error!(flow = ?flow.flow, error = %e, "flow failed"),
+                }
+                *due = next_fire(flow, now);
+            }
+        }
+        if let Backend::Embedded(embedded) = &backend {
+            if let Err(e) = embedded.scheduler().fire_due(now).await {
+                tracing::warn!(error = %e, "firing one-time schedules failed");
+            }
+            if now >= next_purge {
+                match embedded.purge_expired(now).await {
+                    Ok(purged) if purged > 0 => tracing::info!(purged, "expired items purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging expired items failed"),
+                }
+                next_purge = now + chrono::Duration::hours(1);
+            }
+        }
+    }
+}
+
+fn next_fire(flow: &CronFlow, after: chrono::DateTime<Utc>) -> Option<chrono::DateTime<Utc>> {
+    match vigil_embedded::cron::next_fire(flow.cron, "UTC", after) {
+        Ok(next) => next,
+        Err(e) => {
+            tracing::error!(flow = ?flow.flow, error = %e, "cron expression does not parse");
+            None
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Harness of the port contract suite: a fresh backend per test, embedded (SQLite in a temporary
+//! directory) or AWS (moto server, every resource under a prefix of its own).
+//!
+//! A contract test is written once, as `async fn name(b: &Backend)`, and [`contract!`] runs it
+//! on both backends as `embedded::name` and `aws::name`.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use vigil_core::deployment::ResourceNames;
+use vigil_core::ports::{Ports, Queue, QueueRole};
+use vigil_embedded::EmbeddedBackend;
+
+/// Receives before a message is dead-lettered: small, so dead-letter tests stay short.
+pub const MAX_RECEIVES: u32 = 2;
+
+/// Role the AWS scheduler would assume; moto accepts any well-formed ARN.
+const SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/vigil-scheduler";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Embedded,
+    Aws,
+}
+
+/// One deployment's ports on a backend no other test touches.
+pub struct Backend {
+    pub kind: Kind,
+    pub names: ResourceNames,
+    pub ports: Ports,
+    outbox_dlq: Arc<dyn Queue>,
+    workflows_dlq: Arc<dyn Queue>,
+    /// Kept so the embedded database can be shut down, then its directory removed.
+    embedded: Option<(EmbeddedBackend, tempfile::TempDir)>,
+}
+
+impl Backend {
+    /// A fresh SQLite database in a temporary directory.
+    pub async fn embedded() -> Self {
+        let names = test_names();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let backend = EmbeddedBackend::open(dir.path(), &names).expect("embedded backend opens");
+        Self {
+            kind: Kind::Embedded,
+            ports: backend.ports(),
+            outbox_dlq: backend.dead_letter_queue(QueueRole::Outbox),
+            workflows_dlq: backend.dead_letter_queue(QueueRole::Workflows),
+            names,
+            embedded: Some((backend, dir)),
+        }
+    }
+
+    /// Fresh AWS resources on moto server (the one `VIGIL_TEST_AWS_ENDPOINT` names, or one
+    /// started from `.venv/bin/moto_server`). A missing emulator fails the test.
+    pub async fn aws() -> Self {
+        let names = test_names();
+        let sdk = emulator_sdk_config(&vigil_aws::testing::moto_endpoint()).await;
+        let resources = vigil_aws::bootstrap(&sdk, &names, SCHEDULER_ROLE_ARN)
+            .await
+            .unwrap_or_else(|e| panic!("bootstrap of {} on moto: {e}", names.prefix));
+        let backend = vigil_aws::AwsBackend::new(&sdk, resources);
+        Self {
+            kind: Kind::Aws,
+            ports: backend.ports(),
+            outbox_dlq: backend.dead_letter_queue(QueueRole::Outbox),
+            workflows_dlq: backend.dead_letter_queue(QueueRole::Workflows),
+            names,
+            embedded: None,
+        }
+    }
+
+    pub fn dead_letter_queue(&self, role: QueueRole) -> &Arc<dyn Queue> {
+        match role {
+            QueueRole::Outbox => &self.outbox_dlq,
+            QueueRole::Workflows => &self.workflows_dlq,
+        }
+    }
+
+    /// Ends the test: the embedded writer finishes and stops before its directory goes.
+    pub async fn finish(self) {
+        if let Some((backend, dir)) = self.embedded {
+            backend.shutdown().await;
+            drop(dir);
+        }
+    }
+}
+
+/// Explicit settings rather than environment variables: nothing on the host leaks in, and
+/// retries are off so an emulator error fails at once instead of after back-off.
+async fn emulator_sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .empty_test_environment()
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .test_credentials()
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await
+}
+
+/// A prefix no other test uses: `t` and 12 random base-32 characters, so every derived name
+/// (`<prefix>-workflows-dlq`, `<prefix>-events-to-workflows`) stays within AWS limits.
+fn test_names() -> ResourceNames {
+    let random = ulid::Ulid::new().to_string().to_lowercase();
+    ResourceNames {
+        max_receives: MAX_RECEIVES,
+        ..ResourceNames::new(format!("t{}", &random[random.len() - 12..]))
+    }
+}
+
+/// Runs each listed `async fn name(b: &Backend)` on both backends, as `embedded::name` and
+/// `aws::name` (so `cargo test embedded::` or `cargo test aws::` picks one side).
+///
+/// `#[aws_ignore = "why"]` before a name marks its AWS run ignored, for what the emulator cannot
+/// show (it is listed as ignored with the reason, and `--ignored` still runs it).
+#[macro_export]
+macro_rules! contract {
+    ($($(#[aws_ignore = $why:literal])? $name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let backend = $crate::Backend::embedded().await;
+                    super::$name(&backend).await;
+                    backend.finish().await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[ignore = $why])?
+                async fn $name() {
+                    let backend = $crate::Backend::aws().await;
+                    super::$name(&backend).await;
+                    backend.finish().await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,9 @@
+//! The port contract: every test runs on the embedded adapters and on the AWS adapters (moto).
+//! Where the two disagree, the doc comments in `vigil_core::ports` decide.
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used)]
+
+mod bus;
+mod queue;
+mod scheduler;
+mod store;

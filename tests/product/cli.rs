@@ -1,0 +1,190 @@
+//! The `vigil` binary as a newcomer uses it: serve, create a tenant while it runs, post a signed
+//! event twice, see it stored once, stop cleanly. Bad input exits non-zero with a message.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn vigil(data_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    command
+        .env_remove("VIGIL_STORE")
+        .env("VIGIL_LOG", "warn")
+        .arg("--data-dir")
+        .arg(data_dir);
+    command
+}
+
+/// Starts `vigil serve` on a free port; returns the child and its base URL.
+fn serve(data_dir: &std::path::Path) -> (Child, String) {
+    let mut child = vigil(data_dir)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("vigil serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a first line").expect("readable");
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("listening URL")
+        .to_string();
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+fn stop(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().ok();
+    panic!("vigil serve did not stop within 10 s of SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_serves_creates_a_tenant_and_posts_a_signed_event_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    // GIVEN vigil serve running on a fresh data dir
+    let (server, url) = serve(dir.path());
+    let client = reqwest::Client::new();
+    let health: Value = client
+        .get(format!("{url}/api/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["store"], "sqlite");
+
+    // WHEN a tenant is created from the CLI against the same data dir while serve runs
+    let output = vigil(dir.path())
+        .args(["tenant", "create", "Acme", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tenant: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for field in ["tenant_id", "api_key", "ingest_token", "webhook_secret"] {
+        assert!(
+            tenant[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field} in {tenant}"
+        );
+    }
+    let tenant_id = tenant["tenant_id"].as_str().unwrap();
+
+    // AND a signed event is posted twice
+    let body = json!({"id": "evt_cli_1", "type": "client.activity", "occurred_at": "2026-11-22T10:00:00Z", "subject": {"client_id": "c1"}, "data": {}}).to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let ts = chrono::Utc::now().timestamp();
+        let signature = vigil_core::signature::sign(
+            tenant["webhook_secret"].as_str().unwrap(),
+            "msg_cli",
+            ts,
+            body.as_bytes(),
+        )
+        .unwrap();
+        let response = client
+            .post(format!("{url}/hooks/{tenant_id}/events"))
+            .header("webhook-id", "msg_cli")
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", signature)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    // THEN it is accepted, then reported duplicate, and stored once
+    assert_eq!(statuses, [202, 200]);
+    let list: Value = client
+        .get(format!("{url}/api/v1/domain-events"))
+        .bearer_auth(tenant["api_key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // AND an operator key made from the CLI works over the API
+    let output = vigil(dir.path())
+        .args([
+            "key", "create", "--tenant", tenant_id, "--role", "operator", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let key: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let me = client
+        .get(format!("{url}/api/v1/tenant"))
+        .bearer_auth(key["api_key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status().as_u16(), 200);
+
+    // AND SIGTERM stops the server cleanly
+    assert!(stop(server).success());
+}
+
+#[test]
+fn bad_cli_input_exits_non_zero_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [&[&str]; 4] = [
+        &[
+            "key",
+            "create",
+            "--tenant",
+            "tnt_01jd0000000000000000000000",
+            "--role",
+            "owner",
+        ],
+        &[
+            "key",
+            "create",
+            "--tenant",
+            "tnt_01jd0000000000000000000000",
+            "--role",
+            "admin",
+        ],
+        &["tenant", "create", ""],
+        &[
+            "tenant",
+            "create",
+            "Acme",
+            "--stripe-secret",
+            "sk_live_nope",
+        ],
+    ];
+    for args in cases {
+        let output = vigil(dir.path()).args(args).output().unwrap();
+        assert!(!output.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.trim().is_empty(), "{args:?} printed no message");
+    }
+}

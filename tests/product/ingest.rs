@@ -1,0 +1,284 @@
+//! `POST /hooks/{tenant}/events`: authentication, idempotency, publishing, cost per event.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use vigil_core::keys;
+use vigil_core::ports::BusEnvelope;
+
+use crate::both;
+use crate::harness::{Kind, TestApp};
+
+both!(
+    an_event_is_stored_once_when_posted_twice,
+    signed_events_are_accepted_with_any_active_signature,
+    unauthenticated_hooks_are_refused_and_counted,
+    malformed_and_oversized_events_are_refused_and_not_stored,
+    accepted_events_are_published_to_the_bus,
+    one_write_and_no_read_per_event,
+    concurrent_repeats_store_one_event,
+);
+
+fn event(id: &str) -> Value {
+    json!({
+        "id": id,
+        "type": "client.stage_changed",
+        "occurred_at": "2026-11-22T10:00:00Z",
+        "subject": {"client_id": "c_42"},
+        "data": {"from": "active", "to": "at_risk"}
+    })
+}
+
+async fn post_with_token(
+    vigil: &TestApp,
+    tenant: &str,
+    token: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let auth = format!("Bearer {token}");
+    vigil
+        .call(
+            "POST",
+            &format!("/hooks/{tenant}/events"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body.to_string(),
+        )
+        .await
+}
+
+fn now_ts() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn post_signed(
+    vigil: &TestApp,
+    tenant: &str,
+    signature: &str,
+    timestamp: i64,
+    body: &str,
+) -> (StatusCode, Value) {
+    let ts = timestamp.to_string();
+    vigil
+        .call(
+            "POST",
+            &format!("/hooks/{tenant}/events"),
+            &[
+                ("webhook-id", "msg_1"),
+                ("webhook-timestamp", &ts),
+                ("webhook-signature", signature),
+                ("content-type", "application/json"),
+            ],
+            body.to_string(),
+        )
+        .await
+}
+
+async fn an_event_is_stored_once_when_posted_twice(kind: Kind) {
+    // GIVEN a tenant and its ingest token
+    let vigil = TestApp::start(kind).await;
+    let t = vigil.tenant("Acme").await;
+    // WHEN the same event is posted twice
+    let (first, body1) =
+        post_with_token(&vigil, &t.tenant_id, &t.ingest_token, &event("evt_1")).await;
+    let (second, body2) =
+        post_with_token(&vigil, &t.tenant_id, &t.ingest_token, &event("evt_1")).await;
+    // THEN the first is accepted and the second reported as a duplicate
+    assert_eq!(first, StatusCode::ACCEPTED, "{body1}");
+    assert_eq!(body1, json!({"id": "evt_1", "duplicate": false}));
+    assert_eq!(second, StatusCode::OK);
+    assert_eq!(body2, json!({"id": "evt_1", "duplicate": true}));
+    // AND it is stored once
+    let (status, list) = vigil.get("/api/v1/domain-events", &t.api_key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (status, stored) = vigil.get("/api/v1/domain-events/evt_1", &t.api_key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stored["type"], "client.stage_changed");
+    assert_eq!(stored["subject"]["client_id"], "c_42");
+    assert!(stored["received_at"].as_str().unwrap().ends_with('Z'));
+}
+
+async fn signed_events_are_accepted_with_any_active_signature(kind: Kind) {
+    let vigil = TestApp::start(kind).await;
+    let t = vigil.tenant("Acme").await;
+    let body = event("evt_signed").to_string();
+    let ts = now_ts();
+    let good =
+        vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
+    let other = vigil_core::signature::sign(
+        &vigil_core::tenancy::secrets::new_webhook_secret(),
+        "msg_1",
+        ts,
+        body.as_bytes(),
+    )
+    .unwrap();
+    // WHEN the request carries a wrong and a right signature (as during rotation)
+    let (status, answer) =
+        post_signed(&vigil, &t.tenant_id, &format!("{other} {good}"), ts, &body).await;
+    // THEN it is accepted
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+}
+
+async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
+    let vigil = TestApp::start(kind).await;
+    let t = vigil.tenant("Acme").await;
+    let body = event("evt_x").to_string();
+    let ts = now_ts();
+    let signature =
+        vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
+    let altered = body.replace("at_risk", "at_riskk");
+    // WHEN hooks arrive without credentials, with a wrong token, a signature over another body,
+    // and a stale timestamp
+    let (s1, e1) = vigil
+        .call(
+            "POST",
+            &format!("/hooks/{}/events", t.tenant_id),
+            &[],
+            body.clone(),
+        )
+        .await;
+    let (s2, _) = post_with_token(&vigil, &t.tenant_id, "vgl_it_wrong", &event("evt_x")).await;
+    let (s3, _) = post_signed(&vigil, &t.tenant_id, &signature, ts, &altered).await;
+    let stale = ts - 600;
+    let stale_sig =
+        vigil_core::signature::sign(&t.webhook_secret, "msg_1", stale, body.as_bytes()).unwrap();
+    let (s4, _) = post_signed(&vigil, &t.tenant_id, &stale_sig, stale, &body).await;
+    // THEN each is a 401 with a JSON error
+    assert_eq!([s1, s2, s3, s4], [StatusCode::UNAUTHORIZED; 4]);
+    assert_eq!(e1["error"]["code"], "unauthenticated");
+    // AND each attempt is counted for the webhook-integrity rule
+    let bucket = vigil_core::ingest::integrity::bucket_start(chrono::Utc::now());
+    let item = vigil
+        .app
+        .ports
+        .store
+        .get(&keys::integrity_bucket(&t.tenant_id, &bucket))
+        .await
+        .unwrap()
+        .expect("integrity counters");
+    assert_eq!(item.counters.get("failures"), Some(&4));
+    assert_eq!(item.counters.get("stale_timestamp"), Some(&1));
+    // AND an unknown tenant gets the same answer as bad credentials
+    let (status, _) = post_with_token(
+        &vigil,
+        "tnt_01jd0000000000000000000000",
+        &t.ingest_token,
+        &event("evt_y"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) =
+        post_with_token(&vigil, "not-a-tenant", &t.ingest_token, &event("evt_y")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // AND nothing was stored
+    let (_, list) = vigil.get("/api/v1/domain-events", &t.api_key).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+}
+
+async fn malformed_and_oversized_events_are_refused_and_not_stored(kind: Kind) {
+    let vigil = TestApp::start_with(kind, &[("VIGIL_MAX_BODY_BYTES", "4096")]).await;
+    let t = vigil.tenant("Acme").await;
+    let auth = format!("Bearer {}", t.ingest_token);
+    let path = format!("/hooks/{}/events", t.tenant_id);
+    let cases = [
+        ("not JSON", "{".to_string(), StatusCode::BAD_REQUEST, "invalid_event"),
+        ("missing id", json!({"type": "a", "occurred_at": "2026-11-22T10:00:00Z"}).to_string(), StatusCode::BAD_REQUEST, "invalid_event"),
+        ("bad time", json!({"id": "e", "type": "a", "occurred_at": "soon"}).to_string(), StatusCode::BAD_REQUEST, "invalid_event"),
+        ("too large", json!({"id": "e", "type": "a", "occurred_at": "2026-11-22T10:00:00Z", "data": {"pad": "x".repeat(5000)}}).to_string(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+    ];
+    for (what, body, status, code) in cases {
+        let (got, answer) = vigil
+            .call("POST", &path, &[("authorization", &auth)], body)
+            .await;
+        assert_eq!(got, status, "{what}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{what}");
+    }
+    let (_, list) = vigil.get("/api/v1/domain-events", &t.api_key).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+}
+
+async fn accepted_events_are_published_to_the_bus(kind: Kind) {
+    let vigil = TestApp::start(kind).await;
+    let t = vigil.tenant("Acme").await;
+    // WHEN an event is accepted
+    let (status, _) =
+        post_with_token(&vigil, &t.tenant_id, &t.ingest_token, &event("evt_bus")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // THEN the workflow queue receives it in the EventBridge envelope, with its tenant
+    let queue = &vigil.app.ports.workflow_queue;
+    let mut received = Vec::new();
+    for _ in 0..10 {
+        received = queue
+            .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+            .await
+            .unwrap();
+        if !received.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(received.len(), 1);
+    let envelope: BusEnvelope = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(envelope.source, "vigil");
+    assert_eq!(envelope.detail_type, "client.stage_changed");
+    assert_eq!(envelope.detail["tenant_id"], t.tenant_id.as_str());
+    assert_eq!(envelope.detail["event"]["id"], "evt_bus");
+}
+
+async fn one_write_and_no_read_per_event(kind: Kind) {
+    let vigil = TestApp::start(kind).await;
+    let t = vigil.tenant("Acme").await;
+    // GIVEN the tenant's credentials are cached by a first event
+    post_with_token(&vigil, &t.tenant_id, &t.ingest_token, &event("evt_warm")).await;
+    let store = &vigil.app.ports.store;
+    // WHEN a new event, then its duplicate, are posted
+    let before = store.request_counts();
+    let (status, _) =
+        post_with_token(&vigil, &t.tenant_id, &t.ingest_token, &event("evt_new")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let after_new = store.request_counts();
+    let (status, _) =
+        post_with_token(&vigil, &t.tenant_id, &t.ingest_token, &event("evt_new")).await;
+    assert_eq!(status, StatusCode::OK);
+    let after_dup = store.request_counts();
+    // THEN each cost exactly one store write and no read
+    let new = after_new.since(&before);
+    let dup = after_dup.since(&after_new);
+    assert_eq!((new.writes, new.reads), (1, 0), "new event");
+    assert_eq!((dup.writes, dup.reads), (1, 0), "duplicate");
+}
+
+async fn concurrent_repeats_store_one_event(kind: Kind) {
+    let vigil = std::sync::Arc::new(TestApp::start(kind).await);
+    let t = vigil.tenant("Acme").await;
+    // WHEN 32 copies of one event arrive at once
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let vigil = vigil.clone();
+        let (tenant, token) = (t.tenant_id.clone(), t.ingest_token.clone());
+        tasks.spawn(async move {
+            post_with_token(&vigil, &tenant, &token, &event("evt_race"))
+                .await
+                .0
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    // THEN exactly one is accepted and 31 are duplicates
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::ACCEPTED)
+            .count(),
+        1
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        31
+    );
+}

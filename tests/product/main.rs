@@ -1,0 +1,8 @@
+//! Product tests: Vigil used as its users use it, through the HTTP routes and the `vigil`
+//! binary. Each scenario runs on the embedded store and on the AWS adapters (moto).
+
+mod harness;
+
+mod api;
+mod cli;
+mod ingest;
