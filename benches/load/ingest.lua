@@ -3,9 +3,10 @@
 local tenant = os.getenv("VIGIL_TENANT")
 local token = os.getenv("VIGIL_INGEST_TOKEN")
 local threads = {}
-local counter = 0
-local prefix = ""
-local statuses = {}
+-- Per-thread globals (each wrk thread has its own Lua state; done() reads them with thread:get).
+counter = 0
+prefix = ""
+statuses = {}
 
 function setup(thread)
   thread:set("prefix", tostring(#threads + 1) .. "_" .. tostring(math.random(1, 1000000000)))

@@ -24,7 +24,7 @@ export VIGIL_INGEST_TOKEN=$(echo "$tenant_json" | python3 -c 'import json,sys; p
 
 echo "== wrk: ${seconds}s, 2 threads, ${connections} connections, unique event ids"
 out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s benches/load/ingest.lua "http://127.0.0.1:$port")
-echo "$out" | grep -E "Requests/sec|Latency|status|p50|99%|50%"
+echo "$out" | grep -E "Requests/sec|Latency|status|p50|99%|50%" || { echo "$out"; exit 1; }
 accepted=$(echo "$out" | awk '/^status 202:/ {print $3}')
 
 kill -TERM $server; wait $server || true

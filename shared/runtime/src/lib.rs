@@ -9,6 +9,7 @@ use std::sync::Arc;
 use vigil_aws::{AwsBackend, AwsResources};
 use vigil_core::ports::{Ports, QueueRole};
 use vigil_core::{App, SystemClock};
+#[cfg(feature = "embedded")]
 use vigil_embedded::EmbeddedBackend;
 
 pub use config::{Config, ConfigError, LogFormat, StoreKind};
@@ -17,6 +18,8 @@ pub use config::{Config, ConfigError, LogFormat, StoreKind};
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("this build has no embedded store (a Lambda build): set VIGIL_STORE=aws")]
+    NoEmbeddedStore,
     #[error("cannot open the embedded store in {dir}: {reason}")]
     Embedded { dir: String, reason: String },
     #[error(
@@ -28,6 +31,7 @@ pub enum StartError {
 /// The backend every port runs on.
 #[derive(Clone)]
 pub enum Backend {
+    #[cfg(feature = "embedded")]
     Embedded(EmbeddedBackend),
     Aws(AwsBackend),
 }
@@ -37,6 +41,9 @@ impl Backend {
     /// are (no network call: what Lambda does); missing ones are looked up by name (local runs).
     pub async fn connect(config: &Config) -> Result<Self, StartError> {
         match config.store {
+            #[cfg(not(feature = "embedded"))]
+            StoreKind::Sqlite => Err(StartError::NoEmbeddedStore),
+            #[cfg(feature = "embedded")]
             StoreKind::Sqlite => EmbeddedBackend::open(&config.data_dir, &config.resource_names)
                 .map(Backend::Embedded)
                 .map_err(|e| StartError::Embedded {
@@ -56,6 +63,7 @@ impl Backend {
 
     pub fn ports(&self) -> Ports {
         match self {
+            #[cfg(feature = "embedded")]
             Backend::Embedded(b) => b.ports(),
             Backend::Aws(b) => b.ports(),
         }
@@ -63,6 +71,7 @@ impl Backend {
 
     pub fn dead_letter_queue(&self, role: QueueRole) -> Arc<dyn vigil_core::ports::Queue> {
         match self {
+            #[cfg(feature = "embedded")]
             Backend::Embedded(b) => b.dead_letter_queue(role),
             Backend::Aws(b) => b.dead_letter_queue(role),
         }
@@ -70,6 +79,7 @@ impl Backend {
 
     /// Finishes pending writes (embedded) before the process exits.
     pub async fn shutdown(&self) {
+        #[cfg(feature = "embedded")]
         if let Backend::Embedded(b) = self {
             b.shutdown().await;
         }
