@@ -1,5 +1,6 @@
 //! Product tests: Vigil used as its users use it, through the HTTP routes and the `vigil`
 //! binary. Each scenario runs on the embedded store and on the AWS adapters (moto).
+#![allow(clippy::unwrap_used)]
 
 mod harness;
 

@@ -8,7 +8,6 @@ use aws_sdk_scheduler::types::{
     ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, ScheduleState, Target,
 };
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
-use vigil_core::ports::queue::MAX_MESSAGE_BYTES;
 use vigil_core::ports::{
     RequestCounts, Schedule, ScheduleExpression, ScheduleTarget, Scheduler, SchedulerError,
 };
@@ -63,44 +62,12 @@ fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
 }
 
-fn validate_name(name: &str) -> Result<(), SchedulerError> {
-    if !name.is_empty() && name.len() <= MAX_NAME && name.bytes().all(is_name_char) {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "schedule name {name:?} must match [A-Za-z0-9_.-]{{1,64}}"
-        )))
-    }
-}
+use vigil_core::ports::scheduler::validate_name;
 
 /// The checks EventBridge makes that are cheap to make here too, so both backends refuse the
 /// same schedules without a round trip; the service checks the rest of a cron expression.
 fn validate(schedule: &Schedule) -> Result<(), SchedulerError> {
-    validate_name(&schedule.name)?;
-    if schedule.payload.len() > MAX_MESSAGE_BYTES {
-        return Err(invalid("the payload is larger than 256 KiB"));
-    }
-    if let ScheduleExpression::Cron {
-        expression,
-        timezone,
-    } = &schedule.expression
-    {
-        let fields: Vec<&str> = expression.split_whitespace().collect();
-        let [_, _, day_of_month, _, day_of_week, _] = fields[..] else {
-            return Err(invalid(format!(
-                "cron {expression:?} must have 6 fields: minutes hours day-of-month month day-of-week year"
-            )));
-        };
-        if (day_of_month == "?") == (day_of_week == "?") {
-            return Err(invalid(format!(
-                "cron {expression:?} must have `?` in exactly one of day-of-month and day-of-week"
-            )));
-        }
-        if timezone.trim().is_empty() {
-            return Err(invalid("the cron timezone is empty"));
-        }
-    }
-    Ok(())
+    vigil_core::ports::scheduler::validate(schedule)
 }
 
 /// The instant rounded up to a whole second, so a schedule never fires before its time.

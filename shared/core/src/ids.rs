@@ -1,8 +1,19 @@
 //! Stable, opaque, time-ordered ids: a short type prefix and a lowercase ULID.
 
+use std::sync::Mutex;
+
+/// Monotonic within the process, so ids made in the same millisecond still sort by creation.
+static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+
 /// A new id such as `tnt_01jd3x...`; sorts by creation time.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
+    let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    let ulid = generator
+        .get_or_insert_with(ulid::Generator::new)
+        .generate()
+        // Overflow needs 2^80 ids in one millisecond; fall back to a fresh random id.
+        .unwrap_or_else(|_| ulid::Ulid::new());
+    format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
 /// Whether `text` is a plausible id with this prefix (used to reject junk before a store call).

@@ -1,7 +1,6 @@
 //! `Scheduler` on SQLite: schedules are rows; `vigil serve` calls [`SqliteScheduler::fire_due`]
 //! on a timer, which puts each due schedule's payload on its target queue.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,10 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
-use croner::parser::{CronParser, Seconds, Year};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Notify;
-use vigil_core::ports::queue::MAX_MESSAGE_BYTES;
 use vigil_core::ports::{
     RequestCounter, RequestCounts, Schedule, ScheduleExpression, ScheduleTarget, Scheduler,
     SchedulerError,
@@ -20,8 +17,6 @@ use vigil_core::ports::{
 
 use crate::db::Database;
 use crate::queue::insert_message;
-
-const MAX_NAME: usize = 64;
 
 /// A queue a schedule can target, and how to wake its local consumers.
 #[derive(Clone)]
@@ -47,66 +42,20 @@ fn invalid(reason: impl Into<String>) -> SchedulerError {
     SchedulerError::Invalid(reason.into())
 }
 
-fn validate_name(name: &str) -> Result<(), SchedulerError> {
-    let well_formed = !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if well_formed {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "schedule name {name:?} must match [A-Za-z0-9_.-]{{1,64}}"
-        )))
-    }
-}
-
-/// Parses EventBridge cron fields (`minutes hours day-of-month month day-of-week year`).
+/// Parses EventBridge cron fields (shared with the AWS adapter's validation).
 pub(crate) fn parse_cron(expression: &str) -> Result<Cron, SchedulerError> {
-    let fields: Vec<&str> = expression.split_whitespace().collect();
-    let [minutes, hours, day_of_month, month, day_of_week, year] = fields[..] else {
-        return Err(invalid(format!(
-            "cron {expression:?} must have 6 fields: minutes hours day-of-month month day-of-week year"
-        )));
-    };
-    // EventBridge: exactly one of the day fields is `?`.
-    if (day_of_month == "?") == (day_of_week == "?") {
-        return Err(invalid(format!(
-            "cron {expression:?} must have `?` in exactly one of day-of-month and day-of-week"
-        )));
-    }
-    // EventBridge numbers weekdays 1 (SUN) to 7 (SAT), as Quartz does.
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .year(Year::Required)
-        .alternative_weekdays(true)
-        .build()
-        .parse(&format!(
-            "0 {minutes} {hours} {day_of_month} {month} {day_of_week} {year}"
-        ))
-        .map_err(|e| invalid(format!("cron {expression:?}: {e}")))
+    vigil_core::ports::scheduler::parse_cron(expression)
 }
 
 fn parse_timezone(name: &str) -> Result<Tz, SchedulerError> {
-    Tz::from_str(name).map_err(|_| invalid(format!("unknown timezone {name:?}")))
+    vigil_core::ports::scheduler::parse_timezone(name)
 }
 
 fn validate(schedule: &Schedule) -> Result<(), SchedulerError> {
-    validate_name(&schedule.name)?;
-    if schedule.payload.len() > MAX_MESSAGE_BYTES {
-        return Err(invalid("the payload is larger than 256 KiB"));
-    }
-    if let ScheduleExpression::Cron {
-        expression,
-        timezone,
-    } = &schedule.expression
-    {
-        parse_cron(expression)?;
-        parse_timezone(timezone)?;
-    }
-    Ok(())
+    vigil_core::ports::scheduler::validate(schedule)
 }
+
+use vigil_core::ports::scheduler::validate_name;
 
 fn target_name(target: ScheduleTarget) -> &'static str {
     match target {

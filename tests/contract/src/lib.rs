@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use vigil_core::deployment::ResourceNames;
 use vigil_core::ports::{Ports, Queue, QueueRole};
 use vigil_embedded::EmbeddedBackend;
@@ -56,7 +54,8 @@ impl Backend {
     /// started from `.venv/bin/moto_server`). A missing emulator fails the test.
     pub async fn aws() -> Self {
         let names = test_names();
-        let sdk = emulator_sdk_config(&vigil_aws::testing::moto_endpoint()).await;
+        // Static test credentials, us-east-1, retries off, nothing from the host's AWS settings.
+        let sdk = vigil_aws::testing::sdk_config().await;
         let resources = vigil_aws::bootstrap(&sdk, &names, SCHEDULER_ROLE_ARN)
             .await
             .unwrap_or_else(|e| panic!("bootstrap of {} on moto: {e}", names.prefix));
@@ -87,19 +86,6 @@ impl Backend {
     }
 }
 
-/// Explicit settings rather than environment variables: nothing on the host leaks in, and
-/// retries are off so an emulator error fails at once instead of after back-off.
-async fn emulator_sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .empty_test_environment()
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .test_credentials()
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
-}
-
 /// A prefix no other test uses: `t` and 12 random base-32 characters, so every derived name
 /// (`<prefix>-workflows-dlq`, `<prefix>-events-to-workflows`) stays within AWS limits.
 fn test_names() -> ResourceNames {
@@ -113,11 +99,12 @@ fn test_names() -> ResourceNames {
 /// Runs each listed `async fn name(b: &Backend)` on both backends, as `embedded::name` and
 /// `aws::name` (so `cargo test embedded::` or `cargo test aws::` picks one side).
 ///
-/// `#[aws_ignore = "why"]` before a name marks its AWS run ignored, for what the emulator cannot
-/// show (it is listed as ignored with the reason, and `--ignored` still runs it).
+/// The AWS runs of the concurrency tests need an emulator that applies each request atomically,
+/// as DynamoDB does: `infra/test.sh` starts moto that way. A plain `moto_server` may lose one
+/// of two concurrent writes to an item, and those tests then fail now and then.
 #[macro_export]
 macro_rules! contract {
-    ($($(#[aws_ignore = $why:literal])? $name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)?) => {
         mod embedded {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +118,6 @@ macro_rules! contract {
         mod aws {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                $(#[ignore = $why])?
                 async fn $name() {
                     let backend = $crate::Backend::aws().await;
                     super::$name(&backend).await;

@@ -30,7 +30,9 @@ pub enum QueueError {
     DelayTooLong(Duration),
     #[error("message is larger than the queue allows ({0} bytes)")]
     MessageTooLarge(usize),
-    /// The receipt is unknown or no longer valid (message deleted or received again).
+    /// The receipt is not one this queue issued. A stale receipt (message since deleted or
+    /// received again) may be refused too, or accepted without effect as SQS does: callers
+    /// rely on neither.
     #[error("receipt is not valid")]
     InvalidReceipt,
     #[error("queue unavailable: {0}")]

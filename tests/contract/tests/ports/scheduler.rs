@@ -223,15 +223,18 @@ async fn invalid_cron_expressions_and_timezones_are_invalid(b: &Backend) {
         ("0 9 ? * MON *", "Mars/Olympus_Mons"),
         ("0 9 ? * MON *", ""),
     ];
+    let mut accepted = Vec::new();
     for (expression, timezone) in cases {
         // WHEN a cron schedule with a bad expression or timezone is upserted
         let result = scheduler.upsert(&cron("bad", expression, timezone)).await;
 
-        // THEN it is invalid, and nothing is stored
-        assert!(
-            matches!(result, Err(SchedulerError::Invalid(_))),
-            "{expression:?} in {timezone:?}: {result:?}"
-        );
+        // THEN it is invalid
+        if !matches!(result, Err(SchedulerError::Invalid(_))) {
+            accepted.push(format!("{expression:?} in {timezone:?}: {result:?}"));
+        }
     }
+    assert!(accepted.is_empty(), "not refused as invalid: {accepted:#?}");
+
+    // AND nothing is stored
     assert!(scheduler.list("").await.unwrap().is_empty());
 }

@@ -29,7 +29,6 @@ vigil_contract::contract!(
     add_creates_the_item_and_its_counters_then_increments,
     add_keeps_the_rest_of_the_item,
     concurrent_adds_to_an_existing_item_sum_exactly,
-    #[aws_ignore = "moto creates a missing item without a lock (DynamoDB's UpdateItem is atomic)"]
     concurrent_adds_creating_the_item_sum_exactly,
     counters_named_like_item_fields_leave_the_item_intact,
     invalid_counter_names_are_invalid,
