@@ -15,6 +15,9 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
+use vigil_core::ports::store::{
+    MAX_BODY_BYTES, validate_counter_names, validate_index_key, validate_key,
+};
 use vigil_core::ports::store::{MAX_PAGE, MAX_TRANSACTION_OPS};
 use vigil_core::ports::{
     Cursor, DeleteCondition, Index, IndexKey, Item, ItemStore, Key, Order, Page, PutCondition,
@@ -37,12 +40,6 @@ const COUNTER_PREFIX: &str = "c_";
 /// Index names, as in template.yaml.
 pub(crate) const GSI1: &str = "GSI1";
 pub(crate) const GSI2: &str = "GSI2";
-
-/// DynamoDB's limits, checked before a request so both backends refuse the same writes.
-const MAX_PARTITION_KEY_BYTES: usize = 2048;
-const MAX_SORT_KEY_BYTES: usize = 1024;
-const MAX_BODY_BYTES: usize = 400 * 1024;
-const MAX_COUNTER_NAME: usize = 64;
 
 type Attributes = HashMap<String, AttributeValue>;
 
@@ -420,47 +417,6 @@ fn counters_from(
 
 fn invalid(reason: impl Into<String>) -> StoreError {
     StoreError::Invalid(reason.into())
-}
-
-fn validate_key(key: &Key) -> Result<(), StoreError> {
-    if key.pk.is_empty() || key.sk.is_empty() {
-        return Err(invalid("partition and sort key must not be empty"));
-    }
-    if key.pk.len() > MAX_PARTITION_KEY_BYTES || key.sk.len() > MAX_SORT_KEY_BYTES {
-        return Err(invalid("key is longer than the store allows"));
-    }
-    Ok(())
-}
-
-fn validate_index_key(key: Option<&IndexKey>) -> Result<(), StoreError> {
-    match key {
-        Some(k) if k.pk.is_empty() || k.sk.is_empty() => {
-            Err(invalid("index keys must not be empty"))
-        }
-        Some(k) if k.pk.len() > MAX_PARTITION_KEY_BYTES || k.sk.len() > MAX_SORT_KEY_BYTES => {
-            Err(invalid("index key is longer than the store allows"))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Counter names become attribute names, so they keep to a safe alphabet.
-fn validate_counter_names<'a>(
-    names: impl IntoIterator<Item = &'a String>,
-) -> Result<(), StoreError> {
-    for name in names {
-        let well_formed = !name.is_empty()
-            && name.len() <= MAX_COUNTER_NAME
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !well_formed {
-            return Err(invalid(format!(
-                "counter name {name:?} must match [a-z0-9_]{{1,64}}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Versions stay within `i64`, as on the embedded store.

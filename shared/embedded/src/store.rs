@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use vigil_core::ports::store::{
+    MAX_BODY_BYTES, validate_counter_names, validate_index_key, validate_key,
+};
 use vigil_core::ports::store::{MAX_PAGE, MAX_TRANSACTION_OPS};
 use vigil_core::ports::{
     Cursor, DeleteCondition, Index, IndexKey, Item, ItemStore, Key, Order, Page, PutCondition,
@@ -13,12 +16,6 @@ use vigil_core::ports::{
 };
 
 use crate::db::Database;
-
-/// DynamoDB's limits, kept here so local data is also valid on AWS.
-const MAX_PARTITION_KEY_BYTES: usize = 2048;
-const MAX_SORT_KEY_BYTES: usize = 1024;
-const MAX_BODY_BYTES: usize = 400 * 1024;
-const MAX_COUNTER_NAME: usize = 64;
 
 const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version, counters, body";
 
@@ -125,47 +122,6 @@ fn invalid(reason: impl Into<String>) -> StoreError {
 }
 
 // ---- validation -------------------------------------------------------------------------------
-
-fn validate_key(key: &Key) -> Result<(), StoreError> {
-    if key.pk.is_empty() || key.sk.is_empty() {
-        return Err(invalid("partition and sort key must not be empty"));
-    }
-    if key.pk.len() > MAX_PARTITION_KEY_BYTES || key.sk.len() > MAX_SORT_KEY_BYTES {
-        return Err(invalid("key is longer than the store allows"));
-    }
-    Ok(())
-}
-
-fn validate_index_key(key: Option<&IndexKey>) -> Result<(), StoreError> {
-    match key {
-        Some(k) if k.pk.is_empty() || k.sk.is_empty() => {
-            Err(invalid("index keys must not be empty"))
-        }
-        Some(k) if k.pk.len() > MAX_PARTITION_KEY_BYTES || k.sk.len() > MAX_SORT_KEY_BYTES => {
-            Err(invalid("index key is longer than the store allows"))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Counter names become top-level attributes on DynamoDB, so they keep to a safe alphabet.
-fn validate_counter_names<'a>(
-    names: impl IntoIterator<Item = &'a String>,
-) -> Result<(), StoreError> {
-    for name in names {
-        let well_formed = !name.is_empty()
-            && name.len() <= MAX_COUNTER_NAME
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !well_formed {
-            return Err(invalid(format!(
-                "counter name {name:?} must match [a-z0-9_]{{1,64}}"
-            )));
-        }
-    }
-    Ok(())
-}
 
 fn validate_item(item: &Item) -> Result<(), StoreError> {
     validate_key(&item.key)?;
