@@ -8,6 +8,7 @@ use aws_sdk_scheduler::types::{
     ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, ScheduleState, Target,
 };
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
+use vigil_core::ports::scheduler::{validate, validate_name};
 use vigil_core::ports::{
     RequestCounts, Schedule, ScheduleExpression, ScheduleTarget, Scheduler, SchedulerError,
 };
@@ -60,14 +61,6 @@ fn invalid(reason: impl Into<String>) -> SchedulerError {
 
 fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
-}
-
-use vigil_core::ports::scheduler::validate_name;
-
-/// The checks EventBridge makes that are cheap to make here too, so both backends refuse the
-/// same schedules without a round trip; the service checks the rest of a cron expression.
-fn validate(schedule: &Schedule) -> Result<(), SchedulerError> {
-    vigil_core::ports::scheduler::validate(schedule)
 }
 
 /// The instant rounded up to a whole second, so a schedule never fires before its time.

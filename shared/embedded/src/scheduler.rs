@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use croner::Cron;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Notify;
+use vigil_core::ports::scheduler::{parse_cron, parse_timezone, validate, validate_name};
 use vigil_core::ports::{
     RequestCounter, RequestCounts, Schedule, ScheduleExpression, ScheduleTarget, Scheduler,
     SchedulerError,
@@ -41,21 +42,6 @@ fn unavailable(e: rusqlite::Error) -> SchedulerError {
 fn invalid(reason: impl Into<String>) -> SchedulerError {
     SchedulerError::Invalid(reason.into())
 }
-
-/// Parses EventBridge cron fields (shared with the AWS adapter's validation).
-pub(crate) fn parse_cron(expression: &str) -> Result<Cron, SchedulerError> {
-    vigil_core::ports::scheduler::parse_cron(expression)
-}
-
-fn parse_timezone(name: &str) -> Result<Tz, SchedulerError> {
-    vigil_core::ports::scheduler::parse_timezone(name)
-}
-
-fn validate(schedule: &Schedule) -> Result<(), SchedulerError> {
-    vigil_core::ports::scheduler::validate(schedule)
-}
-
-use vigil_core::ports::scheduler::validate_name;
 
 fn target_name(target: ScheduleTarget) -> &'static str {
     match target {
