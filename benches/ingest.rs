@@ -70,7 +70,7 @@ fn ingest_router_sqlite(c: &mut Criterion) {
     let backend = vigil_runtime::Backend::Embedded(
         vigil_embedded::EmbeddedBackend::open(dir.path(), &names).expect("open"),
     );
-    let app = vigil_runtime::build_app(&config, &backend);
+    let app = vigil_runtime::build_app(&config, &backend).expect("app");
     let router = vigil_api::all_routes(app.clone());
     let tenant = runtime
         .block_on(

@@ -1,5 +1,6 @@
 //! Command-line interface: global options, subcommands, and their output (text or `--json`).
 
+mod delivery;
 mod infra;
 mod keys;
 mod tenants;
@@ -50,6 +51,17 @@ pub enum Command {
     /// Create API keys.
     #[command(subcommand)]
     Key(keys::KeyCommand),
+    /// Add and list delivery channels (Slack, signed webhook, email).
+    #[command(subcommand)]
+    Channel(delivery::ChannelCommand),
+    /// Deliver what the outbox holds now, once, and exit.
+    Dispatch {
+        /// Required: drain once (a standing dispatcher runs inside `vigil serve`).
+        #[arg(long, required = true)]
+        once: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Create the AWS resources on an endpoint (for `--store aws` against an emulator or account).
     #[command(subcommand)]
     Infra(infra::InfraCommand),
@@ -77,6 +89,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Infra(command) => infra::run(&config, command).await,
         Command::Tenant(command) => with_app(&config, |app| tenants::run(app, command)).await,
         Command::Key(command) => with_app(&config, |app| keys::run(app, command)).await,
+        Command::Channel(command) => {
+            with_app(&config, |app| delivery::run_channel(app, command)).await
+        }
+        Command::Dispatch { once: _, json } => {
+            with_app(&config, |app| delivery::dispatch_once(app, json)).await
+        }
     }
 }
 
@@ -87,7 +105,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let backend = Backend::connect(config).await?;
-    let app = vigil_runtime::build_app(config, &backend);
+    let app = vigil_runtime::build_app(config, &backend)?;
     let result = command(app).await;
     backend.shutdown().await;
     result

@@ -188,3 +188,141 @@ fn bad_cli_input_exits_non_zero_with_a_message() {
         assert!(!stderr.trim().is_empty(), "{args:?} printed no message");
     }
 }
+
+/// `vigil tenant create Acme --json`, parsed.
+fn create_tenant(data_dir: &std::path::Path) -> Value {
+    let output = vigil(data_dir)
+        .args(["tenant", "create", "Acme", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_adds_a_channel_and_serve_delivers_a_test_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = vigil_contract::sinks::HttpSink::start().await;
+    // GIVEN a tenant and a Slack channel added from the CLI
+    let tenant = create_tenant(dir.path());
+    let tenant_id = tenant["tenant_id"].as_str().unwrap();
+    let added = vigil(dir.path())
+        .args([
+            "channel", "add", "slack", "--tenant", tenant_id, "--name", "default",
+        ])
+        .args(["--url", &sink.url("/slack")])
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let listed = vigil(dir.path())
+        .args(["channel", "list", "--tenant", tenant_id])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("default"));
+
+    // WHEN `vigil serve` runs and an admin sends a test alert
+    let (child, url) = serve(dir.path());
+    let response = reqwest::Client::new()
+        .post(format!("{url}/api/v1/events/test"))
+        .bearer_auth(tenant["api_key"].as_str().unwrap())
+        .json(&json!({"severity": "SEV3", "title": "Hello from the CLI test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+
+    // THEN its dispatcher loop delivers it to Slack once
+    let got = sink.wait_for("/slack", 1, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 1);
+    assert!(String::from_utf8_lossy(&got[0].body).contains("Hello from the CLI test"));
+    assert!(stop(child).success());
+
+    // AND `vigil dispatch --once` finds nothing left to do
+    let drained = vigil(dir.path())
+        .args(["dispatch", "--once", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        drained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drained.stderr)
+    );
+    let drained: Value = serde_json::from_slice(&drained.stdout).unwrap();
+    assert_eq!(drained["messages"], 0, "{drained}");
+    assert_eq!(sink.requests("/slack").len(), 1);
+
+    // AND bad channel input exits non-zero with a message
+    let bad = vigil(dir.path())
+        .args([
+            "channel", "add", "webhook", "--tenant", tenant_id, "--name", "x",
+        ])
+        .args(["--url", "ftp://example.com"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("url"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_once_delivers_what_the_outbox_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = vigil_contract::sinks::HttpSink::start().await;
+    // GIVEN a webhook channel and a notification emitted while no dispatcher runs
+    let tenant = create_tenant(dir.path());
+    let tenant_id = tenant["tenant_id"].as_str().unwrap();
+    let added = vigil(dir.path())
+        .args(["channel", "add", "webhook", "--tenant", tenant_id, "--json"])
+        .args(["--url", &sink.url("/hook")])
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let channel: Value = serde_json::from_slice(&added.stdout).unwrap();
+    assert!(channel["secret"].as_str().unwrap().starts_with("whsec_"));
+    let backend = vigil_embedded::EmbeddedBackend::open(
+        dir.path(),
+        &vigil_core::deployment::ResourceNames::default(),
+    )
+    .unwrap();
+    let config = vigil_runtime::Config::from_source(&[("VIGIL_LOG", "warn")]).unwrap();
+    let app = vigil_runtime::build_app(&config, &vigil_runtime::Backend::Embedded(backend.clone()))
+        .unwrap();
+    let new = vigil_core::delivery::NewNotification {
+        kind: vigil_core::delivery::NotificationType::ThresholdExceeded,
+        severity: vigil_core::severity::Severity::Sev2,
+        title: "Over budget".into(),
+        summary: String::new(),
+        link_ref: None,
+        dedupe_key: "budget".into(),
+        payload: json!({}),
+    };
+    app.outbox.emit(tenant_id, new).await.unwrap();
+    backend.shutdown().await;
+
+    // WHEN an operator drains the outbox once
+    let drained = vigil(dir.path())
+        .args(["dispatch", "--once"])
+        .output()
+        .unwrap();
+
+    // THEN the webhook got it and the command says so
+    assert!(
+        drained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drained.stderr)
+    );
+    let out = String::from_utf8_lossy(&drained.stdout);
+    assert!(out.contains("1 message(s): 2 sent"), "{out}");
+    assert_eq!(sink.requests("/hook").len(), 1);
+}

@@ -2,13 +2,18 @@
 //! (moto, with resources under a unique prefix).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt as _;
+use vigil_contract::sinks::Mailbox;
 use vigil_core::App;
+use vigil_core::delivery::NotificationStatus;
+use vigil_core::delivery::dispatcher::DispatchReport;
+use vigil_core::delivery::outbox::NotificationFilter;
 use vigil_core::deployment::ResourceNames;
 use vigil_core::tenancy::tenants::CreatedTenant;
 use vigil_runtime::{Backend, Config};
@@ -21,7 +26,8 @@ pub enum Kind {
 
 pub struct TestApp {
     pub app: Arc<App>,
-    _backend: Backend,
+    kind: Kind,
+    backend: Backend,
     router: Router,
     _dir: Option<tempfile::TempDir>,
 }
@@ -54,8 +60,7 @@ impl TestApp {
 
     /// Starts with extra configuration variables (e.g. a small body limit).
     pub async fn start_with(kind: Kind, vars: &[(&str, &str)]) -> Self {
-        let vars: Vec<(&str, &str)> = vars.to_vec();
-        let config = Config::from_source(&VarList(vars)).expect("test configuration");
+        let config = config_for(kind, vars);
         let names = ResourceNames {
             max_receives: 3,
             ..ResourceNames::new(unique_prefix())
@@ -69,6 +74,7 @@ impl TestApp {
             }
             Kind::Aws => {
                 let sdk = vigil_aws::testing::sdk_config().await;
+                vigil_aws::testing::verify_email_identity(&sdk, SENDER).await;
                 let resources =
                     vigil_aws::bootstrap(&sdk, &names, "arn:aws:iam::123456789012:role/test")
                         .await
@@ -79,14 +85,22 @@ impl TestApp {
                 )
             }
         };
-        let app = vigil_runtime::build_app(&config, &backend);
+        let app = vigil_runtime::build_app(&config, &backend).expect("app");
         let router = vigil_api::all_routes(app.clone());
         TestApp {
             app,
-            _backend: backend,
+            kind,
+            backend,
             router,
             _dir: dir,
         }
+    }
+
+    /// The same data with a new configuration, as after a restart with other variables.
+    pub fn reconfigure(&mut self, vars: &[(&str, &str)]) {
+        let config = config_for(self.kind, vars);
+        self.app = vigil_runtime::build_app(&config, &self.backend).expect("app");
+        self.router = vigil_api::all_routes(self.app.clone());
     }
 
     /// Sends one request through the router; returns the status and the JSON body (Null if none).
@@ -148,6 +162,54 @@ impl TestApp {
         .await
     }
 
+    /// Runs the dispatcher over the outbox, as `vigil serve` does, until none of the tenant's
+    /// notifications is pending or `patience` runs out. Returns what each handled message did.
+    pub async fn dispatch_until_settled(
+        &self,
+        tenant: &str,
+        patience: Duration,
+    ) -> Vec<DispatchReport> {
+        let deadline = Instant::now() + patience;
+        let mut reports = Vec::new();
+        let pending = NotificationFilter {
+            status: Some(NotificationStatus::Pending),
+            kind: None,
+        };
+        loop {
+            let messages = self
+                .app
+                .ports
+                .outbox
+                .receive(10, Duration::from_secs(30), Duration::from_millis(500))
+                .await
+                .expect("outbox receive");
+            for message in messages {
+                let report = self
+                    .app
+                    .dispatcher
+                    .handle(&message.body)
+                    .await
+                    .expect("message handled");
+                self.app
+                    .ports
+                    .outbox
+                    .delete(&message.receipt)
+                    .await
+                    .expect("delete");
+                reports.push(report);
+            }
+            let (still, _) = self
+                .app
+                .outbox
+                .list(tenant, &pending, 10, None)
+                .await
+                .expect("list pending");
+            if still.is_empty() || Instant::now() > deadline {
+                return reports;
+            }
+        }
+    }
+
     pub async fn tenant(&self, name: &str) -> CreatedTenant {
         self.app
             .tenants
@@ -157,9 +219,38 @@ impl TestApp {
     }
 }
 
-struct VarList<'a>(Vec<(&'a str, &'a str)>);
+/// Test configuration: `vars` over the defaults of the backend's kind. Email goes to the SMTP
+/// sink on the embedded store and to SES (the emulator) on AWS.
+fn config_for(kind: Kind, vars: &[(&str, &str)]) -> Config {
+    let mut all: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let mut default = |name: &str, value: String| {
+        if !all.iter().any(|(k, _)| k == name) {
+            all.push((name.to_owned(), value));
+        }
+    };
+    default("VIGIL_EMAIL_FROM", SENDER.to_owned());
+    match kind {
+        Kind::Embedded => default("VIGIL_SMTP_URL", mailbox().smtp_url()),
+        Kind::Aws => default("VIGIL_EMAIL", "ses".to_owned()),
+    }
+    Config::from_source(&VarList(all)).expect("test configuration")
+}
 
-impl vigil_runtime::config::Source for VarList<'_> {
+/// The address Vigil sends test email from.
+pub const SENDER: &str = "vigil@example.com";
+
+/// The SMTP sink every test of this process shares.
+pub fn mailbox() -> &'static Mailbox {
+    static MAILBOX: std::sync::OnceLock<Mailbox> = std::sync::OnceLock::new();
+    MAILBOX.get_or_init(Mailbox::start)
+}
+
+struct VarList(Vec<(String, String)>);
+
+impl vigil_runtime::config::Source for VarList {
     fn get(&self, name: &str) -> Option<String> {
         self.0
             .iter()

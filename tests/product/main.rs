@@ -6,4 +6,5 @@ mod harness;
 
 mod api;
 mod cli;
+mod delivery;
 mod ingest;

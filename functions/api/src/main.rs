@@ -7,6 +7,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = vigil_runtime::Config::from_env()?;
     vigil_runtime::init_tracing(&config);
     let backend = vigil_runtime::Backend::connect(&config).await?;
-    let app = vigil_runtime::build_app(&config, &backend);
+    let app = vigil_runtime::build_app(&config, &backend)?;
     lambda_http::run(vigil_api::service(app)).await
 }

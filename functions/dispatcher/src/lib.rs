@@ -1,4 +1,5 @@
-//! The dispatcher: delivers outbox notifications, and sweeps what was stored but never queued.
+//! The dispatcher: delivers outbox notifications (SQS, partial batch failures), and every minute
+//! sweeps what was stored but never queued.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
@@ -10,7 +11,6 @@ use vigil_core::{App, Error, Result};
 
 /// Handles one message of the outbox queue.
 pub struct OutboxHandler {
-    #[allow(dead_code)] // used once notifications are delivered
     app: Arc<App>,
 }
 
@@ -23,8 +23,11 @@ impl OutboxHandler {
 #[async_trait]
 impl MessageHandler for OutboxHandler {
     async fn handle(&self, message: &Message) -> std::result::Result<(), HandleError> {
-        tracing::info!(bytes = message.body.len(), "outbox message received");
-        Ok(())
+        match self.app.dispatcher.handle(&message.body).await {
+            Ok(_) => Ok(()),
+            Err(Error::Invalid { message, .. }) => Err(HandleError::Permanent(message)),
+            Err(other) => Err(HandleError::Retryable(other.to_string())),
+        }
     }
 }
 
@@ -32,10 +35,13 @@ impl MessageHandler for OutboxHandler {
 pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowReport> {
     match invocation.flow {
         Flow::OutboxSweep => {
-            let republished = republish_parked_events(app).await?;
+            let (republished, requeued) = sweep(app).await?;
             Ok(FlowReport {
                 flow: Flow::OutboxSweep,
-                detail: serde_json::json!({"republished_events": republished}),
+                detail: serde_json::json!({
+                    "republished_events": republished,
+                    "requeued_notifications": requeued,
+                }),
             })
         }
         other => Err(Error::invalid(
@@ -45,18 +51,20 @@ pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowRepor
     }
 }
 
-/// Publishes domain events whose publish failed at ingest, for every tenant.
-async fn republish_parked_events(app: &App) -> Result<usize> {
-    let mut total = 0;
+/// For every tenant: publishes domain events whose publish failed at ingest, and queues again
+/// notifications overdue for dispatch. Returns both counts.
+async fn sweep(app: &App) -> Result<(usize, usize)> {
+    let (mut republished, mut requeued) = (0, 0);
     let mut cursor = None;
     loop {
         let (tenants, next) = app.tenants.list(100, cursor).await?;
         for tenant in &tenants {
-            total += app.ingest.republish_parked(&tenant.id).await?;
+            republished += app.ingest.republish_parked(&tenant.id).await?;
+            requeued += app.outbox.sweep(&tenant.id).await?;
         }
         match next {
             Some(next) => cursor = Some(next),
-            None => return Ok(total),
+            None => return Ok((republished, requeued)),
         }
     }
 }

@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod bus;
+mod email;
 #[cfg(test)]
 mod emulator_tests;
 mod error;
@@ -22,10 +23,11 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use vigil_core::deployment::ResourceNames;
-use vigil_core::ports::{Ports, Queue, QueueRole};
+use vigil_core::ports::{Ports, Queue, QueueRole, SequentialAnnouncer};
 
 pub use aws_config::SdkConfig;
 pub use bus::EventBridgeBus;
+pub use email::SesEmailSender;
 pub use error::AwsError;
 pub use infra::{bootstrap, resolve};
 pub use queue::SqsQueue;
@@ -56,6 +58,7 @@ pub struct AwsBackend {
 }
 
 struct Inner {
+    sdk: SdkConfig,
     resources: AwsResources,
     store: Arc<DynamoStore>,
     outbox: Arc<SqsQueue>,
@@ -90,6 +93,7 @@ impl AwsBackend {
                 &r.workflow_queue_arn,
             )),
             resources,
+            sdk: sdk.clone(),
         };
         Self {
             inner: Arc::new(inner),
@@ -107,6 +111,12 @@ impl AwsBackend {
             workflow_queue: inner.workflows.clone(),
             bus: inner.bus.clone(),
             scheduler: inner.scheduler.clone(),
+            announcer: Arc::new(SequentialAnnouncer {
+                store: inner.store.clone(),
+                bus: inner.bus.clone(),
+                outbox: inner.outbox.clone(),
+                workflow_queue: inner.workflows.clone(),
+            }),
         }
     }
 
@@ -115,6 +125,11 @@ impl AwsBackend {
             QueueRole::Outbox => self.inner.outbox_dlq.clone(),
             QueueRole::Workflows => self.inner.workflows_dlq.clone(),
         }
+    }
+
+    /// The SDK configuration the clients were built with (for clients outside the ports).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.inner.sdk
     }
 
     pub fn resources(&self) -> &AwsResources {

@@ -143,3 +143,21 @@ fn start() -> Result<Server, String> {
         _child: Mutex::new((child, stdin)),
     })
 }
+
+/// Verifies `address` as an SES sender on the emulator (SES refuses unverified senders).
+///
+/// # Panics
+/// When the emulator refuses: the test cannot go on.
+pub async fn verify_email_identity(sdk: &SdkConfig, address: &str) {
+    let result = aws_sdk_sesv2::Client::new(sdk)
+        .create_email_identity()
+        .email_identity(address)
+        .send()
+        .await;
+    if let Err(e) = result {
+        let already = e
+            .as_service_error()
+            .is_some_and(|e| e.is_already_exists_exception());
+        assert!(already, "cannot verify {address} on the emulator: {e:?}");
+    }
+}

@@ -5,8 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Clock;
+use crate::delivery::channels::ChannelService;
+use crate::delivery::dispatcher::{DeliverySettings, Dispatcher};
+use crate::delivery::inbox::InboxService;
+use crate::delivery::outbox::OutboxService;
+use crate::delivery::routing::RoutingService;
 use crate::ingest::{IngestService, IngestSettings};
-use crate::ports::Ports;
+use crate::ports::{Notifiers, Ports};
 use crate::tenancy::keys::KeyService;
 use crate::tenancy::tenants::TenantService;
 
@@ -18,6 +23,7 @@ pub struct AppSettings {
     /// How long a tenant's ingest credentials are cached.
     pub credentials_ttl: Duration,
     pub ingest: IngestSettings,
+    pub delivery: DeliverySettings,
 }
 
 impl Default for AppSettings {
@@ -26,6 +32,7 @@ impl Default for AppSettings {
             max_body_bytes: 256 * 1024,
             credentials_ttl: Duration::from_secs(30),
             ingest: IngestSettings::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 }
@@ -37,17 +44,47 @@ pub struct App {
     pub tenants: TenantService,
     pub keys: KeyService,
     pub ingest: IngestService,
+    pub outbox: Arc<OutboxService>,
+    pub channels: Arc<ChannelService>,
+    pub routing: Arc<RoutingService>,
+    pub inbox: InboxService,
+    pub dispatcher: Dispatcher,
 }
 
 impl App {
-    pub fn new(ports: Ports, clock: Arc<dyn Clock>, settings: AppSettings) -> Self {
+    pub fn new(
+        ports: Ports,
+        notifiers: Notifiers,
+        clock: Arc<dyn Clock>,
+        settings: AppSettings,
+    ) -> Self {
         let store = ports.store.clone();
+        let outbox = Arc::new(OutboxService::new(
+            store.clone(),
+            ports.announcer.clone(),
+            ports.outbox.clone(),
+            clock.clone(),
+        ));
+        let channels = Arc::new(ChannelService::new(store.clone(), clock.clone()));
+        let routing = Arc::new(RoutingService::new(store.clone(), clock.clone()));
         Self {
+            dispatcher: Dispatcher::new(
+                store.clone(),
+                outbox.clone(),
+                channels.clone(),
+                routing.clone(),
+                notifiers,
+                clock.clone(),
+                settings.delivery.clone(),
+            ),
+            inbox: InboxService::new(store.clone(), clock.clone()),
+            outbox,
+            channels,
+            routing,
             tenants: TenantService::new(store.clone(), clock.clone()),
             keys: KeyService::new(store.clone(), clock.clone()),
             ingest: IngestService::new(
-                store,
-                ports.bus.clone(),
+                &ports,
                 clock.clone(),
                 settings.credentials_ttl,
                 settings.ingest.clone(),

@@ -55,3 +55,79 @@ pub fn integrity_bucket(tenant: &str, bucket_start: &str) -> Key {
 pub fn unpublished_partition(tenant: &str) -> String {
     format!("T#{tenant}#UNPUBLISHED")
 }
+
+// ---- delivery ---------------------------------------------------------------------------------
+
+/// A notification's partition: the notification itself (`NTF`) and one delivery record per
+/// channel (`DLV#<channel>`), so one query reads the whole state of a delivery.
+pub fn notification_partition(tenant: &str, notification_id: &str) -> String {
+    format!("T#{tenant}#NTF#{notification_id}")
+}
+
+pub fn notification(tenant: &str, notification_id: &str) -> Key {
+    Key::new(notification_partition(tenant, notification_id), "NTF")
+}
+
+pub const DELIVERY_PREFIX: &str = "DLV#";
+
+pub fn delivery(tenant: &str, notification_id: &str, channel: &str) -> Key {
+    Key::new(
+        notification_partition(tenant, notification_id),
+        format!("{DELIVERY_PREFIX}{channel}"),
+    )
+}
+
+/// GSI1: every notification of a tenant, by time.
+pub fn notification_list(tenant: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#NTFS"), sort)
+}
+
+/// GSI2: notifications by status, by time.
+pub fn notification_status_list(tenant: &str, status: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#NTFS#{status}"), sort)
+}
+
+pub fn channels_partition(tenant: &str) -> String {
+    format!("T#{tenant}#CHANNELS")
+}
+
+pub const CHANNEL_PREFIX: &str = "CH#";
+
+pub fn channel(tenant: &str, channel_id: &str) -> Key {
+    Key::new(
+        channels_partition(tenant),
+        format!("{CHANNEL_PREFIX}{channel_id}"),
+    )
+}
+
+/// Claims a channel name within its tenant (names are what routes refer to).
+pub fn channel_name(tenant: &str, name: &str) -> Key {
+    Key::new(channels_partition(tenant), format!("NAME#{name}"))
+}
+
+pub fn routing(tenant: &str) -> Key {
+    Key::new(format!("T#{tenant}"), "ROUTING")
+}
+
+pub fn redaction(tenant: &str) -> Key {
+    Key::new(format!("T#{tenant}"), "REDACTION")
+}
+
+pub fn inbox_item(tenant: &str, item_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#INBOX#{item_id}"), "INBOX")
+}
+
+/// GSI1: the whole inbox, by time.
+pub fn inbox_list(tenant: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#INBOX"), sort)
+}
+
+/// GSI2: the inbox by status, by time.
+pub fn inbox_status_list(tenant: &str, status: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#INBOX#{status}"), sort)
+}
+
+/// Counters of open inbox items by severity (the badge).
+pub fn inbox_counts(tenant: &str) -> Key {
+    Key::new(format!("T#{tenant}"), "INBOX_COUNTS")
+}

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod clock;
+pub mod delivery;
 pub mod deployment;
 pub mod error;
 pub mod flows;
@@ -11,6 +12,7 @@ pub mod ids;
 pub mod ingest;
 pub mod keys;
 pub mod ports;
+pub mod severity;
 pub mod signature;
 pub mod tenancy;
 

@@ -25,6 +25,15 @@ pub struct SqliteBus {
 }
 
 impl SqliteBus {
+    /// The queue every published event lands in.
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    pub(crate) fn counter(&self) -> &RequestCounter {
+        &self.counter
+    }
+
     pub(crate) fn new(db: Arc<Database>, target: String, notify: Arc<Notify>) -> Self {
         Self {
             db,
@@ -36,7 +45,7 @@ impl SqliteBus {
 }
 
 /// The envelope EventBridge would deliver for `event`, as JSON.
-fn envelope(event: &BusEvent) -> Result<String, String> {
+pub(crate) fn envelope(event: &BusEvent) -> Result<String, String> {
     if event.detail_type.is_empty() {
         return Err("an event has an empty detail-type".into());
     }

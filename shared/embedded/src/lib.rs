@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod announce;
 mod bus;
 pub mod cron;
 mod db;
@@ -24,6 +25,7 @@ use tokio::sync::Notify;
 use vigil_core::deployment::ResourceNames;
 use vigil_core::ports::{Ports, Queue, QueueRole};
 
+pub use announce::SqliteAnnouncer;
 pub use bus::SqliteBus;
 pub use queue::SqliteQueue;
 pub use scheduler::SqliteScheduler;
@@ -74,6 +76,7 @@ struct Inner {
     workflows_dlq: Arc<SqliteQueue>,
     bus: Arc<SqliteBus>,
     scheduler: Arc<SqliteScheduler>,
+    announcer: Arc<SqliteAnnouncer>,
 }
 
 impl EmbeddedBackend {
@@ -138,16 +141,25 @@ impl EmbeddedBackend {
             outbox_target,
             workflows_target,
         );
+        let store = Arc::new(SqliteStore::new(Arc::clone(&db)));
+        let bus = Arc::new(bus);
+        let announcer = Arc::new(SqliteAnnouncer {
+            store: Arc::clone(&store),
+            bus: Arc::clone(&bus),
+            outbox: Arc::clone(&outbox),
+            workflows: Arc::clone(&workflows),
+        });
         Self {
             inner: Arc::new(Inner {
-                store: Arc::new(SqliteStore::new(Arc::clone(&db))),
+                store,
                 db,
                 path,
                 outbox,
                 workflows,
                 outbox_dlq,
                 workflows_dlq,
-                bus: Arc::new(bus),
+                bus,
+                announcer,
                 scheduler: Arc::new(scheduler),
             }),
         }
@@ -164,6 +176,7 @@ impl EmbeddedBackend {
             workflow_queue: inner.workflows.clone(),
             bus: inner.bus.clone(),
             scheduler: inner.scheduler.clone(),
+            announcer: inner.announcer.clone(),
         }
     }
 

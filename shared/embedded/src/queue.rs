@@ -33,6 +33,15 @@ pub struct SqliteQueue {
 }
 
 impl SqliteQueue {
+    pub(crate) fn counter(&self) -> &RequestCounter {
+        &self.counter
+    }
+
+    /// Wakes receivers long-polling this queue (after a message was inserted elsewhere).
+    pub(crate) fn wake_receivers(&self) {
+        self.notify.notify_waiters();
+    }
+
     pub(crate) fn new(
         db: Arc<Database>,
         name: String,

@@ -26,6 +26,14 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    pub(crate) fn counter(&self) -> &RequestCounter {
+        &self.counter
+    }
+
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
+    }
+
     pub(crate) fn new(db: Arc<Database>) -> Self {
         Self {
             db,
@@ -123,7 +131,7 @@ fn invalid(reason: impl Into<String>) -> StoreError {
 
 // ---- validation -------------------------------------------------------------------------------
 
-fn validate_item(item: &Item) -> Result<(), StoreError> {
+pub(crate) fn validate_item(item: &Item) -> Result<(), StoreError> {
     validate_key(&item.key)?;
     validate_index_key(item.gsi1.as_ref())?;
     validate_index_key(item.gsi2.as_ref())?;

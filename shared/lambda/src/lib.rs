@@ -67,7 +67,7 @@ where
     let config = vigil_runtime::Config::from_env()?;
     vigil_runtime::init_tracing(&config);
     let backend = vigil_runtime::Backend::connect(&config).await?;
-    let app = vigil_runtime::build_app(&config, &backend);
+    let app = vigil_runtime::build_app(&config, &backend)?;
     let handler = make_handler(app.clone());
     let run_flow = Arc::new(run_flow);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Invocation>| {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use vigil_aws::AwsResources;
 use vigil_core::AppSettings;
+use vigil_core::delivery::dispatcher::DeliverySettings;
+use vigil_core::delivery::retry::{RetryPolicy, parse_schedule};
 use vigil_core::deployment::ResourceNames;
 use vigil_core::ingest::IngestSettings;
 
@@ -44,6 +46,19 @@ pub struct Config {
     pub scheduler_role_arn: String,
     /// AWS resources given one by one (Lambda); when any is missing they are looked up by name.
     pub aws: AwsResourceVars,
+    pub delivery: DeliverySettings,
+    pub email: EmailConfig,
+}
+
+/// How email channels send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailConfig {
+    /// Email channels fail with "email is not configured".
+    Disabled,
+    /// SES v2 from this address (the default on AWS when `VIGIL_EMAIL_FROM` is set).
+    Ses { from: String },
+    /// SMTP (`smtp://host:port`, `smtps://…`, `smtp+starttls://…`) from this address.
+    Smtp { url: String, from: String },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -148,6 +163,8 @@ impl Config {
                 problem: "must be between 1 and 3650".into(),
             });
         }
+        let delivery = delivery_settings(source)?;
+        let email = email_config(source, store)?;
         let account_placeholder = "arn:aws:iam::123456789012:role";
         Ok(Config {
             store,
@@ -179,6 +196,8 @@ impl Config {
                 event_bus: source.get("VIGIL_EVENT_BUS_NAME"),
                 schedule_group: source.get("VIGIL_SCHEDULE_GROUP"),
             },
+            delivery,
+            email,
         })
     }
 
@@ -207,7 +226,86 @@ impl Config {
             ingest: IngestSettings {
                 retention: chrono::Duration::days(self.raw_retention_days),
             },
+            delivery: self.delivery.clone(),
         }
+    }
+}
+
+fn delivery_settings(source: &dyn Source) -> Result<DeliverySettings, ConfigError> {
+    let defaults = RetryPolicy::default();
+    let schedule = match source.get("VIGIL_RETRY_SCHEDULE") {
+        None => defaults.schedule,
+        Some(text) => parse_schedule(&text).map_err(|e| ConfigError {
+            variable: "VIGIL_RETRY_SCHEDULE",
+            problem: e.to_string(),
+        })?,
+    };
+    let max_attempts = parse(source, "VIGIL_MAX_ATTEMPTS", defaults.max_attempts)?;
+    let retry = RetryPolicy::new(schedule, max_attempts).map_err(|e| ConfigError {
+        variable: "VIGIL_MAX_ATTEMPTS",
+        problem: e.to_string(),
+    })?;
+    let force_fail = match source.get("VIGIL_DISPATCH_FORCE_FAIL").as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(ConfigError {
+                variable: "VIGIL_DISPATCH_FORCE_FAIL",
+                problem: format!("{other:?} is not one of 0, 1, true, false"),
+            });
+        }
+    };
+    let public_url = source.get("VIGIL_PUBLIC_URL");
+    if let Some(url) = &public_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(ConfigError {
+            variable: "VIGIL_PUBLIC_URL",
+            problem: "must be an http(s) URL".into(),
+        });
+    }
+    Ok(DeliverySettings {
+        retry,
+        force_fail,
+        public_url,
+    })
+}
+
+fn email_config(source: &dyn Source, store: StoreKind) -> Result<EmailConfig, ConfigError> {
+    let from = source.get("VIGIL_EMAIL_FROM");
+    let smtp = source.get("VIGIL_SMTP_URL");
+    let mode = source.get("VIGIL_EMAIL");
+    let need_from = |from: Option<String>| {
+        from.ok_or(ConfigError {
+            variable: "VIGIL_EMAIL_FROM",
+            problem: "email needs a sender address".into(),
+        })
+    };
+    match mode.as_deref() {
+        Some("none") => Ok(EmailConfig::Disabled),
+        Some("ses") => Ok(EmailConfig::Ses {
+            from: need_from(from)?,
+        }),
+        Some("smtp") => Ok(EmailConfig::Smtp {
+            url: smtp.ok_or(ConfigError {
+                variable: "VIGIL_SMTP_URL",
+                problem: "VIGIL_EMAIL=smtp needs an SMTP URL".into(),
+            })?,
+            from: need_from(from)?,
+        }),
+        Some(other) => Err(ConfigError {
+            variable: "VIGIL_EMAIL",
+            problem: format!("{other:?} is not one of none, ses, smtp"),
+        }),
+        // Unset: SMTP when a URL is given, SES on AWS when a sender is given, else none.
+        None => match (smtp, from, store) {
+            (Some(url), from, _) => Ok(EmailConfig::Smtp {
+                url,
+                from: from.unwrap_or_else(|| "vigil@localhost".into()),
+            }),
+            (None, Some(from), StoreKind::Aws) => Ok(EmailConfig::Ses { from }),
+            _ => Ok(EmailConfig::Disabled),
+        },
     }
 }
 
@@ -226,7 +324,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        let cases: [(&str, &str); 5] = [
+        let cases: [(&str, &str); 9] = [
+            ("VIGIL_RETRY_SCHEDULE", "1s,soon"),
+            ("VIGIL_MAX_ATTEMPTS", "0"),
+            ("VIGIL_DISPATCH_FORCE_FAIL", "yes"),
+            ("VIGIL_EMAIL", "pigeon"),
             ("VIGIL_STORE", "postgres"),
             ("VIGIL_MAX_BODY_BYTES", "lots"),
             ("VIGIL_MAX_BODY_BYTES", "10"),

@@ -7,12 +7,13 @@ pub mod config;
 use std::sync::Arc;
 
 use vigil_aws::{AwsBackend, AwsResources};
-use vigil_core::ports::{Ports, QueueRole};
+use vigil_core::ports::notify::NoEmail;
+use vigil_core::ports::{EmailSender, Notifiers, Ports, QueueRole};
 use vigil_core::{App, SystemClock};
 #[cfg(feature = "embedded")]
 use vigil_embedded::EmbeddedBackend;
 
-pub use config::{Config, ConfigError, LogFormat, StoreKind};
+pub use config::{Config, ConfigError, EmailConfig, LogFormat, StoreKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -22,6 +23,8 @@ pub enum StartError {
     NoEmbeddedStore,
     #[error("cannot open the embedded store in {dir}: {reason}")]
     Embedded { dir: String, reason: String },
+    #[error("email: {0}")]
+    Email(String),
     #[error(
         "cannot find the AWS resources named {prefix}-*: {reason} (run `vigil infra bootstrap` against this endpoint first)"
     )]
@@ -96,12 +99,39 @@ async fn resolve(sdk: &vigil_aws::SdkConfig, config: &Config) -> Result<AwsResou
 }
 
 /// Builds the application on a connected backend.
-pub fn build_app(config: &Config, backend: &Backend) -> Arc<App> {
-    Arc::new(App::new(
+pub fn build_app(config: &Config, backend: &Backend) -> Result<Arc<App>, StartError> {
+    Ok(Arc::new(App::new(
         backend.ports(),
+        notifiers(config, backend)?,
         Arc::new(SystemClock),
         config.app_settings(),
-    ))
+    )))
+}
+
+/// The ways out: one HTTP client for Slack and webhooks, and the configured email sender.
+fn notifiers(config: &Config, backend: &Backend) -> Result<Notifiers, StartError> {
+    let email: Arc<dyn EmailSender> = match &config.email {
+        EmailConfig::Disabled => Arc::new(NoEmail),
+        EmailConfig::Smtp { url, from } => Arc::new(
+            vigil_notify::SmtpEmailSender::new(url, from)
+                .map_err(|e| StartError::Email(e.to_string()))?,
+        ),
+        EmailConfig::Ses { from } => match backend {
+            Backend::Aws(aws) => Arc::new(vigil_aws::SesEmailSender::new(aws.sdk_config(), from)),
+            #[cfg(feature = "embedded")]
+            Backend::Embedded(_) => {
+                return Err(StartError::Email(
+                    "VIGIL_EMAIL=ses needs VIGIL_STORE=aws; use VIGIL_SMTP_URL locally".into(),
+                ));
+            }
+        },
+    };
+    Ok(Notifiers {
+        http: Arc::new(
+            vigil_notify::ReqwestHttpSender::new().map_err(|e| StartError::Email(e.to_string()))?,
+        ),
+        email,
+    })
 }
 
 /// Logs to stderr: JSON in Lambda (CloudWatch), text locally. `VIGIL_LOG` filters.

@@ -5,6 +5,8 @@
 //! on both backends as `embedded::name` and `aws::name`.
 #![forbid(unsafe_code)]
 
+pub mod sinks;
+
 use std::sync::Arc;
 
 use vigil_core::deployment::ResourceNames;

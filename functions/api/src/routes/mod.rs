@@ -1,12 +1,17 @@
 //! One module per resource of the admin API.
 
 mod audit;
+mod channels;
 mod domain_events;
+mod events;
 mod health;
+mod inbox;
 mod keys;
+mod routing;
 mod tenant;
 
 use utoipa_axum::router::OpenApiRouter;
+use vigil_core::tenancy::audit::Actor;
 use vigil_http::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -16,4 +21,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(audit::router())
         .merge(domain_events::router())
+        .merge(events::router())
+        .merge(channels::router())
+        .merge(routing::router())
+        .merge(inbox::router())
+}
+
+/// The audit actor of an API caller.
+fn actor(caller: &vigil_core::tenancy::Principal) -> Actor {
+    Actor::ApiKey {
+        key_id: caller.key_id.clone(),
+    }
 }

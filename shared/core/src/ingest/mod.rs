@@ -1,5 +1,6 @@
 //! Inbound hooks: authenticate, validate, store once, publish. Each accepted event costs one
-//! conditional write (the event record is its own idempotency record) and one bus publish.
+//! conditional write (the event record is its own idempotency record) and one bus publish,
+//! made together by the [`Announcer`] (one transaction on the embedded store).
 
 pub mod domain_event;
 pub mod integrity;
@@ -11,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 pub use domain_event::{DomainEvent, StoredDomainEvent};
 
-use crate::ports::{BusEvent, EventBus, Index, Item, ItemStore, PutCondition, Query, StoreError};
+use crate::ports::{
+    AnnounceError, Announcement, Announcer, BusEvent, EventBus, Index, Item, ItemStore, Ports,
+    PutCondition, Query, StoreError,
+};
 use crate::tenancy::auth::{self, HookCredentials, TenantCache};
 use crate::{Clock, Error, Result, keys};
 
@@ -41,6 +45,7 @@ impl Default for IngestSettings {
 pub struct IngestService {
     store: Arc<dyn ItemStore>,
     bus: Arc<dyn EventBus>,
+    announcer: Arc<dyn Announcer>,
     clock: Arc<dyn Clock>,
     tenants: TenantCache,
     settings: IngestSettings,
@@ -48,16 +53,17 @@ pub struct IngestService {
 
 impl IngestService {
     pub fn new(
-        store: Arc<dyn ItemStore>,
-        bus: Arc<dyn EventBus>,
+        ports: &Ports,
         clock: Arc<dyn Clock>,
         credentials_ttl: std::time::Duration,
         settings: IngestSettings,
     ) -> Self {
+        let store = ports.store.clone();
         let tenants = TenantCache::new(store.clone(), clock.clone(), credentials_ttl);
         Self {
             store,
-            bus,
+            bus: ports.bus.clone(),
+            announcer: ports.announcer.clone(),
             clock,
             tenants,
             settings,
@@ -97,8 +103,17 @@ impl IngestService {
             received_at: now,
         };
         let item = stored.to_item(tenant_id, now + self.settings.retention)?;
-        match self.store.put(item, PutCondition::Absent).await {
-            Ok(_) => {}
+        let bus_event = stored.bus_event(tenant_id);
+        let announced = match self
+            .announcer
+            .put_and_announce(
+                item,
+                PutCondition::Absent,
+                Announcement::Bus(vec![bus_event.clone()]),
+            )
+            .await
+        {
+            Ok(announced) => announced,
             Err(StoreError::AlreadyExists) => {
                 return Ok(IngestOutcome {
                     id: stored.event.id,
@@ -106,27 +121,29 @@ impl IngestService {
                 });
             }
             Err(other) => return Err(other.into()),
+        };
+        if let Err(bus_error) = announced.announcement {
+            self.park(tenant_id, &stored.event.id, &bus_event, &bus_error)
+                .await?;
         }
-        self.publish_or_park(tenant_id, &stored).await?;
         Ok(IngestOutcome {
             id: stored.event.id,
             duplicate: false,
         })
     }
 
-    /// Publishes a stored event; if the bus is down, parks it for the sweeper so it is not lost.
-    async fn publish_or_park(&self, tenant_id: &str, stored: &StoredDomainEvent) -> Result<()> {
-        let bus_event = stored.bus_event(tenant_id);
-        let Err(bus_error) = self.bus.publish(std::slice::from_ref(&bus_event)).await else {
-            return Ok(());
-        };
-        tracing::warn!(tenant_id, event_id = %stored.event.id, error = %bus_error, "publish failed; parking the event for the sweeper");
+    /// Keeps an event whose publish failed for the sweeper, so it is not lost.
+    async fn park(
+        &self,
+        tenant_id: &str,
+        event_id: &str,
+        bus_event: &BusEvent,
+        error: &AnnounceError,
+    ) -> Result<()> {
+        tracing::warn!(tenant_id, event_id, %error, "publish failed; parking the event for the sweeper");
         let parked = Item::new(
-            crate::ports::Key::new(
-                keys::unpublished_partition(tenant_id),
-                stored.event.id.clone(),
-            ),
-            serde_json::to_string(&bus_event).map_err(|e| Error::Internal(e.to_string()))?,
+            crate::ports::Key::new(keys::unpublished_partition(tenant_id), event_id.to_owned()),
+            serde_json::to_string(bus_event).map_err(|e| Error::Internal(e.to_string()))?,
         );
         self.store.put(parked, PutCondition::None).await?;
         Ok(())

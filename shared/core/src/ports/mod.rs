@@ -1,7 +1,9 @@
 //! Ports: what the domain needs from the world. Each has an AWS adapter (`vigil-aws`) and an
 //! embedded adapter (`vigil-embedded`), proven equal by the contract suite.
 
+pub mod announce;
 pub mod bus;
+pub mod notify;
 pub mod queue;
 pub mod scheduler;
 pub mod store;
@@ -9,7 +11,11 @@ pub mod store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use announce::{AnnounceError, Announced, Announcement, Announcer, SequentialAnnouncer};
 pub use bus::{BusEnvelope, BusError, BusEvent, EventBus};
+pub use notify::{
+    Email, EmailError, EmailSender, HttpAnswer, HttpPost, HttpSender, Notifiers, TransportError,
+};
 pub use queue::{Queue, QueueError, ReceivedMessage};
 pub use scheduler::{Schedule, ScheduleExpression, ScheduleTarget, Scheduler, SchedulerError};
 pub use store::{
@@ -106,6 +112,8 @@ pub struct Ports {
     pub workflow_queue: Arc<dyn Queue>,
     pub bus: Arc<dyn EventBus>,
     pub scheduler: Arc<dyn Scheduler>,
+    /// Put-then-announce; one transaction where the backend allows it.
+    pub announcer: Arc<dyn Announcer>,
 }
 
 impl Ports {
@@ -124,6 +132,7 @@ impl Ports {
             self.workflow_queue.request_counts(),
             self.bus.request_counts(),
             self.scheduler.request_counts(),
+            self.announcer.request_counts(),
         ];
         parts
             .iter()

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 
+mod announce;
 mod bus;
 mod queue;
 mod scheduler;

@@ -1,0 +1,71 @@
+//! Routing of notifications to channels, and the tenant's redaction rules.
+
+use axum::Json;
+use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_core::delivery::redaction::RedactionRules;
+use vigil_core::delivery::routing::{Routing, RoutingView};
+use vigil_core::tenancy::Role;
+use vigil_http::{ApiError, ApiJson, AppState, Caller};
+
+use super::actor;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_routing, put_routing))
+        .routes(routes!(get_redaction, put_redaction))
+}
+
+/// The routes in force (the default until the tenant sets its own).
+#[utoipa::path(get, path = "/api/v1/routing", tag = "delivery", security(("api_key" = [])),
+    responses((status = 200, body = RoutingView)))]
+async fn get_routing(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<RoutingView>, ApiError> {
+    Ok(Json(app.routing.view(&caller.tenant_id).await?))
+}
+
+/// Replace the tenant's routes (admin). Every channel named must exist (`inbox` always does).
+#[utoipa::path(put, path = "/api/v1/routing", tag = "delivery", security(("api_key" = [])), request_body = Routing,
+    responses((status = 200, body = RoutingView), (status = 400, body = vigil_http::error::ErrorBody)))]
+async fn put_routing(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(routing): ApiJson<Routing>,
+) -> Result<Json<RoutingView>, ApiError> {
+    caller.require(Role::Admin)?;
+    let channels = app.channels.by_name(&caller.tenant_id).await?;
+    Ok(Json(
+        app.routing
+            .put(&caller.tenant_id, routing, &channels, &actor(&caller))
+            .await?,
+    ))
+}
+
+/// What is redacted from notifications before they are stored or sent.
+#[utoipa::path(get, path = "/api/v1/redaction", tag = "delivery", security(("api_key" = [])),
+    responses((status = 200, body = RedactionRules)))]
+async fn get_redaction(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<RedactionRules>, ApiError> {
+    Ok(Json(app.outbox.redaction(&caller.tenant_id).await?))
+}
+
+/// Replace the tenant's redaction rules (admin).
+#[utoipa::path(put, path = "/api/v1/redaction", tag = "delivery", security(("api_key" = [])), request_body = RedactionRules,
+    responses((status = 200, body = RedactionRules), (status = 400, body = vigil_http::error::ErrorBody)))]
+async fn put_redaction(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(rules): ApiJson<RedactionRules>,
+) -> Result<Json<RedactionRules>, ApiError> {
+    caller.require(Role::Admin)?;
+    Ok(Json(
+        app.outbox
+            .set_redaction(&caller.tenant_id, rules, &actor(&caller))
+            .await?,
+    ))
+}

@@ -1,0 +1,602 @@
+//! Channels: where notifications go (a Slack incoming webhook, a signed webhook, email). Names
+//! are unique per tenant, because routes refer to them; URLs and signing secrets are write-only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ports::{Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp};
+use crate::tenancy::audit::{self, Actor};
+use crate::tenancy::secrets::WEBHOOK_SECRET_PREFIX;
+use crate::tenancy::tenants::to_json;
+use crate::{Clock, Error, Result, ids, keys};
+
+/// The name routes use for the admin inbox, which every tenant has without creating it.
+pub const INBOX: &str = "inbox";
+
+const MAX_NAME: usize = 64;
+const MAX_URL: usize = 2048;
+const MAX_RECIPIENTS: usize = 20;
+/// A tenant's channels are read in one query by the dispatcher.
+const MAX_CHANNELS: usize = 50;
+
+/// Where a channel sends, with its secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Destination {
+    Slack {
+        url: String,
+    },
+    Webhook {
+        url: String,
+        /// Signing secrets, newest first; two while a rotation is under way.
+        secrets: Vec<String>,
+    },
+    Email {
+        to: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Slack,
+    Webhook,
+    Email,
+}
+
+impl Destination {
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            Destination::Slack { .. } => ChannelKind::Slack,
+            Destination::Webhook { .. } => ChannelKind::Webhook,
+            Destination::Email { .. } => ChannelKind::Email,
+        }
+    }
+}
+
+/// A channel as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub destination: Destination,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A channel as the API shows it: secrets never, URLs only as a hint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChannelView {
+    pub id: String,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub enabled: bool,
+    /// Scheme and host of the URL, the rest masked (Slack and webhook channels).
+    pub url_hint: Option<String>,
+    /// Recipients (email channels).
+    pub to: Option<Vec<String>>,
+    /// Signing secrets in use (webhook channels): 2 while a rotation is under way.
+    pub active_secrets: Option<usize>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Channel> for ChannelView {
+    fn from(c: &Channel) -> Self {
+        let (url_hint, to, active_secrets) = match &c.destination {
+            Destination::Slack { url } => (Some(url_hint(url)), None, None),
+            Destination::Webhook { url, secrets } => {
+                (Some(url_hint(url)), None, Some(secrets.len()))
+            }
+            Destination::Email { to } => (None, Some(to.clone()), None),
+        };
+        ChannelView {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            kind: c.destination.kind(),
+            enabled: c.enabled,
+            url_hint,
+            to,
+            active_secrets,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// `https://hooks.example.com/…`: enough to recognise, nothing to reuse.
+fn url_hint(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}/…")
+        }
+        None => "…".into(),
+    }
+}
+
+/// `POST /api/v1/channels`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    pub name: String,
+    pub kind: ChannelKind,
+    /// Slack and webhook channels.
+    pub url: Option<String>,
+    /// Webhook channels: the signing secret (`whsec_…`, base64 key).
+    pub secret: Option<String>,
+    /// Email channels.
+    pub to: Option<Vec<String>>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `PATCH /api/v1/channels/{id}`: absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    pub enabled: Option<bool>,
+    pub url: Option<String>,
+    /// Webhook channels: a new signing secret. The previous one stays active beside it (both
+    /// sign every message) until `retire_previous_secret` is sent.
+    pub secret: Option<String>,
+    /// Webhook channels: stop signing with every secret but the newest.
+    #[serde(default)]
+    pub retire_previous_secret: bool,
+    pub to: Option<Vec<String>>,
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(Error::invalid(
+            "invalid_channel",
+            format!("name must be 1–{MAX_NAME} characters of a-z, 0-9, - and _"),
+        ));
+    }
+    if name == INBOX {
+        return Err(Error::invalid(
+            "invalid_channel",
+            "the name \"inbox\" is reserved for the admin inbox",
+        ));
+    }
+    Ok(())
+}
+
+fn check_url(url: &str) -> Result<()> {
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    let host_ok = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+        .is_some_and(|host| !host.is_empty());
+    if !scheme_ok || !host_ok || url.len() > MAX_URL || url.chars().any(char::is_whitespace) {
+        return Err(Error::invalid(
+            "invalid_channel",
+            "url must be an http(s) URL with a host, at most 2048 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_secret(secret: &str) -> Result<()> {
+    use base64::Engine as _;
+    let key = secret.strip_prefix(WEBHOOK_SECRET_PREFIX).ok_or_else(|| {
+        Error::invalid(
+            "invalid_channel",
+            format!("secret must start with {WEBHOOK_SECRET_PREFIX}"),
+        )
+    })?;
+    match base64::engine::general_purpose::STANDARD.decode(key) {
+        Ok(bytes) if (24..=64).contains(&bytes.len()) => Ok(()),
+        _ => Err(Error::invalid(
+            "invalid_channel",
+            "secret must be whsec_ followed by a base64 key of 24 to 64 bytes",
+        )),
+    }
+}
+
+fn check_recipients(to: &[String]) -> Result<()> {
+    let plausible = |address: &String| {
+        address.len() <= 254
+            && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+            && address
+                .split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+    };
+    if to.is_empty() || to.len() > MAX_RECIPIENTS || !to.iter().all(plausible) {
+        return Err(Error::invalid(
+            "invalid_channel",
+            format!("to must list 1–{MAX_RECIPIENTS} email addresses"),
+        ));
+    }
+    Ok(())
+}
+
+fn required<T>(value: Option<T>, field: &str, kind: &str) -> Result<T> {
+    value.ok_or_else(|| {
+        Error::invalid(
+            "invalid_channel",
+            format!("a {kind} channel needs \"{field}\""),
+        )
+    })
+}
+
+fn refuse(field: &str, kind: &str) -> Error {
+    Error::invalid(
+        "invalid_channel",
+        format!("a {kind} channel has no \"{field}\""),
+    )
+}
+
+impl NewChannel {
+    fn destination(self) -> Result<Destination> {
+        match self.kind {
+            ChannelKind::Slack => {
+                if self.secret.is_some() {
+                    return Err(refuse("secret", "slack"));
+                }
+                if self.to.is_some() {
+                    return Err(refuse("to", "slack"));
+                }
+                let url = required(self.url, "url", "slack")?;
+                check_url(&url)?;
+                Ok(Destination::Slack { url })
+            }
+            ChannelKind::Webhook => {
+                if self.to.is_some() {
+                    return Err(refuse("to", "webhook"));
+                }
+                let url = required(self.url, "url", "webhook")?;
+                check_url(&url)?;
+                let secret = required(self.secret, "secret", "webhook")?;
+                check_secret(&secret)?;
+                Ok(Destination::Webhook {
+                    url,
+                    secrets: vec![secret],
+                })
+            }
+            ChannelKind::Email => {
+                if self.url.is_some() {
+                    return Err(refuse("url", "email"));
+                }
+                if self.secret.is_some() {
+                    return Err(refuse("secret", "email"));
+                }
+                let to = required(self.to, "to", "email")?;
+                check_recipients(&to)?;
+                Ok(Destination::Email { to })
+            }
+        }
+    }
+}
+
+impl ChannelPatch {
+    fn apply(self, destination: &mut Destination) -> Result<()> {
+        let kind = match destination.kind() {
+            ChannelKind::Slack => "slack",
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Email => "email",
+        };
+        match destination {
+            Destination::Slack { url } => {
+                if self.secret.is_some() || self.retire_previous_secret {
+                    return Err(refuse("secret", kind));
+                }
+                if self.to.is_some() {
+                    return Err(refuse("to", kind));
+                }
+                if let Some(new) = self.url {
+                    check_url(&new)?;
+                    *url = new;
+                }
+            }
+            Destination::Webhook { url, secrets } => {
+                if self.to.is_some() {
+                    return Err(refuse("to", kind));
+                }
+                if let Some(new) = self.url {
+                    check_url(&new)?;
+                    *url = new;
+                }
+                if let Some(new) = self.secret {
+                    check_secret(&new)?;
+                    secrets.retain(|s| *s != new);
+                    secrets.insert(0, new);
+                }
+                // At most two sign at once: the newest and the one it replaces.
+                let keep = if self.retire_previous_secret { 1 } else { 2 };
+                secrets.truncate(keep);
+            }
+            Destination::Email { to } => {
+                if self.url.is_some() {
+                    return Err(refuse("url", kind));
+                }
+                if self.secret.is_some() || self.retire_previous_secret {
+                    return Err(refuse("secret", kind));
+                }
+                if let Some(new) = self.to {
+                    check_recipients(&new)?;
+                    *to = new;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The name claim stored beside each channel.
+#[derive(Debug, Serialize, Deserialize)]
+struct NameClaim {
+    channel_id: String,
+}
+
+pub struct ChannelService {
+    store: Arc<dyn ItemStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ChannelService {
+    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub async fn create(&self, tenant: &str, new: NewChannel, actor: &Actor) -> Result<Channel> {
+        check_name(&new.name)?;
+        let now = self.clock.now();
+        let name = new.name.clone();
+        let enabled = new.enabled;
+        let destination = new.destination()?;
+        if self.list(tenant).await?.len() >= MAX_CHANNELS {
+            return Err(Error::invalid(
+                "too_many_channels",
+                format!("a tenant has at most {MAX_CHANNELS} channels"),
+            ));
+        }
+        let channel = Channel {
+            id: ids::new_id("chn"),
+            name,
+            enabled,
+            destination,
+            created_at: now,
+            updated_at: now,
+        };
+        let claim = NameClaim {
+            channel_id: channel.id.clone(),
+        };
+        let result = self
+            .store
+            .transact(vec![
+                WriteOp::Put {
+                    item: Item::new(keys::channel_name(tenant, &channel.name), to_json(&claim)?),
+                    condition: PutCondition::Absent,
+                },
+                WriteOp::Put {
+                    item: Item::new(keys::channel(tenant, &channel.id), to_json(&channel)?),
+                    condition: PutCondition::Absent,
+                },
+                audit::record(tenant, actor, "channel.create", &channel.id, now),
+            ])
+            .await;
+        match result {
+            Ok(()) => Ok(channel),
+            Err(crate::ports::StoreError::TransactionCancelled { index: 0, .. }) => Err(
+                Error::Conflict(format!("a channel named {:?} already exists", channel.name)),
+            ),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Every channel of the tenant, by name.
+    pub async fn list(&self, tenant: &str) -> Result<Vec<Channel>> {
+        let page = self
+            .store
+            .query(
+                Query::partition(Index::Primary, keys::channels_partition(tenant))
+                    .sort(SortKey::BeginsWith(keys::CHANNEL_PREFIX.into()))
+                    .limit(MAX_CHANNELS as u32 + 1),
+            )
+            .await?;
+        let mut channels = page
+            .items
+            .iter()
+            .map(Item::parse::<Channel>)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        channels.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(channels)
+    }
+
+    /// The tenant's channels keyed by name.
+    pub async fn by_name(&self, tenant: &str) -> Result<BTreeMap<String, Channel>> {
+        Ok(self
+            .list(tenant)
+            .await?
+            .into_iter()
+            .map(|c| (c.name.clone(), c))
+            .collect())
+    }
+
+    pub async fn get(&self, tenant: &str, id: &str) -> Result<(Channel, u64)> {
+        if !ids::looks_like("chn", id) {
+            return Err(Error::NotFound("channel".into()));
+        }
+        let item = self
+            .store
+            .get(&keys::channel(tenant, id))
+            .await?
+            .ok_or_else(|| Error::NotFound("channel".into()))?;
+        Ok((item.parse()?, item.version))
+    }
+
+    pub async fn update(
+        &self,
+        tenant: &str,
+        id: &str,
+        patch: ChannelPatch,
+        actor: &Actor,
+    ) -> Result<Channel> {
+        let (mut channel, version) = self.get(tenant, id).await?;
+        let now = self.clock.now();
+        if let Some(enabled) = patch.enabled {
+            channel.enabled = enabled;
+        }
+        patch.apply(&mut channel.destination)?;
+        channel.updated_at = now;
+        self.store
+            .transact(vec![
+                WriteOp::Put {
+                    item: Item::new(keys::channel(tenant, id), to_json(&channel)?),
+                    condition: PutCondition::VersionEquals(version),
+                },
+                audit::record(tenant, actor, "channel.update", id, now),
+            ])
+            .await
+            .map_err(|e| match e {
+                crate::ports::StoreError::TransactionCancelled { .. } => {
+                    Error::Conflict("the channel changed meanwhile; try again".into())
+                }
+                other => other.into(),
+            })?;
+        Ok(channel)
+    }
+
+    pub async fn delete(&self, tenant: &str, id: &str, actor: &Actor) -> Result<()> {
+        let (channel, version) = self.get(tenant, id).await?;
+        let now = self.clock.now();
+        self.store
+            .transact(vec![
+                WriteOp::Delete {
+                    key: keys::channel(tenant, id),
+                    condition: crate::ports::DeleteCondition::VersionEquals(version),
+                },
+                WriteOp::Delete {
+                    key: keys::channel_name(tenant, &channel.name),
+                    condition: crate::ports::DeleteCondition::None,
+                },
+                audit::record(tenant, actor, "channel.delete", id, now),
+            ])
+            .await
+            .map_err(|e| match e {
+                crate::ports::StoreError::TransactionCancelled { .. } => {
+                    Error::Conflict("the channel changed meanwhile; try again".into())
+                }
+                other => other.into(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(kind: ChannelKind) -> NewChannel {
+        NewChannel {
+            name: "default".into(),
+            kind,
+            url: None,
+            secret: None,
+            to: None,
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn each_kind_needs_its_own_fields_and_refuses_the_others() {
+        let slack = NewChannel {
+            url: Some("https://hooks.slack.com/services/T/B/X".into()),
+            ..new(ChannelKind::Slack)
+        };
+        assert!(slack.clone().destination().is_ok());
+        assert!(
+            NewChannel {
+                to: Some(vec!["a@b.co".into()]),
+                ..slack
+            }
+            .destination()
+            .is_err()
+        );
+        assert!(new(ChannelKind::Webhook).destination().is_err());
+        let email = NewChannel {
+            to: Some(vec!["ops@example.com".into()]),
+            ..new(ChannelKind::Email)
+        };
+        assert!(email.destination().is_ok());
+        let bad_email = NewChannel {
+            to: Some(vec!["not an address".into()]),
+            ..new(ChannelKind::Email)
+        };
+        assert!(bad_email.destination().is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_two_secrets_until_the_previous_is_retired() {
+        let first = crate::tenancy::secrets::new_webhook_secret();
+        let second = crate::tenancy::secrets::new_webhook_secret();
+        let mut destination = Destination::Webhook {
+            url: "https://example.com/hook".into(),
+            secrets: vec![first.clone()],
+        };
+        ChannelPatch {
+            secret: Some(second.clone()),
+            ..ChannelPatch::default()
+        }
+        .apply(&mut destination)
+        .unwrap();
+        assert_eq!(
+            destination,
+            Destination::Webhook {
+                url: "https://example.com/hook".into(),
+                secrets: vec![second.clone(), first]
+            }
+        );
+        ChannelPatch {
+            retire_previous_secret: true,
+            ..ChannelPatch::default()
+        }
+        .apply(&mut destination)
+        .unwrap();
+        assert!(
+            matches!(destination, Destination::Webhook { secrets, .. } if secrets == vec![second])
+        );
+    }
+
+    #[test]
+    fn views_hide_urls_and_secrets() {
+        let channel = Channel {
+            id: "chn_1".into(),
+            name: "sev0".into(),
+            enabled: true,
+            destination: Destination::Webhook {
+                url: "https://user:pw@hooks.example.com/secret/path?token=x".into(),
+                secrets: vec!["whsec_abc".into()],
+            },
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let view = serde_json::to_string(&ChannelView::from(&channel)).unwrap();
+        assert!(!view.contains("secret/path"), "{view}");
+        assert!(!view.contains("whsec_"), "{view}");
+        assert!(!view.contains("pw"), "{view}");
+        assert!(view.contains("https://hooks.example.com/…"), "{view}");
+    }
+
+    #[test]
+    fn names_are_slugs_and_inbox_is_reserved() {
+        assert!(check_name("sev0").is_ok());
+        assert!(check_name("On Call").is_err());
+        assert!(check_name(INBOX).is_err());
+        assert!(check_name("").is_err());
+    }
+}
