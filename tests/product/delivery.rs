@@ -2,11 +2,13 @@
 //! dead-lettering, the failure drill and the inbox lifecycle — each scenario on both backends,
 //! against a real HTTP sink and a real SMTP sink.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use vigil_contract::sinks::{HttpSink, SinkResponse, ses_messages, verify_with_standardwebhooks};
+use vigil_core::ManualClock;
 use vigil_core::delivery::outbox::OutboxMessage;
 use vigil_core::delivery::slack::check_block_kit_limits;
 use vigil_core::delivery::{NewNotification, NotificationType};
@@ -29,6 +31,7 @@ both!(
     routing_is_validated_and_followed,
     payloads_are_redacted_before_they_are_stored_or_sent,
     a_delivered_notification_costs_at_most_three_writes_per_channel,
+    the_sweeper_queues_again_what_never_reached_the_dispatcher,
 );
 
 const PATIENCE: Duration = Duration::from_secs(40);
@@ -870,4 +873,57 @@ async fn a_delivered_notification_costs_at_most_three_writes_per_channel(kind: K
     assert_eq!(sink.requests("/hook").len(), 1);
     assert!(spent.writes <= 6, "{spent:?}");
     println!("store requests for one notification to 2 channels: {spent:?}");
+}
+
+async fn the_sweeper_queues_again_what_never_reached_the_dispatcher(kind: Kind) {
+    // GIVEN a notification whose queue message was lost (received and deleted unhandled)
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let vigil = TestApp::start_with_clock(kind, &[], clock.clone()).await;
+    let tenant = vigil.tenant("Acme").await;
+    let sink = HttpSink::start().await;
+    add_webhook(&vigil, &tenant.api_key, &sink).await;
+    let (n, _) = emit(
+        &vigil,
+        &tenant.tenant_id,
+        notification("lost", Severity::Sev2),
+    )
+    .await;
+    let outbox = &vigil.app.ports.outbox;
+    for message in outbox
+        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap()
+    {
+        outbox.delete(&message.receipt).await.unwrap();
+    }
+
+    // WHEN the minute sweep runs before and after the notification is a minute overdue
+    let early = vigil.app.outbox.sweep(&tenant.tenant_id).await.unwrap();
+    clock.advance(chrono::Duration::seconds(90));
+    let late = vigil_dispatcher::run_flow(
+        &vigil.app,
+        vigil_core::deployment::FlowInvocation {
+            flow: vigil_core::deployment::Flow::OutboxSweep,
+        },
+    )
+    .await
+    .unwrap();
+
+    // THEN only the late sweep queues it, and the dispatcher then delivers it once
+    assert_eq!(early, 0);
+    assert_eq!(
+        late.detail["requeued_notifications"], 1,
+        "{:?}",
+        late.detail
+    );
+    vigil
+        .dispatch_until_settled(&tenant.tenant_id, PATIENCE)
+        .await;
+    assert_eq!(sink.requests("/hook").len(), 1);
+    assert_eq!(
+        event(&vigil, &tenant.api_key, &n.id).await["status"],
+        "sent"
+    );
+    let again = vigil.app.outbox.sweep(&tenant.tenant_id).await.unwrap();
+    assert_eq!(again, 0, "a delivered notification is not queued again");
 }

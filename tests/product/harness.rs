@@ -10,12 +10,12 @@ use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt as _;
 use vigil_contract::sinks::Mailbox;
-use vigil_core::App;
 use vigil_core::delivery::NotificationStatus;
 use vigil_core::delivery::dispatcher::DispatchReport;
 use vigil_core::delivery::outbox::NotificationFilter;
 use vigil_core::deployment::ResourceNames;
 use vigil_core::tenancy::tenants::CreatedTenant;
+use vigil_core::{App, Clock, SystemClock};
 use vigil_runtime::{Backend, Config};
 
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +26,7 @@ pub enum Kind {
 
 pub struct TestApp {
     pub app: Arc<App>,
+    clock: Arc<dyn Clock>,
     kind: Kind,
     backend: Backend,
     router: Router,
@@ -60,6 +61,15 @@ impl TestApp {
 
     /// Starts with extra configuration variables (e.g. a small body limit).
     pub async fn start_with(kind: Kind, vars: &[(&str, &str)]) -> Self {
+        Self::start_with_clock(kind, vars, Arc::new(SystemClock)).await
+    }
+
+    /// Starts on a clock the test moves.
+    pub async fn start_with_clock(
+        kind: Kind,
+        vars: &[(&str, &str)],
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let config = config_for(kind, vars);
         let names = ResourceNames {
             max_receives: 3,
@@ -85,10 +95,12 @@ impl TestApp {
                 )
             }
         };
-        let app = vigil_runtime::build_app(&config, &backend).expect("app");
+        let app =
+            vigil_runtime::build_app_with_clock(&config, &backend, clock.clone()).expect("app");
         let router = vigil_api::all_routes(app.clone());
         TestApp {
             app,
+            clock,
             kind,
             backend,
             router,
@@ -99,7 +111,8 @@ impl TestApp {
     /// The same data with a new configuration, as after a restart with other variables.
     pub fn reconfigure(&mut self, vars: &[(&str, &str)]) {
         let config = config_for(self.kind, vars);
-        self.app = vigil_runtime::build_app(&config, &self.backend).expect("app");
+        self.app = vigil_runtime::build_app_with_clock(&config, &self.backend, self.clock.clone())
+            .expect("app");
         self.router = vigil_api::all_routes(self.app.clone());
     }
 

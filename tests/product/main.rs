@@ -8,3 +8,4 @@ mod api;
 mod cli;
 mod delivery;
 mod ingest;
+mod stripe;

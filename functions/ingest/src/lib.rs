@@ -14,7 +14,9 @@ use vigil_http::{ApiError, AppState, RawBody};
 
 /// The ingest routes with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_domain_event))
+    OpenApiRouter::new()
+        .routes(routes!(post_domain_event))
+        .routes(routes!(post_stripe_event))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -81,4 +83,40 @@ pub async fn post_domain_event(
         StatusCode::ACCEPTED
     };
     Ok((status, Json(outcome)))
+}
+
+/// Accept a Stripe webhook event.
+///
+/// Verified with `Stripe-Signature` (`t=…,v1=…`, HMAC-SHA256 of `"{t}.{raw body}"` with an
+/// endpoint secret set by `PUT /api/v1/sources/stripe`; 5-minute tolerance) before the body is
+/// parsed. Stored once per Stripe event id: a retry answers 200 with `duplicate: true`.
+#[utoipa::path(
+    post,
+    path = "/hooks/{tenant}/stripe",
+    tag = "ingest",
+    params(("tenant" = String, Path, description = "Tenant id"),
+           ("Stripe-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>")),
+    request_body(content = vigil_core::stripe::StripeEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (or already stored: duplicate)", body = IngestOutcome),
+        (status = 400, description = "Missing, malformed, stale or wrong signature; malformed event", body = vigil_http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = vigil_http::error::ErrorBody),
+    )
+)]
+pub async fn post_stripe_event(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
+    let outcome = app
+        .ingest
+        .accept_stripe_event(
+            &tenant,
+            header(&headers, "stripe-signature"),
+            &body,
+            source_ip(&headers),
+        )
+        .await?;
+    Ok((StatusCode::OK, Json(outcome)))
 }

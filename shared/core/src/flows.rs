@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
 use crate::deployment::Flow;
 
@@ -39,24 +40,27 @@ pub trait MessageHandler: Send + Sync {
     async fn handle(&self, message: &Message) -> Result<(), HandleError>;
 }
 
-/// Handles a batch; returns the ids of the messages to redeliver. Each message runs in its own
-/// span and one failure does not fail the others.
+/// Handles a batch concurrently; returns the ids of the messages to redeliver. Each message
+/// runs in its own span and one failure does not fail the others.
 pub async fn handle_batch(handler: &dyn MessageHandler, messages: &[Message]) -> Vec<String> {
-    let mut failed = Vec::new();
-    for message in messages {
+    let outcomes = futures_util::future::join_all(messages.iter().map(|message| {
         let span =
             tracing::info_span!("message", id = %message.id, receive_count = message.receive_count);
-        let _guard = span.enter();
-        match handler.handle(message).await {
-            Ok(()) => {}
-            Err(HandleError::Retryable(reason)) => {
-                tracing::warn!(%reason, "message failed; it will be redelivered");
-                failed.push(message.id.clone());
-            }
-            Err(HandleError::Permanent(reason)) => {
-                tracing::error!(%reason, "message can never be handled; dropping it");
+        async move {
+            match handler.handle(message).await {
+                Ok(()) => None,
+                Err(HandleError::Retryable(reason)) => {
+                    tracing::warn!(%reason, "message failed; it will be redelivered");
+                    Some(message.id.clone())
+                }
+                Err(HandleError::Permanent(reason)) => {
+                    tracing::error!(%reason, "message can never be handled; dropping it");
+                    None
+                }
             }
         }
-    }
-    failed
+        .instrument(span)
+    }))
+    .await;
+    outcomes.into_iter().flatten().collect()
 }

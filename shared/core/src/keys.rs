@@ -131,3 +131,34 @@ pub fn inbox_status_list(tenant: &str, status: &str, sort: &str) -> IndexKey {
 pub fn inbox_counts(tenant: &str) -> Key {
     Key::new(format!("T#{tenant}"), "INBOX_COUNTS")
 }
+
+// ---- Stripe and revenue aggregates -------------------------------------------------------------
+
+/// A Stripe event, keyed by Stripe's id: its own idempotency record, raw body included.
+pub fn stripe_event(tenant: &str, event_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#STRIPE#{event_id}"), "STRIPE")
+}
+
+/// GSI1: a tenant's Stripe events by `created` time.
+pub fn stripe_event_list(tenant: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#STRIPES"), sort)
+}
+
+pub fn revenue_partition(tenant: &str) -> String {
+    format!("T#{tenant}#REVENUE")
+}
+
+/// Counters of one 5-minute bucket of Stripe signals, by event time.
+pub fn revenue_bucket(tenant: &str, bucket_start: &str) -> Key {
+    Key::new(revenue_partition(tenant), bucket_start.to_string())
+}
+
+/// GSI2: succeeded charges of one bucket ordered by amount, so the largest is one query away.
+pub fn charges_by_amount(tenant: &str, bucket_start: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#CHARGES#{bucket_start}"), sort)
+}
+
+/// One rejected hook: time, reason, source address and size (kept for a while, like raw events).
+pub fn integrity_record(tenant: &str, sort: &str) -> Key {
+    Key::new(format!("T#{tenant}#INTEGRITY_LOG"), sort.to_string())
+}

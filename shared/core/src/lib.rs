@@ -14,6 +14,7 @@ pub mod keys;
 pub mod ports;
 pub mod severity;
 pub mod signature;
+pub mod stripe;
 pub mod tenancy;
 
 pub use app::{App, AppSettings};

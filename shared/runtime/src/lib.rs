@@ -100,10 +100,19 @@ async fn resolve(sdk: &vigil_aws::SdkConfig, config: &Config) -> Result<AwsResou
 
 /// Builds the application on a connected backend.
 pub fn build_app(config: &Config, backend: &Backend) -> Result<Arc<App>, StartError> {
+    build_app_with_clock(config, backend, Arc::new(SystemClock))
+}
+
+/// The same with another clock (tests that move time).
+pub fn build_app_with_clock(
+    config: &Config,
+    backend: &Backend,
+    clock: Arc<dyn vigil_core::Clock>,
+) -> Result<Arc<App>, StartError> {
     Ok(Arc::new(App::new(
         backend.ports(),
         notifiers(config, backend)?,
-        Arc::new(SystemClock),
+        clock,
         config.app_settings(),
     )))
 }

@@ -8,6 +8,7 @@ mod health;
 mod inbox;
 mod keys;
 mod routing;
+mod sources;
 mod tenant;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(channels::router())
         .merge(routing::router())
         .merge(inbox::router())
+        .merge(sources::router())
 }
 
 /// The audit actor of an API caller.

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, DurationRound as _, SecondsFormat, TimeDelta, Utc};
 
+use serde::{Deserialize, Serialize};
+
 use crate::keys;
-use crate::ports::ItemStore;
+use crate::ports::{Item, ItemStore, PutCondition, WriteOp};
 
 pub const BUCKET: TimeDelta = TimeDelta::minutes(5);
 
@@ -17,24 +19,63 @@ pub fn bucket_start(at: DateTime<Utc>) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Counts one failed hook. Best effort: a failure to count must not change the caller's answer.
+/// One rejected hook, kept for the `webhook_integrity` rule and for people investigating it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IntegrityRecord {
+    pub at: DateTime<Utc>,
+    /// Which hook: `events`, `stripe`, `runs`.
+    pub source: String,
+    pub reason: String,
+    pub source_ip: Option<String>,
+    pub size: usize,
+}
+
+/// How long integrity records are kept.
+const RECORD_RETENTION: TimeDelta = TimeDelta::days(30);
+
+/// Counts one failed hook in its bucket and keeps its record, in one transaction. Best effort:
+/// a failure to record must not change the caller's answer.
 pub async fn record_failure(
     store: &dyn ItemStore,
     tenant_id: &str,
+    source: &str,
     reason: &str,
     source_ip: Option<&str>,
     size: usize,
     at: DateTime<Utc>,
 ) {
     let deltas = BTreeMap::from([("failures".to_string(), 1), (reason.to_string(), 1)]);
-    if let Err(e) = store
-        .add(
-            &keys::integrity_bucket(tenant_id, &bucket_start(at)),
-            &deltas,
-        )
-        .await
-    {
-        tracing::warn!(tenant_id, error = %e, "could not count a failed hook");
+    let record = IntegrityRecord {
+        at,
+        source: source.to_owned(),
+        reason: reason.to_owned(),
+        source_ip: source_ip.map(|ip| ip.chars().take(64).collect()),
+        size,
+    };
+    let sort = format!(
+        "{}#{}",
+        at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        crate::ids::new_id("int")
+    );
+    let ops = serde_json::to_string(&record).map(|body| {
+        vec![
+            WriteOp::Add {
+                key: keys::integrity_bucket(tenant_id, &bucket_start(at)),
+                deltas,
+            },
+            WriteOp::Put {
+                item: Item::new(keys::integrity_record(tenant_id, &sort), body)
+                    .with_expiry((at + RECORD_RETENTION).timestamp()),
+                condition: PutCondition::None,
+            },
+        ]
+    });
+    let result = match ops {
+        Ok(ops) => store.transact(ops).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = result {
+        tracing::warn!(tenant_id, %error, "could not record a failed hook");
     }
-    tracing::info!(tenant_id, reason, source_ip, size, "hook rejected");
+    tracing::info!(tenant_id, source, reason, source_ip, size, "hook rejected");
 }

@@ -4,6 +4,7 @@
 
 pub mod domain_event;
 pub mod integrity;
+pub mod stripe;
 
 use std::sync::Arc;
 
@@ -89,6 +90,7 @@ impl IngestService {
             integrity::record_failure(
                 self.store.as_ref(),
                 tenant_id,
+                "events",
                 failure.reason(),
                 source_ip,
                 body.len(),

@@ -143,6 +143,50 @@ impl TenantService {
         })
     }
 
+    /// Replaces the tenant's Stripe endpoint secrets (1–2: two while rotating), audited.
+    pub async fn set_stripe_secrets(
+        &self,
+        tenant_id: &str,
+        secrets: Vec<String>,
+        actor: &Actor,
+    ) -> Result<TenantView> {
+        if secrets.is_empty() || secrets.len() > 2 {
+            return Err(Error::invalid(
+                "invalid_stripe_secret",
+                "give one endpoint secret, or two while rotating",
+            ));
+        }
+        for secret in &secrets {
+            validate_stripe_secret(secret)?;
+        }
+        super::validate_tenant_id(tenant_id)?;
+        let item = self
+            .store
+            .get(&keys::tenant(tenant_id))
+            .await?
+            .ok_or_else(|| Error::NotFound("tenant".into()))?;
+        let mut tenant: Tenant = item.parse()?;
+        tenant.stripe_secrets = secrets;
+        let now = self.clock.now();
+        self.store
+            .transact(vec![
+                WriteOp::Put {
+                    item: Item::new(keys::tenant(tenant_id), to_json(&tenant)?)
+                        .with_gsi1(keys::tenant_list(tenant_id)),
+                    condition: PutCondition::VersionEquals(item.version),
+                },
+                audit::record(tenant_id, actor, "source.stripe.update", "stripe", now),
+            ])
+            .await
+            .map_err(|e| match e {
+                crate::ports::StoreError::TransactionCancelled { .. } => {
+                    Error::Conflict("the tenant changed meanwhile; try again".into())
+                }
+                other => other.into(),
+            })?;
+        Ok(TenantView::from(&tenant))
+    }
+
     pub async fn get(&self, tenant_id: &str) -> Result<Tenant> {
         super::validate_tenant_id(tenant_id)?;
         let item = self

@@ -1,0 +1,41 @@
+//! Webhook sources of the caller's tenant: Stripe endpoint secrets (write-only).
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_core::tenancy::Role;
+use vigil_core::tenancy::tenants::TenantView;
+use vigil_http::{ApiError, ApiJson, AppState, Caller};
+
+use super::actor;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(put_stripe_source))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSource {
+    /// Endpoint secrets (`whsec_…`): one, or two while Stripe rotates them.
+    pub secrets: Vec<String>,
+}
+
+/// Set the Stripe endpoint secrets hooks are verified with (admin). They are never shown again.
+#[utoipa::path(put, path = "/api/v1/sources/stripe", tag = "tenant", security(("api_key" = [])), request_body = StripeSource,
+    responses((status = 200, body = TenantView), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 403, body = vigil_http::error::ErrorBody)))]
+async fn put_stripe_source(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<StripeSource>,
+) -> Result<Json<TenantView>, ApiError> {
+    caller.require(Role::Admin)?;
+    let view = app
+        .tenants
+        .set_stripe_secrets(&caller.tenant_id, body.secrets, &actor(&caller))
+        .await?;
+    app.ingest.forget_credentials(&caller.tenant_id);
+    Ok(Json(view))
+}
