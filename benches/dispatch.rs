@@ -49,14 +49,7 @@ impl Bench {
             .receive(BATCH as u32, Duration::from_secs(60), Duration::ZERO)
             .await
             .expect("receive");
-        let messages: Vec<Message> = received
-            .iter()
-            .map(|m| Message {
-                id: m.message_id.clone(),
-                body: m.body.clone(),
-                receive_count: m.receive_count,
-            })
-            .collect();
+        let messages: Vec<Message> = received.iter().map(Message::from).collect();
         let started = Instant::now();
         let failed = handle_batch(&self.handler, &messages).await;
         let took = started.elapsed();

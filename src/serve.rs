@@ -128,14 +128,7 @@ async fn consume(
         if batch.is_empty() {
             continue;
         }
-        let messages: Vec<Message> = batch
-            .iter()
-            .map(|m| Message {
-                id: m.message_id.clone(),
-                body: m.body.clone(),
-                receive_count: m.receive_count,
-            })
-            .collect();
+        let messages: Vec<Message> = batch.iter().map(Message::from).collect();
         let failed = handle_batch(handler.as_ref(), &messages).await;
         for message in batch.iter().filter(|m| !failed.contains(&m.message_id)) {
             if let Err(e) = queue.delete(&message.receipt).await {

@@ -62,9 +62,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the revenue rules now, as the 5-minute schedule does.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Create the AWS resources on an endpoint (for `--store aws` against an emulator or account).
     #[command(subcommand)]
     Infra(infra::InfraCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Evaluate every tenant's due rule windows once.
+    Run {
+        /// Evaluate as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The configuration from the environment, with command-line options on top.
@@ -91,6 +106,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(command) => with_app(&config, |app| keys::run(app, command)).await,
         Command::Channel(command) => {
             with_app(&config, |app| delivery::run_channel(app, command)).await
+        }
+        Command::Rules(RulesCommand::Run { now, json }) => {
+            with_app(&config, |app| async move {
+                let now = now.unwrap_or_else(|| app.clock.now());
+                let report = vigil_rules::run_all(&app, now).await?;
+                if json {
+                    return print_json(&report);
+                }
+                println!(
+                    "Evaluated {} window(s); opened {} anomaly(ies); store reads {}, writes {}",
+                    report.windows_evaluated,
+                    report.anomalies_opened,
+                    report.store_reads,
+                    report.store_writes
+                );
+                Ok(())
+            })
+            .await
         }
         Command::Dispatch { once: _, json } => {
             with_app(&config, |app| delivery::dispatch_once(app, json)).await

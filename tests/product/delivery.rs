@@ -608,22 +608,13 @@ async fn the_inbox_has_a_lifecycle_and_a_badge(kind: Kind) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // AND a viewer may read but not act
-    let viewer = vigil
-        .app
-        .keys
-        .create(
-            &tenant.tenant_id,
-            vigil_core::tenancy::Role::Viewer,
-            &vigil_core::tenancy::audit::Actor::Cli,
-        )
-        .await
-        .unwrap();
+    let viewer = vigil.viewer_key(&tenant.tenant_id).await;
     let other = items[1]["id"].as_str().unwrap();
     let (status, _) = vigil
         .send_json(
             "POST",
             &format!("/api/v1/inbox/{other}/dismiss"),
-            &viewer.api_key,
+            &viewer,
             &json!({}),
         )
         .await;
@@ -682,21 +673,12 @@ async fn channel_secrets_are_write_only_and_admin_only(kind: Kind) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} → {body}");
         assert!(body["error"]["code"].is_string());
     }
-    let viewer = vigil
-        .app
-        .keys
-        .create(
-            &tenant.tenant_id,
-            vigil_core::tenancy::Role::Viewer,
-            &vigil_core::tenancy::audit::Actor::Cli,
-        )
-        .await
-        .unwrap();
+    let viewer = vigil.viewer_key(&tenant.tenant_id).await;
     let (status, _) = vigil
         .send_json(
             "POST",
             "/api/v1/channels",
-            &viewer.api_key,
+            &viewer,
             &json!({"name": "sev0", "kind": "slack", "url": url}),
         )
         .await;

@@ -223,6 +223,33 @@ impl TestApp {
         }
     }
 
+    /// A new viewer key of `tenant`.
+    pub async fn viewer_key(&self, tenant: &str) -> String {
+        self.app
+            .keys
+            .create(
+                tenant,
+                vigil_core::tenancy::Role::Viewer,
+                &vigil_core::tenancy::audit::Actor::Cli,
+            )
+            .await
+            .expect("viewer key")
+            .api_key
+    }
+
+    /// A tenant whose Stripe hooks are verified with `secret`.
+    pub async fn tenant_with_stripe(&self, secret: &str) -> CreatedTenant {
+        self.app
+            .tenants
+            .create(
+                "Acme",
+                Some(secret),
+                &vigil_core::tenancy::audit::Actor::Cli,
+            )
+            .await
+            .expect("tenant created")
+    }
+
     pub async fn tenant(&self, name: &str) -> CreatedTenant {
         self.app
             .tenants

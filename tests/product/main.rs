@@ -8,4 +8,5 @@ mod api;
 mod cli;
 mod delivery;
 mod ingest;
+mod rules;
 mod stripe;

@@ -54,23 +54,10 @@ async fn post(
         .await
 }
 
-async fn stripe_tenant(vigil: &TestApp) -> vigil_core::tenancy::tenants::CreatedTenant {
-    vigil
-        .app
-        .tenants
-        .create(
-            "Acme",
-            Some(SECRET),
-            &vigil_core::tenancy::audit::Actor::Cli,
-        )
-        .await
-        .unwrap()
-}
-
 async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
     // GIVEN a tenant with a Stripe endpoint secret and a charge.failed event created 10 min ago
     let vigil = TestApp::start(kind).await;
-    let tenant = stripe_tenant(&vigil).await;
+    let tenant = vigil.tenant_with_stripe(SECRET).await;
     let created = chrono::Utc::now() - chrono::Duration::minutes(10);
     let body = charge_failed("evt_1", created.timestamp());
     let signature = sign(SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
@@ -143,7 +130,7 @@ async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
 
 async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Kind) {
     let vigil = TestApp::start(kind).await;
-    let tenant = stripe_tenant(&vigil).await;
+    let tenant = vigil.tenant_with_stripe(SECRET).await;
     let now = chrono::Utc::now().timestamp();
     let body = charge_failed("evt_bad", now);
     let mut altered = body.clone().into_bytes();
@@ -262,21 +249,12 @@ async fn stripe_secrets_are_set_and_rotated_by_admins(kind: Kind) {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    let viewer = vigil
-        .app
-        .keys
-        .create(
-            &tenant.tenant_id,
-            vigil_core::tenancy::Role::Viewer,
-            &vigil_core::tenancy::audit::Actor::Cli,
-        )
-        .await
-        .unwrap();
+    let viewer = vigil.viewer_key(&tenant.tenant_id).await;
     let (status, _) = vigil
         .send_json(
             "PUT",
             "/api/v1/sources/stripe",
-            &viewer.api_key,
+            &viewer,
             &json!({"secrets": [SECRET]}),
         )
         .await;

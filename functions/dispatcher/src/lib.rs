@@ -55,16 +55,9 @@ pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowRepor
 /// notifications overdue for dispatch. Returns both counts.
 async fn sweep(app: &App) -> Result<(usize, usize)> {
     let (mut republished, mut requeued) = (0, 0);
-    let mut cursor = None;
-    loop {
-        let (tenants, next) = app.tenants.list(100, cursor).await?;
-        for tenant in &tenants {
-            republished += app.ingest.republish_parked(&tenant.id).await?;
-            requeued += app.outbox.sweep(&tenant.id).await?;
-        }
-        match next {
-            Some(next) => cursor = Some(next),
-            None => return Ok((republished, requeued)),
-        }
+    for tenant in app.tenants.all_ids().await? {
+        republished += app.ingest.republish_parked(&tenant).await?;
+        requeued += app.outbox.sweep(&tenant).await?;
     }
+    Ok((republished, requeued))
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Clock;
+use crate::anomaly::AnomalyService;
 use crate::delivery::channels::ChannelService;
 use crate::delivery::dispatcher::{DeliverySettings, Dispatcher};
 use crate::delivery::inbox::InboxService;
@@ -12,6 +13,7 @@ use crate::delivery::outbox::OutboxService;
 use crate::delivery::routing::RoutingService;
 use crate::ingest::{IngestService, IngestSettings};
 use crate::ports::{Notifiers, Ports};
+use crate::rules::RuleService;
 use crate::tenancy::keys::KeyService;
 use crate::tenancy::tenants::TenantService;
 
@@ -49,6 +51,8 @@ pub struct App {
     pub routing: Arc<RoutingService>,
     pub inbox: InboxService,
     pub dispatcher: Dispatcher,
+    pub anomalies: Arc<AnomalyService>,
+    pub rules: RuleService,
 }
 
 impl App {
@@ -67,6 +71,11 @@ impl App {
         ));
         let channels = Arc::new(ChannelService::new(store.clone(), clock.clone()));
         let routing = Arc::new(RoutingService::new(store.clone(), clock.clone()));
+        let anomalies = Arc::new(AnomalyService::new(
+            store.clone(),
+            outbox.clone(),
+            clock.clone(),
+        ));
         Self {
             dispatcher: Dispatcher::new(
                 store.clone(),
@@ -78,6 +87,8 @@ impl App {
                 settings.delivery.clone(),
             ),
             inbox: InboxService::new(store.clone(), clock.clone()),
+            rules: RuleService::new(store.clone(), anomalies.clone(), clock.clone()),
+            anomalies,
             outbox,
             channels,
             routing,

@@ -23,6 +23,16 @@ pub struct Message {
     pub receive_count: u32,
 }
 
+impl From<&crate::ports::ReceivedMessage> for Message {
+    fn from(m: &crate::ports::ReceivedMessage) -> Self {
+        Message {
+            id: m.message_id.clone(),
+            body: m.body.clone(),
+            receive_count: m.receive_count,
+        }
+    }
+}
+
 /// Why a message was not handled.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {

@@ -48,7 +48,7 @@ pub fn domain_event_list_partition(tenant: &str) -> String {
 
 /// Counters of webhook-integrity failures per 5-minute bucket.
 pub fn integrity_bucket(tenant: &str, bucket_start: &str) -> Key {
-    Key::new(format!("T#{tenant}#INTEGRITY"), bucket_start.to_string())
+    Key::new(integrity_partition(tenant), bucket_start.to_string())
 }
 
 /// Domain events stored but not yet published to the bus (written only when publishing failed).
@@ -148,6 +148,19 @@ pub fn revenue_partition(tenant: &str) -> String {
     format!("T#{tenant}#REVENUE")
 }
 
+pub fn revenue_day_partition(tenant: &str) -> String {
+    format!("T#{tenant}#REVENUE_DAY")
+}
+
+/// The same counters per UTC day, for 30-day baselines read with one query.
+pub fn revenue_day(tenant: &str, day: &str) -> Key {
+    Key::new(revenue_day_partition(tenant), day.to_string())
+}
+
+pub fn integrity_partition(tenant: &str) -> String {
+    format!("T#{tenant}#INTEGRITY")
+}
+
 /// Counters of one 5-minute bucket of Stripe signals, by event time.
 pub fn revenue_bucket(tenant: &str, bucket_start: &str) -> Key {
     Key::new(revenue_partition(tenant), bucket_start.to_string())
@@ -161,4 +174,34 @@ pub fn charges_by_amount(tenant: &str, bucket_start: &str, sort: &str) -> IndexK
 /// One rejected hook: time, reason, source address and size (kept for a while, like raw events).
 pub fn integrity_record(tenant: &str, sort: &str) -> Key {
     Key::new(format!("T#{tenant}#INTEGRITY_LOG"), sort.to_string())
+}
+
+// ---- anomalies and rules -----------------------------------------------------------------------
+
+pub fn anomaly(tenant: &str, anomaly_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#ANOMALY#{anomaly_id}"), "ANOMALY")
+}
+
+/// GSI1: anomalies by detection time.
+pub fn anomaly_list(tenant: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#ANOMALIES"), sort)
+}
+
+/// GSI2: anomalies most severe first, newest first within a severity.
+pub fn anomaly_by_severity(tenant: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#ANOMALIES#BYSEV"), sort)
+}
+
+/// A tenant's settings of one rule (absent: the rule's defaults).
+pub fn rule(tenant: &str, rule_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#RULES"), rule_id.to_string())
+}
+
+pub fn rules_partition(tenant: &str) -> String {
+    format!("T#{tenant}#RULES")
+}
+
+/// How far the rule runner has evaluated a tenant's buckets.
+pub fn rule_progress(tenant: &str) -> Key {
+    Key::new(format!("T#{tenant}"), "RULE_PROGRESS")
 }

@@ -2,6 +2,7 @@
 //! and nothing here knows whether it runs on AWS or on the embedded store.
 #![forbid(unsafe_code)]
 
+pub mod anomaly;
 pub mod app;
 pub mod clock;
 pub mod delivery;
@@ -12,6 +13,7 @@ pub mod ids;
 pub mod ingest;
 pub mod keys;
 pub mod ports;
+pub mod rules;
 pub mod severity;
 pub mod signature;
 pub mod stripe;

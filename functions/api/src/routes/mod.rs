@@ -1,5 +1,6 @@
 //! One module per resource of the admin API.
 
+mod anomalies;
 mod audit;
 mod channels;
 mod domain_events;
@@ -8,6 +9,7 @@ mod health;
 mod inbox;
 mod keys;
 mod routing;
+mod rules;
 mod sources;
 mod tenant;
 
@@ -27,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(routing::router())
         .merge(inbox::router())
         .merge(sources::router())
+        .merge(anomalies::router())
+        .merge(rules::router())
 }
 
 /// The audit actor of an API caller.

@@ -116,6 +116,10 @@ impl IngestService {
                 .collect();
             ops.push(WriteOp::Add {
                 key: keys::revenue_bucket(tenant_id, &bucket),
+                deltas: deltas.clone(),
+            });
+            ops.push(WriteOp::Add {
+                key: keys::revenue_day(tenant_id, &event.created.format("%Y-%m-%d").to_string()),
                 deltas,
             });
         }

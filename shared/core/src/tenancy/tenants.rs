@@ -197,6 +197,20 @@ impl TenantService {
         Ok(item.parse()?)
     }
 
+    /// Every tenant id, for scheduled flows that visit each tenant.
+    pub async fn all_ids(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (tenants, next) = self.list(200, cursor).await?;
+            ids.extend(tenants.into_iter().map(|t| t.id));
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(ids),
+            }
+        }
+    }
+
     pub async fn list(
         &self,
         limit: u32,

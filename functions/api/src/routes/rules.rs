@@ -1,0 +1,48 @@
+//! Revenue rules of the caller's tenant (admin only): settings over the defaults.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_core::rules::{RuleConfig, RulePatch};
+use vigil_core::tenancy::Role;
+use vigil_http::{ApiError, ApiJson, AppState, Caller, ListResponse};
+
+use super::actor;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_rules))
+        .routes(routes!(update_rule))
+}
+
+/// Every rule with its settings (the defaults until changed).
+#[utoipa::path(get, path = "/api/v1/rules", tag = "rules", security(("api_key" = [])),
+    responses((status = 200, body = ListResponse<RuleConfig>), (status = 403, body = vigil_http::error::ErrorBody)))]
+async fn list_rules(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<ListResponse<RuleConfig>>, ApiError> {
+    caller.require(Role::Admin)?;
+    let rules = app.rules.list(&caller.tenant_id).await?;
+    Ok(Json(ListResponse::new(rules, None)))
+}
+
+/// Enable or disable a rule, or change its severity, window, threshold or parameters.
+#[utoipa::path(patch, path = "/api/v1/rules/{id}", tag = "rules", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Rule id, e.g. payment_failure_spike")), request_body = RulePatch,
+    responses((status = 200, body = RuleConfig), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn update_rule(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<RulePatch>,
+) -> Result<Json<RuleConfig>, ApiError> {
+    caller.require(Role::Admin)?;
+    Ok(Json(
+        app.rules
+            .update(&caller.tenant_id, &id, patch, &actor(&caller))
+            .await?,
+    ))
+}

@@ -1,0 +1,385 @@
+//! Revenue rules over Stripe events and anomalies with a lifecycle, on a clock the tests move.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, DurationRound as _, Utc};
+use serde_json::{Value, json};
+use vigil_core::ManualClock;
+use vigil_core::stripe::signature::sign;
+
+use crate::both;
+use crate::harness::{Kind, TestApp};
+
+both!(
+    failed_payments_open_one_anomaly_per_window_and_announce_it,
+    missed_runs_and_late_events_are_caught_up,
+    anomalies_move_through_their_lifecycle,
+    rules_are_data_that_admins_change,
+    rejected_webhooks_raise_an_integrity_anomaly,
+);
+
+const SECRET: &str = "whsec_rules_endpoint_secret";
+
+/// A time aligned on the hour, a day ago (windows are aligned to their length).
+fn hour() -> DateTime<Utc> {
+    (Utc::now() - Duration::days(1))
+        .duration_trunc(Duration::hours(1))
+        .unwrap()
+}
+
+struct Setup {
+    vigil: TestApp,
+    clock: Arc<ManualClock>,
+    tenant: vigil_core::tenancy::tenants::CreatedTenant,
+}
+
+async fn setup(kind: Kind, at: DateTime<Utc>) -> Setup {
+    let clock = Arc::new(ManualClock::new(at));
+    let vigil = TestApp::start_with_clock(kind, &[], clock.clone()).await;
+    let tenant = vigil
+        .app
+        .tenants
+        .create(
+            "Acme",
+            Some(SECRET),
+            &vigil_core::tenancy::audit::Actor::Cli,
+        )
+        .await
+        .unwrap();
+    Setup {
+        vigil,
+        clock,
+        tenant,
+    }
+}
+
+impl Setup {
+    /// Delivers a signed Stripe event created at `created`, as Stripe would at the clock's now.
+    async fn stripe(&self, id: &str, kind: &str, created: DateTime<Utc>) {
+        let body = json!({"id": id, "type": kind, "created": created.timestamp(),
+                          "data": {"object": {"amount": 1000}}})
+        .to_string();
+        let now = self.clock.now_for_tests();
+        let signature = sign(SECRET, now.timestamp(), body.as_bytes());
+        let (status, answer) = self
+            .vigil
+            .call(
+                "POST",
+                &format!("/hooks/{}/stripe", self.tenant.tenant_id),
+                &[
+                    ("stripe-signature", &signature),
+                    ("content-type", "application/json"),
+                ],
+                body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+
+    async fn run(&self) -> vigil_core::rules::RunReport {
+        vigil_rules::run_all(&self.vigil.app, self.clock.now_for_tests())
+            .await
+            .unwrap()
+    }
+
+    async fn anomalies(&self, query: &str) -> Vec<Value> {
+        let (status, page) = self
+            .vigil
+            .get(&format!("/api/v1/anomalies{query}"), &self.tenant.api_key)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"].as_array().unwrap().clone()
+    }
+}
+
+trait NowForTests {
+    fn now_for_tests(&self) -> DateTime<Utc>;
+}
+
+impl NowForTests for ManualClock {
+    fn now_for_tests(&self) -> DateTime<Utc> {
+        vigil_core::Clock::now(self)
+    }
+}
+
+async fn failed_payments_open_one_anomaly_per_window_and_announce_it(kind: Kind) {
+    // GIVEN three failed payments in one 30-minute window, in different 5-minute buckets
+    let t = hour();
+    let s = setup(kind, t + Duration::minutes(25)).await;
+    for (i, minute) in [1, 11, 21].into_iter().enumerate() {
+        s.stripe(
+            &format!("evt_f{i}"),
+            "charge.failed",
+            t + Duration::minutes(minute),
+        )
+        .await;
+    }
+
+    // WHEN the rules run before the window is due, then after, then again
+    let early = s.run().await;
+    s.clock.set(t + Duration::minutes(36));
+    let due = s.run().await;
+    let again = s.run().await;
+
+    // THEN one payment_failure_spike anomaly is opened, once, with its evidence
+    assert_eq!(early.anomalies_opened, 0, "{early:?}");
+    assert_eq!(due.anomalies_opened, 1, "{due:?}");
+    assert_eq!(again.anomalies_opened, 0);
+    let found = s.anomalies("?rule=payment_failure_spike").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let anomaly = &found[0];
+    assert_eq!(anomaly["severity"], "SEV1");
+    assert_eq!(anomaly["status"], "open");
+    assert_eq!(anomaly["evidence"]["failed_payments"], 3);
+    assert_eq!(
+        anomaly["window_start"].as_str().unwrap(),
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    // (no two failures shared a 5-minute bucket, so rapid_payment_failures stayed quiet)
+    assert!(s.anomalies("?rule=rapid_payment_failures").await.is_empty());
+
+    // AND the opening was announced once through the outbox
+    let (_, events) = s
+        .vigil
+        .get("/api/v1/events?type=anomaly.opened", &s.tenant.api_key)
+        .await;
+    let events = events["items"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["link_ref"],
+        format!("anomaly:{}", anomaly["id"].as_str().unwrap())
+    );
+
+    // AND a run costs reads of buckets, not of events
+    assert!(due.store_reads < 40, "{due:?}");
+}
+
+async fn missed_runs_and_late_events_are_caught_up(kind: Kind) {
+    let t = hour();
+    let s = setup(kind, t).await;
+    s.run().await;
+    // GIVEN two failures in the 5-minute bucket at t+60, delivered a little late (t+67),
+    // and the runner down from t until t+3h
+    s.clock.set(t + Duration::minutes(67));
+    s.stripe(
+        "evt_l1",
+        "payment_intent.payment_failed",
+        t + Duration::minutes(61),
+    )
+    .await;
+    s.stripe("evt_l2", "charge.failed", t + Duration::minutes(63))
+        .await;
+
+    // WHEN the runner comes back
+    s.clock.set(t + Duration::hours(3));
+    let report = s.run().await;
+
+    // THEN the missed windows were evaluated and the late events counted
+    assert!(report.windows_evaluated >= 36, "{report:?}");
+    let rapid = s.anomalies("?rule=rapid_payment_failures").await;
+    assert_eq!(rapid.len(), 1, "{rapid:?}");
+    assert_eq!(
+        rapid[0]["window_start"].as_str().unwrap(),
+        (t + Duration::minutes(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+}
+
+async fn anomalies_move_through_their_lifecycle(kind: Kind) {
+    let t = hour();
+    let s = setup(kind, t).await;
+    for i in 0..3 {
+        s.stripe(
+            &format!("evt_{i}"),
+            "charge.failed",
+            t + Duration::minutes(2),
+        )
+        .await;
+    }
+    s.clock.set(t + Duration::minutes(40));
+    s.run().await;
+    let id = s.anomalies("?rule=payment_failure_spike").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/anomalies/{id}");
+    let patch = |status: &str| json!({"status": status, "note": format!("to {status}")});
+    let key = s.tenant.api_key.clone();
+
+    // WHEN it is acknowledged, resolved and reopened
+    for next in ["acknowledged", "resolved", "open"] {
+        let (status, body) = s.vigil.send_json("PATCH", &path, &key, &patch(next)).await;
+        assert_eq!(status, StatusCode::OK, "{next}: {body}");
+        assert_eq!(body["status"], next);
+    }
+
+    // THEN the history has each step with its actor, and each state its time
+    let (_, anomaly) = s.vigil.get(&path, &key).await;
+    let history = anomaly["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[0]["from"], "open");
+    assert_eq!(history[0]["to"], "acknowledged");
+    assert_eq!(history[0]["actor"]["kind"], "api_key");
+    assert_eq!(history[2]["note"], "to open");
+    for field in ["acknowledged_at", "resolved_at", "reopened_at"] {
+        assert!(anomaly[field].is_string(), "{field}: {anomaly}");
+    }
+
+    // AND no-op and illegal moves are 409 naming both states
+    let (status, body) = s
+        .vigil
+        .send_json("PATCH", &path, &key, &patch("open"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("open to open"), "{message}");
+    s.vigil
+        .send_json("PATCH", &path, &key, &patch("resolved"))
+        .await;
+    let (status, body) = s
+        .vigil
+        .send_json("PATCH", &path, &key, &patch("acknowledged"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("resolved to acknowledged")
+    );
+
+    // AND viewers cannot move it, bad input is 400, unknown ids 404
+    let viewer = s.vigil.viewer_key(&s.tenant.tenant_id).await;
+    let (status, _) = s
+        .vigil
+        .send_json("PATCH", &path, &viewer, &patch("open"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s
+        .vigil
+        .send_json("PATCH", &path, &key, &json!({"status": "closed"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = s
+        .vigil
+        .get("/api/v1/anomalies/anm_00000000000000000000000000", &key)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // AND resolving announced anomaly.resolved (twice resolved: two notices)
+    let (_, events) = s
+        .vigil
+        .get("/api/v1/events?type=anomaly.resolved", &key)
+        .await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 2);
+    let sorted = s.anomalies("?sort=severity_desc&status=resolved").await;
+    assert_eq!(sorted.len(), 1);
+}
+
+async fn rules_are_data_that_admins_change(kind: Kind) {
+    let t = hour();
+    let s = setup(kind, t).await;
+    let key = s.tenant.api_key.clone();
+
+    // GIVEN the default rules
+    let (status, rules) = s.vigil.get("/api/v1/rules", &key).await;
+    assert_eq!(status, StatusCode::OK);
+    let rules = rules["items"].as_array().unwrap();
+    assert_eq!(rules.len(), 6);
+    let spike = rules
+        .iter()
+        .find(|r| r["id"] == "payment_failure_spike")
+        .unwrap();
+    assert_eq!(
+        (
+            spike["threshold"].as_f64(),
+            spike["window_minutes"].as_u64()
+        ),
+        (Some(3.0), Some(30))
+    );
+
+    // WHEN an admin raises its threshold to 5 and turns the rapid rule off
+    let (status, body) = s
+        .vigil
+        .send_json(
+            "PATCH",
+            "/api/v1/rules/payment_failure_spike",
+            &key,
+            &json!({"threshold": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.vigil
+        .send_json(
+            "PATCH",
+            "/api/v1/rules/rapid_payment_failures",
+            &key,
+            &json!({"enabled": false}),
+        )
+        .await;
+
+    // THEN three failures in one bucket open nothing
+    for i in 0..3 {
+        s.stripe(
+            &format!("evt_{i}"),
+            "charge.failed",
+            t + Duration::minutes(2),
+        )
+        .await;
+    }
+    s.clock.set(t + Duration::minutes(40));
+    assert_eq!(s.run().await.anomalies_opened, 0);
+
+    // AND the change was audited; bad patches, unknown rules and viewers are refused
+    let (_, audit) = s.vigil.get("/api/v1/audit", &key).await;
+    assert!(audit.to_string().contains("rule.update"));
+    let (status, _) = s
+        .vigil
+        .send_json(
+            "PATCH",
+            "/api/v1/rules/payment_failure_spike",
+            &key,
+            &json!({"threshold": -1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = s
+        .vigil
+        .send_json(
+            "PATCH",
+            "/api/v1/rules/no_such_rule",
+            &key,
+            &json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let viewer = s.vigil.viewer_key(&s.tenant.tenant_id).await;
+    let (status, _) = s.vigil.get("/api/v1/rules", &viewer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn rejected_webhooks_raise_an_integrity_anomaly(kind: Kind) {
+    let t = hour();
+    let s = setup(kind, t + Duration::minutes(3)).await;
+    // GIVEN one Stripe delivery with a bad signature
+    let (status, _) = s
+        .vigil
+        .call(
+            "POST",
+            &format!("/hooks/{}/stripe", s.tenant.tenant_id),
+            &[("stripe-signature", "t=1,v1=00")],
+            "{}",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // WHEN its window is due and the rules run
+    s.clock.set(t + Duration::minutes(36));
+    s.run().await;
+
+    // THEN a SEV3 webhook_integrity anomaly is open
+    let found = s.anomalies("?rule=webhook_integrity").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["severity"], "SEV3");
+    assert_eq!(found[0]["evidence"]["rejected"], 1);
+}
