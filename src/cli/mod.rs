@@ -1,6 +1,7 @@
 //! Command-line interface: global options, subcommands, and their output (text or `--json`).
 
 mod delivery;
+mod demo;
 mod infra;
 mod keys;
 mod tenants;
@@ -62,6 +63,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build and send the daily ops summary now, as the schedule does.
+    #[command(subcommand)]
+    Summary(SummaryCommand),
+    /// Demo data for trying Vigil.
+    #[command(subcommand)]
+    Demo(DemoCommand),
     /// Run the revenue rules now, as the 5-minute schedule does.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -79,6 +86,27 @@ pub enum RulesCommand {
         now: Option<chrono::DateTime<chrono::Utc>>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SummaryCommand {
+    /// Every tenant's summary of one UTC day (sent once per tenant and day).
+    Daily {
+        /// The day to summarise (default: yesterday, UTC).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Opens deterministic demo anomalies for a tenant (tagged `demo`, filtered by `demo_only=true`).
+    Seed {
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -106,6 +134,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(command) => with_app(&config, |app| keys::run(app, command)).await,
         Command::Channel(command) => {
             with_app(&config, |app| delivery::run_channel(app, command)).await
+        }
+        Command::Summary(SummaryCommand::Daily { date, json }) => {
+            with_app(&config, |app| async move {
+                let date = date
+                    .unwrap_or_else(|| (app.clock.now() - chrono::Duration::days(1)).date_naive());
+                let mut reports = Vec::new();
+                for tenant in app.tenants.all_ids().await? {
+                    reports.push(app.reports.daily_summary(&tenant, date).await?);
+                }
+                if json {
+                    let all: Vec<_> = reports.iter().map(|(r, _)| r).collect();
+                    return print_json(&all);
+                }
+                for (report, created) in &reports {
+                    let state = if *created { "sent" } else { "already sent" };
+                    println!(
+                        "{} ({state}): {}",
+                        report.tenant_id, report.rendered.overall
+                    );
+                }
+                Ok(())
+            })
+            .await
+        }
+        Command::Demo(DemoCommand::Seed { tenant }) => {
+            with_app(&config, |app| async move {
+                let opened = demo::seed(&app, &tenant).await?;
+                println!(
+                    "Seeded {opened} demo anomalies for {tenant} (list them with demo_only=true)"
+                );
+                Ok(())
+            })
+            .await
         }
         Command::Rules(RulesCommand::Run { now, json }) => {
             with_app(&config, |app| async move {

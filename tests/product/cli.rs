@@ -326,3 +326,53 @@ async fn dispatch_once_delivers_what_the_outbox_holds() {
     assert!(out.contains("1 message(s): 2 sent"), "{out}");
     assert_eq!(sink.requests("/hook").len(), 1);
 }
+
+#[test]
+fn demo_seed_opens_demo_anomalies_once_and_rules_run_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = create_tenant(dir.path());
+    let tenant_id = tenant["tenant_id"].as_str().unwrap();
+    // WHEN demo anomalies are seeded twice
+    for expected in ["Seeded 3 demo", "Seeded 0 demo"] {
+        let out = vigil(dir.path())
+            .args(["demo", "seed", "--tenant", tenant_id])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains(expected));
+    }
+    // THEN the rules and the summary run from the CLI as well
+    let rules = vigil(dir.path())
+        .args(["rules", "run", "--json", "--now", "2026-11-22T12:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(
+        rules.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rules.stderr)
+    );
+    let report: Value = serde_json::from_slice(&rules.stdout).unwrap();
+    assert!(
+        report["windows_evaluated"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    let summary = vigil(dir.path())
+        .args(["summary", "daily", "--date", "2026-11-21"])
+        .output()
+        .unwrap();
+    assert!(
+        summary.status.success(),
+        "{}",
+        String::from_utf8_lossy(&summary.stderr)
+    );
+    assert!(String::from_utf8_lossy(&summary.stdout).contains("(sent)"));
+    let bad = vigil(dir.path())
+        .args(["demo", "seed", "--tenant", "tnt_nope"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

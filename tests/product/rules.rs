@@ -1,4 +1,5 @@
-//! Revenue rules over Stripe events and anomalies with a lifecycle, on a clock the tests move.
+//! Revenue rules over Stripe events, anomalies with a lifecycle and the daily summary, on a
+//! clock the tests move.
 
 use std::sync::Arc;
 
@@ -17,6 +18,8 @@ both!(
     anomalies_move_through_their_lifecycle,
     rules_are_data_that_admins_change,
     rejected_webhooks_raise_an_integrity_anomaly,
+    the_daily_summary_comes_from_aggregates_and_is_sent_once,
+    one_outsized_charge_raises_an_amount_spike,
 );
 
 const SECRET: &str = "whsec_rules_endpoint_secret";
@@ -57,8 +60,16 @@ async fn setup(kind: Kind, at: DateTime<Utc>) -> Setup {
 impl Setup {
     /// Delivers a signed Stripe event created at `created`, as Stripe would at the clock's now.
     async fn stripe(&self, id: &str, kind: &str, created: DateTime<Utc>) {
+        self.deliver(id, kind, created, 1000).await;
+    }
+
+    async fn stripe_amount(&self, id: &str, created: DateTime<Utc>, amount: i64) {
+        self.deliver(id, "charge.succeeded", created, amount).await;
+    }
+
+    async fn deliver(&self, id: &str, kind: &str, created: DateTime<Utc>, amount: i64) {
         let body = json!({"id": id, "type": kind, "created": created.timestamp(),
-                          "data": {"object": {"amount": 1000}}})
+                          "data": {"object": {"amount": amount}}})
         .to_string();
         let now = self.clock.now_for_tests();
         let signature = sign(SECRET, now.timestamp(), body.as_bytes());
@@ -382,4 +393,110 @@ async fn rejected_webhooks_raise_an_integrity_anomaly(kind: Kind) {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["severity"], "SEV3");
     assert_eq!(found[0]["evidence"]["rejected"], 1);
+}
+
+async fn the_daily_summary_comes_from_aggregates_and_is_sent_once(kind: Kind) {
+    // GIVEN a day with two successful charges, three failures (an anomaly) and a refund
+    let day = hour().duration_trunc(Duration::days(1)).unwrap();
+    let s = setup(kind, day + Duration::hours(2)).await;
+    for (id, kind, minute) in [
+        ("evt_s1", "charge.succeeded", 10),
+        ("evt_s2", "charge.succeeded", 20),
+        ("evt_f1", "charge.failed", 61),
+        ("evt_f2", "charge.failed", 71),
+        ("evt_f3", "charge.failed", 81),
+        ("evt_r1", "charge.refunded", 90),
+    ] {
+        s.stripe(id, kind, day + Duration::minutes(minute)).await;
+    }
+    s.clock.set(day + Duration::hours(3));
+    s.run().await;
+    let tick = || async {
+        vigil_summary::run_flow(
+            &s.vigil.app,
+            vigil_core::deployment::FlowInvocation {
+                flow: vigil_core::deployment::Flow::SummaryTick,
+            },
+        )
+        .await
+        .unwrap()
+        .detail["daily_summaries_sent"]
+            .as_u64()
+            .unwrap()
+    };
+
+    // WHEN the summary tick runs the next day before the hour, at the hour, and again
+    s.clock.set(day + Duration::days(1) + Duration::hours(7));
+    let before_hour = tick().await;
+    s.clock
+        .set(day + Duration::days(1) + Duration::hours(8) + Duration::minutes(5));
+    let at_hour = tick().await;
+    let again = tick().await;
+
+    // THEN it was built once, from the day's aggregates and its anomaly
+    assert_eq!((before_hour, at_hour, again), (0, 1, 0));
+    let (_, reports) = s
+        .vigil
+        .get("/api/v1/reports?kind=daily_summary", &s.tenant.api_key)
+        .await;
+    let reports = reports["items"].as_array().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let facts = &reports[0]["facts"];
+    assert_eq!(facts["payments_succeeded"], 2);
+    assert_eq!(facts["payments_failed"], 3);
+    assert_eq!(facts["charge_volume"], 2000);
+    assert_eq!(facts["refunds"], 1);
+    assert_eq!(facts["anomalies_by_severity"]["SEV1"], 1, "{facts}");
+    assert_eq!(reports[0]["used_ai"], false);
+    assert!(
+        reports[0]["rendered"]["overall"]
+            .as_str()
+            .unwrap()
+            .contains("60.0% failing")
+    );
+    let id = reports[0]["id"].as_str().unwrap();
+    let (status, one) = s
+        .vigil
+        .get(&format!("/api/v1/reports/{id}"), &s.tenant.api_key)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["date"], (day).format("%Y-%m-%d").to_string());
+
+    // AND it was announced as summary.ready once
+    let (_, events) = s
+        .vigil
+        .get("/api/v1/events?type=summary.ready", &s.tenant.api_key)
+        .await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 1);
+}
+
+async fn one_outsized_charge_raises_an_amount_spike(kind: Kind) {
+    // GIVEN ten charges of 10.00 two days ago (the 30-day average)
+    let day = hour().duration_trunc(Duration::days(1)).unwrap();
+    let s = setup(kind, day + Duration::hours(1)).await;
+    for i in 0..10 {
+        s.stripe_amount(
+            &format!("evt_b{i}"),
+            day - Duration::days(2) + Duration::minutes(i),
+            1000,
+        )
+        .await;
+    }
+    // WHEN a charge of 60.00 and one of 40.00 arrive in two buckets today, and the rules run
+    s.stripe_amount("evt_big", day + Duration::minutes(12), 6000)
+        .await;
+    s.stripe_amount("evt_mid", day + Duration::minutes(22), 4000)
+        .await;
+    s.clock.set(day + Duration::minutes(40));
+    s.run().await;
+
+    // THEN only the 60.00 charge (≥ 5× the average) opened an amount_spike, for its bucket
+    let found = s.anomalies("?rule=amount_spike").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["evidence"]["amount"], 6000);
+    assert_eq!(found[0]["severity"], "SEV2");
+    assert_eq!(
+        found[0]["window_start"].as_str().unwrap(),
+        (day + Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
 }

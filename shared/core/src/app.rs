@@ -13,6 +13,7 @@ use crate::delivery::outbox::OutboxService;
 use crate::delivery::routing::RoutingService;
 use crate::ingest::{IngestService, IngestSettings};
 use crate::ports::{Notifiers, Ports};
+use crate::reports::ReportService;
 use crate::rules::RuleService;
 use crate::tenancy::keys::KeyService;
 use crate::tenancy::tenants::TenantService;
@@ -26,6 +27,8 @@ pub struct AppSettings {
     pub credentials_ttl: Duration,
     pub ingest: IngestSettings,
     pub delivery: DeliverySettings,
+    /// UTC hour after which the daily summary of the previous day is sent.
+    pub summary_hour: u32,
 }
 
 impl Default for AppSettings {
@@ -35,6 +38,7 @@ impl Default for AppSettings {
             credentials_ttl: Duration::from_secs(30),
             ingest: IngestSettings::default(),
             delivery: DeliverySettings::default(),
+            summary_hour: 8,
         }
     }
 }
@@ -53,6 +57,7 @@ pub struct App {
     pub dispatcher: Dispatcher,
     pub anomalies: Arc<AnomalyService>,
     pub rules: RuleService,
+    pub reports: ReportService,
 }
 
 impl App {
@@ -88,6 +93,12 @@ impl App {
             ),
             inbox: InboxService::new(store.clone(), clock.clone()),
             rules: RuleService::new(store.clone(), anomalies.clone(), clock.clone()),
+            reports: ReportService::new(
+                store.clone(),
+                anomalies.clone(),
+                outbox.clone(),
+                clock.clone(),
+            ),
             anomalies,
             outbox,
             channels,

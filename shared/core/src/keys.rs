@@ -205,3 +205,14 @@ pub fn rules_partition(tenant: &str) -> String {
 pub fn rule_progress(tenant: &str) -> Key {
     Key::new(format!("T#{tenant}"), "RULE_PROGRESS")
 }
+
+// ---- reports -----------------------------------------------------------------------------------
+
+pub fn report(tenant: &str, report_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#REPORT#{report_id}"), "REPORT")
+}
+
+/// GSI1: a tenant's reports of one kind, by date.
+pub fn report_list(tenant: &str, kind: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#REPORTS#{kind}"), sort)
+}

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod ingest;
 pub mod keys;
 pub mod ports;
+pub mod reports;
 pub mod rules;
 pub mod severity;
 pub mod signature;

@@ -48,6 +48,7 @@ pub struct Config {
     pub aws: AwsResourceVars,
     pub delivery: DeliverySettings,
     pub email: EmailConfig,
+    pub summary_hour: u32,
 }
 
 /// How email channels send.
@@ -164,6 +165,13 @@ impl Config {
             });
         }
         let delivery = delivery_settings(source)?;
+        let summary_hour = parse(source, "VIGIL_SUMMARY_HOUR", 8u32)?;
+        if summary_hour > 23 {
+            return Err(ConfigError {
+                variable: "VIGIL_SUMMARY_HOUR",
+                problem: "must be an hour from 0 to 23 (UTC)".into(),
+            });
+        }
         let email = email_config(source, store)?;
         let account_placeholder = "arn:aws:iam::123456789012:role";
         Ok(Config {
@@ -198,6 +206,7 @@ impl Config {
             },
             delivery,
             email,
+            summary_hour,
         })
     }
 
@@ -227,6 +236,7 @@ impl Config {
                 retention: chrono::Duration::days(self.raw_retention_days),
             },
             delivery: self.delivery.clone(),
+            summary_hour: self.summary_hour,
         }
     }
 }

@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod inbox;
 mod keys;
+mod reports;
 mod routing;
 mod rules;
 mod sources;
@@ -31,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(sources::router())
         .merge(anomalies::router())
         .merge(rules::router())
+        .merge(reports::router())
 }
 
 /// The audit actor of an API caller.

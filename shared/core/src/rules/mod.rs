@@ -26,7 +26,7 @@ use crate::{Clock, Error, Result, keys};
 
 /// How long after a window ends late events are still waited for.
 pub const LATENESS: Duration = Duration::minutes(5);
-/// A tenant's first run, or one after a long outage, looks back at most this far.
+/// A tenant's first run, and one after a long outage, looks back this far (at most).
 pub const MAX_CATCH_UP: Duration = Duration::days(2);
 const BASELINE_DAYS: i64 = 30;
 
@@ -138,7 +138,7 @@ impl RuleService {
                 .evaluated_until
                 .get(&rule.id)
                 .copied()
-                .unwrap_or(last_due_end - width)
+                .unwrap_or(floor)
                 .max(floor);
             if start + width > last_due_end {
                 continue;
@@ -150,7 +150,8 @@ impl RuleService {
             while start + width <= last_due_end {
                 let end = start + width;
                 let mut facts = WindowFacts::sum(&buckets, &rfc(start), &rfc(end));
-                if rule.kind == RuleKind::AmountSpike {
+                // Only buckets with charges have a largest one: one query for those alone.
+                if rule.kind == RuleKind::AmountSpike && facts.get("charge_succeeded") > 0 {
                     facts.largest_charge = self.largest_charge(tenant, start).await?;
                 }
                 let baseline = daily
