@@ -16,6 +16,19 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
+/// The id a natural key names, such as `ntf_…` for a tenant's dedupe key: the same parts always
+/// give the same id, so the record written under it is its own idempotency record.
+pub fn stable_id(prefix: &str, parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(parts.join("\n").as_bytes());
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    format!(
+        "{prefix}_{}",
+        ulid::Ulid::from_bytes(bytes).to_string().to_lowercase()
+    )
+}
+
 /// Whether `text` is a plausible id with this prefix (used to reject junk before a store call).
 pub fn looks_like(prefix: &str, text: &str) -> bool {
     text.strip_prefix(prefix)

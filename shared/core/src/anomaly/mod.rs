@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::delivery::outbox::OutboxService;
 use crate::delivery::{NewNotification, NotificationType};
@@ -115,15 +114,8 @@ pub struct AnomalyFilter {
 
 /// The anomaly id of a (rule, subject, bucket): the same finding always names the same anomaly.
 pub fn anomaly_id(tenant: &str, rule: &str, subject: &str, window_start: DateTime<Utc>) -> String {
-    let digest = Sha256::digest(
-        format!("{tenant}\n{rule}\n{subject}\n{}", window_start.timestamp()).as_bytes(),
-    );
-    let mut bytes = [0_u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    format!(
-        "anm_{}",
-        ulid::Ulid::from_bytes(bytes).to_string().to_lowercase()
-    )
+    let start = window_start.timestamp().to_string();
+    crate::ids::stable_id("anm", &[tenant, rule, subject, &start])
 }
 
 fn to_item(a: &Anomaly) -> Result<Item> {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::notification::{NewNotification, Notification, NotificationStatus, NotificationType};
 use super::record::DeliveryRecord;
@@ -93,13 +92,7 @@ pub struct NotificationFilter {
 /// The id of the notification a tenant's dedupe key names: the same key always gives the same
 /// id, so the record is its own idempotency record.
 pub fn notification_id(tenant: &str, dedupe_key: &str) -> String {
-    let digest = Sha256::digest(format!("{tenant}\n{dedupe_key}").as_bytes());
-    let mut bytes = [0_u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    format!(
-        "ntf_{}",
-        ulid::Ulid::from_bytes(bytes).to_string().to_lowercase()
-    )
+    crate::ids::stable_id("ntf", &[tenant, dedupe_key])
 }
 
 fn check(new: &NewNotification) -> Result<()> {

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::anomaly::{AnomalyFilter, AnomalyService};
 use crate::delivery::outbox::OutboxService;
@@ -53,13 +52,7 @@ pub struct Report {
 
 /// The report id of a tenant, kind and day: a second run finds the first.
 pub fn report_id(tenant: &str, kind: ReportKind, date: NaiveDate) -> String {
-    let digest = Sha256::digest(format!("{tenant}\n{}\n{date}", kind.as_str()).as_bytes());
-    let mut bytes = [0_u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    format!(
-        "rpt_{}",
-        ulid::Ulid::from_bytes(bytes).to_string().to_lowercase()
-    )
+    crate::ids::stable_id("rpt", &[tenant, kind.as_str(), &date.to_string()])
 }
 
 pub struct ReportService {
