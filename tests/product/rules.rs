@@ -20,6 +20,7 @@ both!(
     rejected_webhooks_raise_an_integrity_anomaly,
     the_daily_summary_comes_from_aggregates_and_is_sent_once,
     one_outsized_charge_raises_an_amount_spike,
+    ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary,
 );
 
 const SECRET: &str = "whsec_rules_endpoint_secret";
@@ -498,5 +499,91 @@ async fn one_outsized_charge_raises_an_amount_spike(kind: Kind) {
     assert_eq!(
         found[0]["window_start"].as_str().unwrap(),
         (day + Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+}
+
+async fn ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary(kind: Kind) {
+    // GIVEN an OpenAI-compatible stub answering, in turn: a good rewording, 500, too slowly,
+    // malformed JSON, and a rewording with a number of its own
+    let sink = vigil_contract::sinks::HttpSink::start().await;
+    let answer = |content: &str| {
+        vigil_contract::sinks::SinkResponse::status(200).with_body(
+            &json!({"choices": [{"message": {"role": "assistant", "content": content}}]})
+                .to_string(),
+        )
+    };
+    let day = hour().duration_trunc(Duration::days(1)).unwrap();
+    sink.script(
+        "/v1/chat/completions",
+        vec![
+            answer("A calm day: 0 payment attempts and nothing open."),
+            vigil_contract::sinks::SinkResponse::status(500),
+            answer("late").with_delay(std::time::Duration::from_secs(3)),
+            vigil_contract::sinks::SinkResponse::status(200).with_body("{not json"),
+            answer("Revenue grew 12% today."),
+        ],
+    );
+    let base = sink.url("/v1");
+    let clock = Arc::new(ManualClock::new(
+        day + Duration::days(1) + Duration::hours(9),
+    ));
+    let vigil = TestApp::start_with_clock(
+        kind,
+        &[
+            ("VIGIL_AI_BASE_URL", &base),
+            ("VIGIL_AI_TIMEOUT_MS", "1000"),
+        ],
+        clock,
+    )
+    .await;
+
+    // WHEN five tenants' summaries are built in turn
+    let mut outcomes = Vec::new();
+    for i in 0..5 {
+        let tenant = vigil.tenant(&format!("T{i}")).await;
+        let (report, created) = vigil
+            .app
+            .reports
+            .daily_summary(&tenant.tenant_id, day.date_naive())
+            .await
+            .unwrap();
+        assert!(created);
+        outcomes.push((
+            report.used_ai,
+            report.ai_error.clone(),
+            report.ai_text.clone(),
+        ));
+    }
+
+    // THEN the good answer is used, every failure is classified, and each summary was stored
+    assert!(outcomes[0].0, "{outcomes:?}");
+    assert!(outcomes[0].2.as_deref().unwrap().contains("A calm day"));
+    let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.1.clone()).collect();
+    assert_eq!(
+        errors,
+        vec![
+            None,
+            Some("http_500".into()),
+            Some("timeout".into()),
+            Some("malformed_answer".into()),
+            Some("invented_numbers".into())
+        ]
+    );
+    assert!(outcomes[1..].iter().all(|o| !o.0 && o.2.is_none()));
+
+    // AND the model was told to reword, with the facts in the request
+    let requests = sink.requests("/v1/chat/completions");
+    let first: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert!(
+        first["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("do not")
+    );
+    assert!(
+        first["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Overall:")
     );
 }

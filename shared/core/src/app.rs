@@ -68,6 +68,7 @@ impl App {
         settings: AppSettings,
     ) -> Self {
         let store = ports.store.clone();
+        let wording = notifiers.wording.clone();
         let outbox = Arc::new(OutboxService::new(
             store.clone(),
             ports.announcer.clone(),
@@ -97,6 +98,7 @@ impl App {
                 store.clone(),
                 anomalies.clone(),
                 outbox.clone(),
+                wording,
                 clock.clone(),
             ),
             anomalies,

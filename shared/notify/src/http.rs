@@ -22,6 +22,7 @@ impl ReqwestHttpSender {
 
     /// A sender with another per-request bound (tests).
     pub fn with_timeout(timeout: Duration) -> Result<Self, TransportError> {
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))

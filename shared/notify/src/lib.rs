@@ -1,9 +1,18 @@
-//! Notifier adapters every backend shares: one HTTP client for Slack and signed webhooks
-//! (reqwest, rustls) and SMTP email (lettre, rustls). SES lives with the other AWS adapters.
+//! Outbound adapters every backend shares: one HTTP client for Slack and signed webhooks
+//! (reqwest, rustls), SMTP email (lettre, rustls) and an OpenAI-compatible chat endpoint for
+//! summary wording. SES lives with the other AWS adapters.
 #![forbid(unsafe_code)]
 
 mod http;
 mod smtp;
+mod wording;
 
 pub use http::ReqwestHttpSender;
 pub use smtp::{EmailConfigError, SmtpEmailSender};
+pub use wording::OpenAiWording;
+
+/// Makes aws-lc-rs (already linked by the AWS SDK) the process's TLS crypto provider, so the
+/// HTTP clients here need no second one. Idempotent; a provider installed earlier stays.
+pub(crate) fn install_crypto_provider() {
+    let _already_installed = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

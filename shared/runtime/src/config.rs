@@ -49,6 +49,16 @@ pub struct Config {
     pub delivery: DeliverySettings,
     pub email: EmailConfig,
     pub summary_hour: u32,
+    /// The OpenAI-compatible endpoint that may reword summaries (`None`: deterministic only).
+    pub ai: Option<AiConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AiConfig {
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
 }
 
 /// How email channels send.
@@ -166,6 +176,29 @@ impl Config {
         }
         let delivery = delivery_settings(source)?;
         let summary_hour = parse(source, "VIGIL_SUMMARY_HOUR", 8u32)?;
+        let ai = match source.get("VIGIL_AI_BASE_URL") {
+            None => None,
+            Some(base_url) => {
+                if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                    return Err(ConfigError {
+                        variable: "VIGIL_AI_BASE_URL",
+                        problem: "must be an http(s) URL such as https://api.openai.com/v1".into(),
+                    });
+                }
+                Some(AiConfig {
+                    base_url,
+                    model: source
+                        .get("VIGIL_AI_MODEL")
+                        .unwrap_or_else(|| "gpt-4o-mini".into()),
+                    api_key: source.get("VIGIL_AI_API_KEY"),
+                    timeout: Duration::from_millis(parse(
+                        source,
+                        "VIGIL_AI_TIMEOUT_MS",
+                        20_000u64,
+                    )?),
+                })
+            }
+        };
         if summary_hour > 23 {
             return Err(ConfigError {
                 variable: "VIGIL_SUMMARY_HOUR",
@@ -207,6 +240,7 @@ impl Config {
             delivery,
             email,
             summary_hour,
+            ai,
         })
     }
 

@@ -25,6 +25,8 @@ pub enum StartError {
     Embedded { dir: String, reason: String },
     #[error("email: {0}")]
     Email(String),
+    #[error("AI wording: {0}")]
+    Ai(String),
     #[error(
         "cannot find the AWS resources named {prefix}-*: {reason} (run `vigil infra bootstrap` against this endpoint first)"
     )]
@@ -117,7 +119,8 @@ pub fn build_app_with_clock(
     )))
 }
 
-/// The ways out: one HTTP client for Slack and webhooks, and the configured email sender.
+/// The ways out: one HTTP client for Slack and webhooks, the configured email sender, and the
+/// AI model for summary wording when one is configured.
 fn notifiers(config: &Config, backend: &Backend) -> Result<Notifiers, StartError> {
     let email: Arc<dyn EmailSender> = match &config.email {
         EmailConfig::Disabled => Arc::new(NoEmail),
@@ -135,11 +138,24 @@ fn notifiers(config: &Config, backend: &Backend) -> Result<Notifiers, StartError
             }
         },
     };
+    let wording: Option<Arc<dyn vigil_core::ports::wording::Wording>> = match &config.ai {
+        None => None,
+        Some(ai) => Some(Arc::new(
+            vigil_notify::OpenAiWording::new(
+                &ai.base_url,
+                &ai.model,
+                ai.api_key.clone(),
+                Some(ai.timeout),
+            )
+            .map_err(|e| StartError::Ai(e.to_string()))?,
+        )),
+    };
     Ok(Notifiers {
         http: Arc::new(
             vigil_notify::ReqwestHttpSender::new().map_err(|e| StartError::Email(e.to_string()))?,
         ),
         email,
+        wording,
     })
 }
 

@@ -30,6 +30,7 @@ pub struct RecordedRequest {
 pub struct SinkResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    pub body: String,
     pub delay: Option<Duration>,
 }
 
@@ -38,8 +39,14 @@ impl SinkResponse {
         SinkResponse {
             status,
             headers: Vec::new(),
+            body: "ok".into(),
             delay: None,
         }
+    }
+
+    pub fn with_body(mut self, body: &str) -> Self {
+        self.body = body.to_owned();
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -158,7 +165,7 @@ async fn record(
         tokio::time::sleep(delay).await;
     }
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, "ok").into_response();
+    let mut response = (status, answer.body.clone()).into_response();
     for (name, value) in &answer.headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::try_from(name.as_str()),

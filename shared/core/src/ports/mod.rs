@@ -7,6 +7,7 @@ pub mod notify;
 pub mod queue;
 pub mod scheduler;
 pub mod store;
+pub mod wording;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

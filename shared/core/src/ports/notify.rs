@@ -96,4 +96,6 @@ impl EmailSender for NoEmail {
 pub struct Notifiers {
     pub http: Arc<dyn HttpSender>,
     pub email: Arc<dyn EmailSender>,
+    /// The AI model that may reword summaries; `None` when not configured.
+    pub wording: Option<Arc<dyn super::wording::Wording>>,
 }

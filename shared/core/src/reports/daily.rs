@@ -140,6 +140,62 @@ pub fn render(facts: &DailyFacts, date: NaiveDate) -> Rendered {
     }
 }
 
+/// What the AI model is told: reword, never compute.
+pub const AI_INSTRUCTIONS: &str = "You reword a daily operations summary for a busy team. Keep \
+the three parts Overall, Highlights and Watch. Use only the facts and numbers given; do not \
+compute, estimate or add any number, and do not drop a Watch item. Answer with the summary only.";
+
+/// Longest summary text sent to the model (the facts are short; this bounds the cost).
+const MAX_AI_INPUT: usize = 4000;
+
+/// The summary as plain text: what the notification carries and what the model rewords.
+pub fn as_text(r: &Rendered) -> String {
+    let mut text = format!("Overall: {}\nHighlights:\n", r.overall);
+    for line in &r.highlights {
+        text.push_str(&format!("• {line}\n"));
+    }
+    if !r.watch.is_empty() {
+        text.push_str("Watch:\n");
+        for line in &r.watch {
+            text.push_str(&format!("• {line}\n"));
+        }
+    }
+    text.chars().take(MAX_AI_INPUT).collect()
+}
+
+fn numbers(text: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut current = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() || (c == '.' && !current.is_empty()) {
+            current.push(c);
+        } else if !current.is_empty() {
+            found.insert(current.trim_end_matches('.').to_owned());
+            current.clear();
+        }
+    }
+    found
+}
+
+/// Accepts the model's rewording only if every number in it is one of the facts'.
+pub fn check_rewording(
+    original: &str,
+    answer: String,
+) -> Result<String, crate::ports::wording::AiError> {
+    let allowed = numbers(original);
+    let invented: Vec<String> = numbers(&answer)
+        .into_iter()
+        .filter(|n| !allowed.contains(n))
+        .collect();
+    if invented.is_empty() {
+        Ok(answer)
+    } else {
+        Err(crate::ports::wording::AiError::InventedNumbers(
+            invented.join(", "),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +225,20 @@ mod tests {
         assert!(r.overall.contains("33.3% failing"), "{}", r.overall);
         assert!(r.watch.iter().any(|w| w.contains("payment_failure_spike")));
         assert_eq!(render(&bad, date), r, "the same facts give the same words");
+    }
+
+    #[test]
+    fn rewordings_may_not_bring_numbers_of_their_own() {
+        let original = "Overall: 2026-11-21: 15 payment attempts with 33.3% failing.";
+        assert!(
+            check_rewording(
+                original,
+                "Of 15 attempts, 33.3% failed on 2026-11-21.".into()
+            )
+            .is_ok()
+        );
+        let err =
+            check_rewording(original, "Of 15 attempts, a third (5) failed.".into()).unwrap_err();
+        assert_eq!(err.class(), "invented_numbers");
     }
 }

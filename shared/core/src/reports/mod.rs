@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::anomaly::{AnomalyFilter, AnomalyService};
 use crate::delivery::outbox::OutboxService;
 use crate::delivery::{NewNotification, NotificationType};
+use crate::ports::wording::Wording;
 use crate::ports::{Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError};
 use crate::severity::Severity;
 use crate::tenancy::tenants::to_json;
@@ -47,6 +48,9 @@ pub struct Report {
     pub rendered: Rendered,
     /// Whether the wording came from the AI endpoint (the facts never do).
     pub used_ai: bool,
+    /// The AI's rewording of `rendered`, when it was asked and its answer passed the checks.
+    pub ai_text: Option<String>,
+    /// Why the AI wording was not used (`timeout`, `http_500`, `malformed_answer`, …).
     pub ai_error: Option<String>,
 }
 
@@ -56,6 +60,7 @@ pub fn report_id(tenant: &str, kind: ReportKind, date: NaiveDate) -> String {
 }
 
 pub struct ReportService {
+    wording: Option<Arc<dyn Wording>>,
     store: Arc<dyn ItemStore>,
     anomalies: Arc<AnomalyService>,
     outbox: Arc<OutboxService>,
@@ -70,9 +75,11 @@ impl ReportService {
         store: Arc<dyn ItemStore>,
         anomalies: Arc<AnomalyService>,
         outbox: Arc<OutboxService>,
+        wording: Option<Arc<dyn Wording>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            wording,
             store,
             anomalies,
             outbox,
@@ -111,6 +118,7 @@ impl ReportService {
             .collect();
         let facts = DailyFacts::from_aggregates(&day, &in_period);
         let rendered = daily::render(&facts, date);
+        let (ai_text, ai_error) = self.reword(tenant, &rendered).await;
         let report = Report {
             id: id.clone(),
             tenant_id: tenant.to_owned(),
@@ -121,8 +129,9 @@ impl ReportService {
             created_at: self.clock.now(),
             facts,
             rendered,
-            used_ai: false,
-            ai_error: None,
+            used_ai: ai_text.is_some(),
+            ai_text,
+            ai_error,
         };
         let sort = format!("{}#{}", report.date, report.id);
         let item = Item::new(keys::report(tenant, &id), to_json(&report)?).with_gsi1(
@@ -145,6 +154,26 @@ impl ReportService {
             .emit(tenant, summary_notification(&report))
             .await?;
         Ok((report, created))
+    }
+
+    /// Asks the AI model, if any, to reword the summary. Any failure is classified and the
+    /// deterministic wording ships: the summary never waits on, or depends on, the model.
+    async fn reword(&self, tenant: &str, rendered: &Rendered) -> (Option<String>, Option<String>) {
+        let Some(wording) = &self.wording else {
+            return (None, None);
+        };
+        let text = daily::as_text(rendered);
+        let answer = wording
+            .rephrase(daily::AI_INSTRUCTIONS, &text)
+            .await
+            .and_then(|answer| daily::check_rewording(&text, answer));
+        match answer {
+            Ok(answer) => (Some(answer), None),
+            Err(error) => {
+                tracing::warn!(tenant, %error, "AI wording failed; the deterministic summary ships");
+                (None, Some(error.class()))
+            }
+        }
     }
 
     async fn find(&self, tenant: &str, id: &str) -> Result<Option<Report>> {
@@ -190,17 +219,10 @@ impl ReportService {
 }
 
 fn summary_notification(report: &Report) -> NewNotification {
-    let r = &report.rendered;
-    let mut summary = format!("{}\n", r.overall);
-    for line in &r.highlights {
-        summary.push_str(&format!("• {line}\n"));
-    }
-    if !r.watch.is_empty() {
-        summary.push_str("Watch:\n");
-        for line in &r.watch {
-            summary.push_str(&format!("• {line}\n"));
-        }
-    }
+    let summary = report
+        .ai_text
+        .clone()
+        .unwrap_or_else(|| daily::as_text(&report.rendered));
     let worst = report
         .facts
         .anomalies_by_severity
