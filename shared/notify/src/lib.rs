@@ -4,10 +4,12 @@
 #![forbid(unsafe_code)]
 
 mod http;
+#[cfg(feature = "smtp")]
 mod smtp;
 mod wording;
 
 pub use http::ReqwestHttpSender;
+#[cfg(feature = "smtp")]
 pub use smtp::{EmailConfigError, SmtpEmailSender};
 pub use wording::OpenAiWording;
 

@@ -124,10 +124,17 @@ pub fn build_app_with_clock(
 fn notifiers(config: &Config, backend: &Backend) -> Result<Notifiers, StartError> {
     let email: Arc<dyn EmailSender> = match &config.email {
         EmailConfig::Disabled => Arc::new(NoEmail),
+        #[cfg(feature = "embedded")]
         EmailConfig::Smtp { url, from } => Arc::new(
             vigil_notify::SmtpEmailSender::new(url, from)
                 .map_err(|e| StartError::Email(e.to_string()))?,
         ),
+        #[cfg(not(feature = "embedded"))]
+        EmailConfig::Smtp { .. } => {
+            return Err(StartError::Email(
+                "this build sends email through SES only: set VIGIL_EMAIL=ses".into(),
+            ));
+        }
         EmailConfig::Ses { from } => match backend {
             Backend::Aws(aws) => Arc::new(vigil_aws::SesEmailSender::new(aws.sdk_config(), from)),
             #[cfg(feature = "embedded")]

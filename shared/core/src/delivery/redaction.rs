@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
 const MAX_EXTRA_PATTERNS: usize = 20;
@@ -171,7 +171,7 @@ impl Redactor {
         }
         if r.card {
             out = CARD
-                .replace_all(&out, |caps: &regex::Captures<'_>| {
+                .replace_all(&out, |caps: &regex_lite::Captures<'_>| {
                     let number = &caps[0];
                     if luhn(number) {
                         "[redacted:card]".to_owned()
