@@ -9,6 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use vigil_contract::sinks::HttpSink;
@@ -62,22 +64,9 @@ impl Bench {
 }
 
 fn dispatch(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = support::runtime();
     let sink = runtime.block_on(HttpSink::start());
-    let config = vigil_runtime::Config::from_source(&[("VIGIL_LOG", "warn")]).expect("config");
-    let backend = vigil_runtime::Backend::Embedded(
-        vigil_embedded::EmbeddedBackend::open(
-            dir.path(),
-            &vigil_core::deployment::ResourceNames::default(),
-        )
-        .expect("open"),
-    );
-    let app = vigil_runtime::build_app(&config, &backend).expect("app");
+    let (_dir, _backend, app) = support::embedded_app();
     let tenant = runtime
         .block_on(app.tenants.create("Bench", None, &Actor::Cli))
         .expect("tenant");

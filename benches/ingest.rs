@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tower::ServiceExt as _;
@@ -59,18 +61,8 @@ fn ingest_cpu(c: &mut Criterion) {
 }
 
 fn ingest_router_sqlite(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = vigil_runtime::Config::from_source(&[("VIGIL_LOG", "warn")]).expect("config");
-    let names = vigil_core::deployment::ResourceNames::default();
-    let backend = vigil_runtime::Backend::Embedded(
-        vigil_embedded::EmbeddedBackend::open(dir.path(), &names).expect("open"),
-    );
-    let app = vigil_runtime::build_app(&config, &backend).expect("app");
+    let runtime = support::runtime();
+    let (_dir, backend, app) = support::embedded_app();
     let router = vigil_api::all_routes(app.clone());
     let tenant = runtime
         .block_on(

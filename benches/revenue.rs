@@ -14,6 +14,8 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::http::Request;
 use chrono::{Duration, DurationRound as _, SecondsFormat, Utc};
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tower::ServiceExt as _;
@@ -48,21 +50,8 @@ fn stripe_cpu(c: &mut Criterion) {
 }
 
 fn revenue(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = vigil_runtime::Config::from_source(&[("VIGIL_LOG", "warn")]).expect("config");
-    let backend = vigil_runtime::Backend::Embedded(
-        vigil_embedded::EmbeddedBackend::open(
-            dir.path(),
-            &vigil_core::deployment::ResourceNames::default(),
-        )
-        .expect("open"),
-    );
-    let app = vigil_runtime::build_app(&config, &backend).expect("app");
+    let runtime = support::runtime();
+    let (_dir, _backend, app) = support::embedded_app();
     let router = vigil_api::all_routes(app.clone());
     let tenant = runtime
         .block_on(app.tenants.create("Bench", Some(SECRET), &Actor::Cli))
