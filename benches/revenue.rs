@@ -140,29 +140,19 @@ async fn seed_aggregates(
             ),
             deltas: counters,
         });
-        if ops.len() == 25 {
-            app.ports
-                .store
-                .transact(std::mem::take(&mut ops))
-                .await
-                .expect("seed");
-        }
     }
     for (day, counters) in days {
         ops.push(WriteOp::Add {
             key: vigil_core::keys::revenue_day(tenant, &day),
             deltas: counters,
         });
-        if ops.len() == 25 {
-            app.ports
-                .store
-                .transact(std::mem::take(&mut ops))
-                .await
-                .expect("seed");
-        }
     }
-    if !ops.is_empty() {
-        app.ports.store.transact(ops).await.expect("seed");
+    for chunk in ops.chunks(vigil_core::ports::store::MAX_TRANSACTION_OPS) {
+        app.ports
+            .store
+            .transact(chunk.to_vec())
+            .await
+            .expect("seed");
     }
 }
 
