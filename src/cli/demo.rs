@@ -42,6 +42,7 @@ pub async fn seed(app: &App, tenant: &str) -> anyhow::Result<usize> {
             severity,
             title: title.to_owned(),
             subject: "account".to_owned(),
+            occurrence: None,
             window_start: start,
             window_end: start + Duration::minutes(minutes),
             evidence,

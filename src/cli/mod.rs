@@ -4,6 +4,7 @@ mod delivery;
 mod demo;
 mod infra;
 mod keys;
+mod runs;
 mod tenants;
 
 use std::net::SocketAddr;
@@ -72,9 +73,49 @@ pub enum Command {
     /// Run the revenue rules now, as the 5-minute schedule does.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Automation runs: log one from the shell.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+    /// Classify a run from a JSON fixture without storing anything.
+    Classify {
+        /// The run as posted to `/hooks/{tenant}/runs`; may add `baseline` (expected credits),
+        /// `credits_p99`, `median_execution_ms` and `writes`.
+        #[arg(long)]
+        fixture: PathBuf,
+        /// Use this tenant's stored scenario baseline and severity thresholds.
+        #[arg(long, env = "VIGIL_TENANT")]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set every scenario's baseline from its last 30 days, as the Sunday schedule does.
+    UpdateBaselines {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build and send every tenant's weekly review, as the Monday schedule does.
+    WeeklyReview {
+        /// The Monday the reviewed week starts (default: the last full week, UTC).
+        #[arg(long)]
+        week_start: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Health scans.
+    #[command(subcommand)]
+    Scans(ScansCommand),
     /// Create the AWS resources on an endpoint (for `--store aws` against an emulator or account).
     #[command(subcommand)]
     Infra(infra::InfraCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScansCommand {
+    /// Run every scan schedule that is due now, as the summary tick does.
+    RunDue {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +226,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
             .await
+        }
+        Command::Runs(runs::RunsCommand::Log(args)) => {
+            with_app(&config, |app| runs::log(app, args)).await
+        }
+        Command::Classify {
+            fixture,
+            tenant,
+            json,
+        } => {
+            with_app(&config, |app| {
+                runs::classify_fixture(app, tenant, fixture, json)
+            })
+            .await
+        }
+        Command::WeeklyReview { week_start, json } => {
+            with_app(&config, |app| runs::weekly_review(app, week_start, json)).await
+        }
+        Command::Scans(ScansCommand::RunDue { json }) => {
+            with_app(&config, |app| runs::run_due_scans(app, json)).await
+        }
+        Command::UpdateBaselines { json } => {
+            with_app(&config, |app| runs::update_baselines(app, json)).await
         }
         Command::Dispatch { once: _, json } => {
             with_app(&config, |app| delivery::dispatch_once(app, json)).await

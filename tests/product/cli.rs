@@ -376,3 +376,125 @@ fn demo_seed_opens_demo_anomalies_once_and_rules_run_from_the_cli() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// Runs `vigil ARGS --json` and parses its output; panics with stderr when it fails.
+fn json_of(data_dir: &std::path::Path, args: &[&str]) -> Value {
+    let output = vigil(data_dir).args(args).arg("--json").output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn runs_are_logged_classified_and_reviewed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = create_tenant(dir.path());
+    let tenant_id = tenant["tenant_id"].as_str().unwrap();
+
+    // A run logged twice is stored once.
+    let log = [
+        "runs",
+        "log",
+        "--tenant",
+        tenant_id,
+        "--run-id",
+        "RUN-1",
+        "--scenario",
+        "BINDER",
+        "--credits",
+        "240",
+        "--status",
+        "Success",
+    ];
+    let first = json_of(dir.path(), &log);
+    assert_eq!(first["severity"], "SEV4");
+    assert_eq!(first["duplicate"], false);
+    assert_eq!(json_of(dir.path(), &log)["duplicate"], true);
+
+    // A fixture with its own baseline is classified without being stored.
+    let fixture = dir.path().join("run.json");
+    std::fs::write(
+        &fixture,
+        json!({"run_id": "FIX-1", "scenario_id": "BINDER", "credits_total": 2480,
+               "retry_count": 3, "job_type": "NIGHTLY", "baseline": 250})
+        .to_string(),
+    )
+    .unwrap();
+    let fixture_path = fixture.to_str().unwrap();
+    let classified = json_of(dir.path(), &["classify", "--fixture", fixture_path]);
+    assert_eq!(classified["classification"]["severity"], "SEV1");
+    assert_eq!(
+        classified["classification"]["risk_flags"],
+        json!(["retry_loop"])
+    );
+    assert!(
+        classified["classification"]["recommended_actions"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    let text = vigil(dir.path())
+        .args(["classify", "--fixture", fixture_path])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("Severity: SEV1") && text.contains("Recommended actions"),
+        "{text}"
+    );
+
+    // The scheduled flows run from the shell too.
+    let baselines = json_of(dir.path(), &["update-baselines"]);
+    assert_eq!(
+        baselines[0]["report"]["unchanged"][0]["scenario_id"],
+        "BINDER"
+    );
+    let reviews = json_of(dir.path(), &["weekly-review", "--week-start", "2026-03-09"]);
+    assert_eq!(reviews[0]["kind"], "weekly_review");
+    assert_eq!(
+        json_of(dir.path(), &["scans", "run-due"])["scans"],
+        json!([])
+    );
+
+    // Bad input exits non-zero with a message and stores nothing.
+    let bad: [&[&str]; 4] = [
+        &[
+            "runs",
+            "log",
+            "--tenant",
+            tenant_id,
+            "--run-id",
+            "R",
+            "--scenario",
+            "S",
+            "--credits",
+            "1",
+            "--status",
+            "exploded",
+        ],
+        &[
+            "runs",
+            "log",
+            "--tenant",
+            "tnt_01jd0000000000000000000000",
+            "--run-id",
+            "R",
+            "--scenario",
+            "S",
+            "--credits",
+            "1",
+        ],
+        &["classify", "--fixture", "/nonexistent/run.json"],
+        &["weekly-review", "--week-start", "2026-03-10"],
+    ];
+    for args in bad {
+        let output = vigil(dir.path()).args(args).output().unwrap();
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(
+            !String::from_utf8_lossy(&output.stderr).trim().is_empty(),
+            "{args:?} printed no message"
+        );
+    }
+}

@@ -9,4 +9,6 @@ mod cli;
 mod delivery;
 mod ingest;
 mod rules;
+mod run_alerts;
+mod runs;
 mod stripe;

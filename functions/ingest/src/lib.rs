@@ -8,6 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::ingest::IngestOutcome;
+use vigil_core::ingest::runs::{RunBatchOutcome, RunsAccepted};
+use vigil_core::runs::RunOutcome;
 use vigil_core::signature::SignedHeaders;
 use vigil_core::tenancy::auth::HookCredentials;
 use vigil_http::{ApiError, AppState, RawBody};
@@ -17,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(post_domain_event))
         .routes(routes!(post_stripe_event))
+        .routes(routes!(post_runs))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -119,4 +122,56 @@ pub async fn post_stripe_event(
         )
         .await?;
     Ok((StatusCode::OK, Json(outcome)))
+}
+
+/// Report automation runs (Make, n8n, Zapier, GoHighLevel, …).
+///
+/// One run (a JSON object) or a batch of up to 100 (an array). Authenticated like domain events.
+/// Each run is stored once per `run_id` and classified against its scenario's baseline; SEV0–SEV2
+/// open a `credit_spike` anomaly. A single run answers 202 (200 when it is a duplicate) with its
+/// classification; a batch answers 200 listing each run's outcome and each rejected item.
+#[utoipa::path(
+    post,
+    path = "/hooks/{tenant}/runs",
+    tag = "ingest",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = Object, content_type = "application/json",
+        description = "A run: run_id and scenario_id required; timestamp, scenario_name, platform (make|n8n|zapier|ghl|other), job_type, status (success|failed|partial), credits_total, credits_in, credits_out, model, input_tokens, output_tokens, execution_time_ms, failed_action_id, failed_action_name, error_message, retry_count, has_idempotency_key, artifacts_link; other fields kept in `extra`. Or an array of up to 100 of them."),
+    security(("ingest_token" = []), ()),
+    responses(
+        (status = 202, description = "One run stored", body = RunOutcome),
+        (status = 200, description = "A duplicate run, or a batch's outcomes", body = RunBatchOutcome),
+        (status = 400, description = "Malformed run or batch", body = vigil_http::error::ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = vigil_http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = vigil_http::error::ErrorBody),
+    )
+)]
+pub async fn post_runs(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    let accepted = app
+        .ingest
+        .accept_runs(
+            &app.runs,
+            &tenant,
+            hook_credentials(&headers),
+            &body,
+            source_ip(&headers),
+        )
+        .await?;
+    Ok(match accepted {
+        RunsAccepted::One(outcome) => {
+            let status = if outcome.duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            (status, Json(outcome)).into_response()
+        }
+        RunsAccepted::Batch(batch) => (StatusCode::OK, Json(batch)).into_response(),
+    })
 }

@@ -15,6 +15,7 @@ use crate::ingest::{IngestService, IngestSettings};
 use crate::ports::{Notifiers, Ports};
 use crate::reports::ReportService;
 use crate::rules::RuleService;
+use crate::runs::RunService;
 use crate::tenancy::keys::KeyService;
 use crate::tenancy::tenants::TenantService;
 
@@ -58,6 +59,7 @@ pub struct App {
     pub anomalies: Arc<AnomalyService>,
     pub rules: RuleService,
     pub reports: ReportService,
+    pub runs: RunService,
 }
 
 impl App {
@@ -94,6 +96,12 @@ impl App {
             ),
             inbox: InboxService::new(store.clone(), clock.clone()),
             rules: RuleService::new(store.clone(), anomalies.clone(), clock.clone()),
+            runs: RunService::new(
+                store.clone(),
+                anomalies.clone(),
+                outbox.clone(),
+                clock.clone(),
+            ),
             reports: ReportService::new(
                 store.clone(),
                 anomalies.clone(),

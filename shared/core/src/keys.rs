@@ -206,6 +206,56 @@ pub fn rule_progress(tenant: &str) -> Key {
     Key::new(format!("T#{tenant}"), "RULE_PROGRESS")
 }
 
+// ---- automation runs --------------------------------------------------------------------------
+
+/// A run, keyed by the id its platform gave: its own idempotency record.
+pub fn run(tenant: &str, run_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#RUN#{run_id}"), "RUN")
+}
+
+/// GSI1: a tenant's runs by run time.
+pub fn run_list(tenant: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#RUNS"), sort)
+}
+
+/// GSI2: one scenario's runs by run time.
+pub fn scenario_run_list(tenant: &str, scenario: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#SCN#{scenario}#RUNS"), sort)
+}
+
+pub fn scenarios_partition(tenant: &str) -> String {
+    format!("T#{tenant}#SCENARIOS")
+}
+
+pub fn scenario(tenant: &str, scenario: &str) -> Key {
+    Key::new(scenarios_partition(tenant), scenario.to_string())
+}
+
+/// Counters of one scenario's runs in one UTC hour (`2026-01-23T10`).
+pub fn scenario_hour(tenant: &str, scenario: &str, hour: &str) -> Key {
+    Key::new(format!("T#{tenant}#SCNSTAT#{scenario}"), hour.to_string())
+}
+
+pub fn run_settings(tenant: &str) -> Key {
+    Key::new(format!("T#{tenant}"), "RUN_SETTINGS")
+}
+
+pub fn scan_schedule(tenant: &str) -> Key {
+    Key::new(format!("T#{tenant}"), "SCAN_SCHEDULE")
+}
+
+/// GSI1: enabled scan schedules of every tenant, by next scan time (`{time}#{tenant}`).
+pub fn scan_due(sort: &str) -> IndexKey {
+    IndexKey::new(SCANS_DUE_PARTITION, sort)
+}
+
+pub const SCANS_DUE_PARTITION: &str = "SCANS_DUE";
+
+/// A finished scan, by its scheduled time (`{time}#{id}`).
+pub fn scan(tenant: &str, sort: &str) -> Key {
+    Key::new(format!("T#{tenant}#SCANS"), sort.to_string())
+}
+
 // ---- reports -----------------------------------------------------------------------------------
 
 pub fn report(tenant: &str, report_id: &str) -> Key {

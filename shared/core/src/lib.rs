@@ -15,6 +15,7 @@ pub mod keys;
 pub mod ports;
 pub mod reports;
 pub mod rules;
+pub mod runs;
 pub mod severity;
 pub mod signature;
 pub mod stripe;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::delivery::outbox::{NotificationDetail, NotificationFilter};
-use vigil_core::delivery::{NewNotification, Notification, NotificationStatus, NotificationType};
+use vigil_core::delivery::{Notification, NotificationStatus, NotificationType};
 use vigil_core::severity::Severity;
 use vigil_core::tenancy::Role;
 use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
@@ -108,15 +108,15 @@ async fn test_event(
     ApiJson(body): ApiJson<TestAlert>,
 ) -> Result<(StatusCode, Json<Notification>), ApiError> {
     caller.require(Role::Admin)?;
-    let new = NewNotification {
-        kind: NotificationType::TestAlert,
-        severity: body.severity,
-        title: body.title,
-        summary: body.summary,
-        link_ref: None,
-        dedupe_key: vigil_core::ids::new_id("test"),
-        payload: serde_json::json!({"requested_by": caller.key_id}),
-    };
-    let (notification, _) = app.outbox.emit(&caller.tenant_id, new).await?;
+    let notification = app
+        .outbox
+        .emit_test_alert(
+            &caller.tenant_id,
+            body.severity,
+            body.title,
+            body.summary,
+            &caller.key_id,
+        )
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(notification)))
 }

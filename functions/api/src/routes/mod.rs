@@ -1,5 +1,6 @@
 //! One module per resource of the admin API.
 
+mod alert_settings;
 mod anomalies;
 mod audit;
 mod channels;
@@ -11,6 +12,8 @@ mod keys;
 mod reports;
 mod routing;
 mod rules;
+mod runs;
+mod scans;
 mod sources;
 mod tenant;
 
@@ -33,6 +36,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(anomalies::router())
         .merge(rules::router())
         .merge(reports::router())
+        .merge(runs::router())
+        .merge(alert_settings::router())
+        .merge(scans::router())
 }
 
 /// The audit actor of an API caller.

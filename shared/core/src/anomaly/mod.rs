@@ -88,6 +88,8 @@ pub struct Finding {
     pub severity: Severity,
     pub title: String,
     pub subject: String,
+    /// What tells apart findings of one rule, subject and window (a run id); usually none.
+    pub occurrence: Option<String>,
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
     pub evidence: serde_json::Value,
@@ -112,10 +114,20 @@ pub struct AnomalyFilter {
     pub sort: AnomalySort,
 }
 
-/// The anomaly id of a (rule, subject, bucket): the same finding always names the same anomaly.
-pub fn anomaly_id(tenant: &str, rule: &str, subject: &str, window_start: DateTime<Utc>) -> String {
+/// The anomaly id of a (rule, subject, bucket[, occurrence]): the same finding always names the
+/// same anomaly.
+pub fn anomaly_id(
+    tenant: &str,
+    rule: &str,
+    subject: &str,
+    window_start: DateTime<Utc>,
+    occurrence: Option<&str>,
+) -> String {
     let start = window_start.timestamp().to_string();
-    crate::ids::stable_id("anm", &[tenant, rule, subject, &start])
+    match occurrence {
+        None => crate::ids::stable_id("anm", &[tenant, rule, subject, &start]),
+        Some(o) => crate::ids::stable_id("anm", &[tenant, rule, subject, &start, o]),
+    }
 }
 
 fn to_item(a: &Anomaly) -> Result<Item> {
@@ -168,6 +180,7 @@ impl AnomalyService {
             &finding.rule,
             &finding.subject,
             finding.window_start,
+            finding.occurrence.as_deref(),
         );
         let anomaly = Anomaly {
             id: id.clone(),
@@ -388,9 +401,12 @@ mod tests {
     #[test]
     fn a_finding_names_one_anomaly() {
         let at = DateTime::from_timestamp(1_795_000_000, 0).unwrap();
-        let a = anomaly_id("t", "payment_failure_spike", "account", at);
-        assert_eq!(a, anomaly_id("t", "payment_failure_spike", "account", at));
-        assert_ne!(a, anomaly_id("t", "refund_spike", "account", at));
+        let a = anomaly_id("t", "payment_failure_spike", "account", at, None);
+        assert_eq!(
+            a,
+            anomaly_id("t", "payment_failure_spike", "account", at, None)
+        );
+        assert_ne!(a, anomaly_id("t", "refund_spike", "account", at, None));
         assert!(crate::ids::looks_like("anm", &a));
     }
 }

@@ -35,10 +35,12 @@ pub enum NotificationType {
     SummaryReady,
     #[serde(rename = "test.alert")]
     TestAlert,
+    #[serde(rename = "scan.completed")]
+    ScanCompleted,
 }
 
 impl NotificationType {
-    pub const ALL: [NotificationType; 7] = [
+    pub const ALL: [NotificationType; 8] = [
         NotificationType::AnomalyOpened,
         NotificationType::AnomalyResolved,
         NotificationType::ThresholdExceeded,
@@ -46,6 +48,7 @@ impl NotificationType {
         NotificationType::DeliveryDeadLettered,
         NotificationType::SummaryReady,
         NotificationType::TestAlert,
+        NotificationType::ScanCompleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl NotificationType {
             NotificationType::DeliveryDeadLettered => "delivery.dead_lettered",
             NotificationType::SummaryReady => "summary.ready",
             NotificationType::TestAlert => "test.alert",
+            NotificationType::ScanCompleted => "scan.completed",
         }
     }
 

@@ -204,6 +204,27 @@ impl OutboxService {
         }
     }
 
+    /// A `test.alert` through normal routing, retries and dead-lettering; never deduplicated.
+    pub async fn emit_test_alert(
+        &self,
+        tenant: &str,
+        severity: crate::severity::Severity,
+        title: String,
+        summary: String,
+        requested_by: &str,
+    ) -> Result<Notification> {
+        let new = NewNotification {
+            kind: NotificationType::TestAlert,
+            severity,
+            title,
+            summary,
+            link_ref: None,
+            dedupe_key: crate::ids::new_id("test"),
+            payload: serde_json::json!({"requested_by": requested_by}),
+        };
+        Ok(self.emit(tenant, new).await?.0)
+    }
+
     /// The notification and its delivery records, with one query.
     pub async fn state(&self, tenant: &str, id: &str) -> Result<Option<DeliveryState>> {
         if !crate::ids::looks_like("ntf", id) {

@@ -4,6 +4,7 @@
 
 pub mod domain_event;
 pub mod integrity;
+pub mod runs;
 pub mod stripe;
 
 use std::sync::Arc;
@@ -80,25 +81,8 @@ impl IngestService {
         source_ip: Option<&str>,
     ) -> Result<IngestOutcome> {
         let now = self.clock.now();
-        // Unknown tenants get the same answer as bad credentials: ids are not to be probed.
-        let Some(tenant) = self.tenants.get(tenant_id).await? else {
-            return Err(Error::Unauthenticated(
-                "credentials are not valid for this tenant".into(),
-            ));
-        };
-        if let Err(failure) = auth::verify_hook(&tenant, credentials, body, now) {
-            integrity::record_failure(
-                self.store.as_ref(),
-                tenant_id,
-                "events",
-                failure.reason(),
-                source_ip,
-                body.len(),
-                now,
-            )
-            .await;
-            return Err(auth::unauthenticated(&failure));
-        }
+        self.authenticate(tenant_id, credentials, body, source_ip, "events", now)
+            .await?;
         let event = DomainEvent::parse(body)?;
         let stored = StoredDomainEvent {
             event,
@@ -132,6 +116,39 @@ impl IngestService {
             id: stored.event.id,
             duplicate: false,
         })
+    }
+
+    /// Checks a hook's bearer token or Standard Webhooks signature; a failure is recorded as an
+    /// integrity failure of `source` and answered like an unknown tenant.
+    async fn authenticate(
+        &self,
+        tenant_id: &str,
+        credentials: HookCredentials<'_>,
+        body: &[u8],
+        source_ip: Option<&str>,
+        source: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        // Unknown tenants get the same answer as bad credentials: ids are not to be probed.
+        let Some(tenant) = self.tenants.get(tenant_id).await? else {
+            return Err(Error::Unauthenticated(
+                "credentials are not valid for this tenant".into(),
+            ));
+        };
+        if let Err(failure) = auth::verify_hook(&tenant, credentials, body, now) {
+            integrity::record_failure(
+                self.store.as_ref(),
+                tenant_id,
+                source,
+                failure.reason(),
+                source_ip,
+                body.len(),
+                now,
+            )
+            .await;
+            return Err(auth::unauthenticated(&failure));
+        }
+        Ok(())
     }
 
     /// Keeps an event whose publish failed for the sweeper, so it is not lost.

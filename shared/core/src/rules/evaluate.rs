@@ -88,6 +88,7 @@ fn finding(
         severity: rule.severity,
         title,
         subject: ACCOUNT.to_owned(),
+        occurrence: None,
         window_start: start,
         window_end: end,
         evidence,

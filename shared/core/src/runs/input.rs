@@ -1,0 +1,311 @@
+//! Reading a posted run: required fields, types checked field by field (a wrong type names the
+//! field), enums read leniently where platforms differ (`Success` is `success`), and every field
+//! Vigil does not know kept in `extra`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+
+use super::{Platform, RunStatus};
+use crate::{Error, Result};
+
+/// A run as posted, before classification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInput {
+    pub run_id: String,
+    /// When the run happened; the time it arrived when the sender gave none.
+    pub timestamp: Option<DateTime<Utc>>,
+    pub scenario_id: String,
+    pub scenario_name: Option<String>,
+    pub platform: Platform,
+    pub job_type: Option<String>,
+    pub status: RunStatus,
+    pub credits_total: Option<f64>,
+    pub credits_in: Option<f64>,
+    pub credits_out: Option<f64>,
+    pub model: Option<String>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub execution_time_ms: Option<u64>,
+    pub failed_action_id: Option<String>,
+    pub failed_action_name: Option<String>,
+    pub error_message: Option<String>,
+    pub retry_count: u32,
+    pub has_idempotency_key: Option<bool>,
+    pub artifacts_link: Option<String>,
+    pub extra: Map<String, Value>,
+}
+
+/// Longest id (run, scenario) accepted; ids become parts of store keys.
+pub const MAX_ID_LEN: usize = 200;
+const MAX_TEXT_LEN: usize = 2_000;
+const MAX_ERROR_MESSAGE_LEN: usize = 10_000;
+/// How far in the future a run's timestamp may be (clock skew), before it is refused.
+const MAX_FUTURE_SKEW_HOURS: i64 = 24;
+
+fn invalid_field(field: &str, message: impl std::fmt::Display) -> Error {
+    Error::invalid("invalid_field", format!("{field}: {message}"))
+}
+
+/// Whether `id` can name a run or a scenario: printable, no `#` (the store's key separator).
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.contains('#')
+        && !id.chars().any(char::is_control)
+}
+
+/// Takes fields out of the posted object one by one; what is left is `extra`.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn take(&mut self, field: &str) -> Option<Value> {
+        self.0.remove(field).filter(|v| !v.is_null())
+    }
+
+    fn text(&mut self, field: &str, max_len: usize) -> Result<Option<String>> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.chars().count() <= max_len => Ok(Some(s)),
+            Some(Value::String(_)) => Err(invalid_field(
+                field,
+                format!("must be at most {max_len} characters"),
+            )),
+            Some(_) => Err(invalid_field(field, "must be a string")),
+        }
+    }
+
+    fn id(&mut self, field: &str) -> Result<String> {
+        // Numbers are accepted as ids: some platforms number their runs and scenarios.
+        let id = match self.take(field) {
+            None => {
+                return Err(Error::invalid(
+                    "missing_field",
+                    format!("{field} is required"),
+                ));
+            }
+            Some(Value::String(s)) => s,
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(invalid_field(field, "must be a string")),
+        };
+        if valid_id(&id) {
+            Ok(id)
+        } else {
+            Err(invalid_field(
+                field,
+                format!("must be 1 to {MAX_ID_LEN} bytes, without '#' or control characters"),
+            ))
+        }
+    }
+
+    fn amount(&mut self, field: &str) -> Result<Option<f64>> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(v) if v >= 0.0 => Ok(Some(v)),
+                _ => Err(invalid_field(field, "must not be negative")),
+            },
+            Some(_) => Err(invalid_field(field, "must be a number")),
+        }
+    }
+
+    fn count(&mut self, field: &str) -> Result<Option<u64>> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| invalid_field(field, "must be a whole number, not negative")),
+            Some(_) => Err(invalid_field(field, "must be a whole number")),
+        }
+    }
+
+    fn flag(&mut self, field: &str) -> Result<Option<bool>> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(_) => Err(invalid_field(field, "must be true or false")),
+        }
+    }
+
+    fn timestamp(&mut self, field: &str) -> Result<Option<DateTime<Utc>>> {
+        match self.text(field, 64)? {
+            None => Ok(None),
+            Some(text) => DateTime::parse_from_rfc3339(&text)
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|_| invalid_field(field, "must be an RFC 3339 time")),
+        }
+    }
+}
+
+impl RunInput {
+    /// Reads one posted run. `now` bounds how far in the future its timestamp may be.
+    pub fn from_json(value: Value, now: DateTime<Utc>) -> Result<RunInput> {
+        let Value::Object(map) = value else {
+            return Err(Error::invalid("invalid_run", "a run must be a JSON object"));
+        };
+        let mut f = Fields(map);
+        let run_id = f.id("run_id")?;
+        let scenario_id = f.id("scenario_id")?;
+        let timestamp = f.timestamp("timestamp")?;
+        if timestamp.is_some_and(|t| t > now + Duration::hours(MAX_FUTURE_SKEW_HOURS)) {
+            return Err(invalid_field(
+                "timestamp",
+                "is more than a day in the future",
+            ));
+        }
+        let platform = match f.text("platform", 32)? {
+            None => Platform::Other,
+            Some(text) => Platform::parse(&text).ok_or_else(|| {
+                invalid_field("platform", "must be one of make, n8n, zapier, ghl, other")
+            })?,
+        };
+        let status = match f.text("status", 32)? {
+            None => RunStatus::Success,
+            Some(text) => RunStatus::parse(&text).ok_or_else(|| {
+                invalid_field("status", "must be one of success, failed, partial")
+            })?,
+        };
+        let retry_count = match f.count("retry_count")? {
+            None => 0,
+            Some(n) => {
+                u32::try_from(n).map_err(|_| invalid_field("retry_count", "is too large"))?
+            }
+        };
+        Ok(RunInput {
+            run_id,
+            timestamp,
+            scenario_id,
+            scenario_name: f.text("scenario_name", MAX_TEXT_LEN)?,
+            platform,
+            job_type: f.text("job_type", MAX_TEXT_LEN)?,
+            status,
+            credits_total: f.amount("credits_total")?,
+            credits_in: f.amount("credits_in")?,
+            credits_out: f.amount("credits_out")?,
+            model: f.text("model", MAX_TEXT_LEN)?,
+            input_tokens: f.count("input_tokens")?,
+            output_tokens: f.count("output_tokens")?,
+            execution_time_ms: f.count("execution_time_ms")?,
+            failed_action_id: f.text("failed_action_id", MAX_TEXT_LEN)?,
+            failed_action_name: f.text("failed_action_name", MAX_TEXT_LEN)?,
+            error_message: f.text("error_message", MAX_ERROR_MESSAGE_LEN)?,
+            retry_count,
+            has_idempotency_key: f.flag("has_idempotency_key")?,
+            artifacts_link: f.text("artifacts_link", MAX_TEXT_LEN)?,
+            extra: f.0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-23T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("valid time")
+    }
+
+    fn code_and_message(result: Result<RunInput>) -> (String, String) {
+        match result {
+            Err(e) => (e.code().to_owned(), e.to_string()),
+            Ok(run) => panic!("accepted {run:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_the_documented_payload() {
+        let run = RunInput::from_json(
+            json!({
+                "run_id": "RUN-20260123-001", "timestamp": "2026-01-23T10:30:00Z",
+                "scenario_id": "BINDER_EXPORT_v2", "scenario_name": "Binder Export Quarterly",
+                "job_type": "BINDER_EXPORT", "status": "Success", "credits_total": 2480,
+                "credits_in": 1800, "credits_out": 680, "model": "gpt-4",
+                "input_tokens": 220000, "output_tokens": 52000,
+                "artifacts_link": "https://drive.example/x", "retry_count": 0,
+                "has_idempotency_key": true, "workspace": "ops"
+            }),
+            now(),
+        )
+        .expect("valid run");
+        assert_eq!(run.status, RunStatus::Success);
+        assert_eq!(run.platform, Platform::Other);
+        assert_eq!(run.credits_total, Some(2480.0));
+        assert_eq!(run.input_tokens, Some(220_000));
+        assert_eq!(
+            run.extra,
+            json!({"workspace": "ops"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn required_fields_and_wrong_types_name_the_field() {
+        let (code, message) =
+            code_and_message(RunInput::from_json(json!({"scenario_id": "s"}), now()));
+        assert_eq!(
+            (code.as_str(), message.as_str()),
+            ("missing_field", "run_id is required")
+        );
+        let cases = [
+            (
+                json!({"run_id": "r", "scenario_id": "s", "credits_total": "12"}),
+                "credits_total",
+            ),
+            (
+                json!({"run_id": "r", "scenario_id": "s", "retry_count": 1.5}),
+                "retry_count",
+            ),
+            (
+                json!({"run_id": "r", "scenario_id": "s", "has_idempotency_key": "yes"}),
+                "has_idempotency_key",
+            ),
+            (
+                json!({"run_id": "r", "scenario_id": "s", "status": "exploded"}),
+                "status",
+            ),
+            (
+                json!({"run_id": "r", "scenario_id": "s", "platform": "ifttt"}),
+                "platform",
+            ),
+            (
+                json!({"run_id": "r", "scenario_id": "s", "timestamp": "yesterday"}),
+                "timestamp",
+            ),
+            (
+                json!({"run_id": "r", "scenario_id": "s", "timestamp": "2026-01-26T12:00:00Z"}),
+                "timestamp",
+            ),
+            (
+                json!({"run_id": "r", "scenario_id": "s", "credits_total": -1}),
+                "credits_total",
+            ),
+            (json!({"run_id": "a#b", "scenario_id": "s"}), "run_id"),
+            (json!({"run_id": "r", "scenario_id": ["s"]}), "scenario_id"),
+        ];
+        for (body, field) in cases {
+            let (code, message) = code_and_message(RunInput::from_json(body, now()));
+            assert_eq!(code, "invalid_field");
+            assert!(message.starts_with(field), "{message} should name {field}");
+        }
+        let (code, _) = code_and_message(RunInput::from_json(json!([1]), now()));
+        assert_eq!(code, "invalid_run");
+    }
+
+    #[test]
+    fn enums_are_case_insensitive_and_ids_may_be_numbers() {
+        let run = RunInput::from_json(
+            json!({"run_id": 42, "scenario_id": "s", "status": "FAILED", "platform": "N8N"}),
+            now(),
+        )
+        .expect("valid run");
+        assert_eq!(run.run_id, "42");
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(run.platform, Platform::N8n);
+    }
+}

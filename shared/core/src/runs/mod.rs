@@ -1,0 +1,735 @@
+//! Automation-run monitoring: every run posted by Make, n8n, Zapier or GoHighLevel is stored once
+//! by its `run_id`, classified against its scenario's baseline at ingest, and counted in the
+//! scenario's hourly aggregates. Costly runs (SEV0–SEV2) open a `credit_spike` anomaly.
+//!
+//! Store cost per new run: one transaction holding the run (its own idempotency record) and the
+//! add to its scenario's hour counters (plus the scenario itself on first sight); reads: the
+//! tenant's run settings and the scenario (once per batch).
+
+pub mod alerts;
+pub mod baselines;
+pub mod classify;
+pub mod input;
+pub mod metrics;
+pub mod scans;
+pub mod schedule;
+pub mod stats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use alerts::RunSettings;
+pub use classify::{
+    Classification, Likelihood, RiskFlag, RunFacts, ScenarioProfile, VarianceThresholds,
+};
+pub use input::RunInput;
+pub use stats::{BaselineDecision, FailureTrend};
+
+use crate::anomaly::{AnomalyService, Finding, anomaly_id};
+use crate::delivery::outbox::OutboxService;
+use crate::ports::{
+    Cursor, Index, Item, ItemStore, PutCondition, Query, SortKey, StoreError, WriteOp,
+};
+use crate::severity::Severity;
+use crate::tenancy::audit::{self, Actor};
+use crate::tenancy::tenants::to_json;
+use crate::{Clock, Error, Result, keys};
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    #[default]
+    Success,
+    Failed,
+    Partial,
+}
+
+impl RunStatus {
+    /// Case-insensitive: platforms send `Success`, `SUCCESS` or `success`.
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "success" => Some(RunStatus::Success),
+            "failed" => Some(RunStatus::Failed),
+            "partial" => Some(RunStatus::Partial),
+            _ => None,
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Make,
+    N8n,
+    Zapier,
+    Ghl,
+    #[default]
+    Other,
+}
+
+impl Platform {
+    pub fn parse(text: &str) -> Option<Platform> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "make" => Some(Platform::Make),
+            "n8n" => Some(Platform::N8n),
+            "zapier" => Some(Platform::Zapier),
+            "ghl" => Some(Platform::Ghl),
+            "other" => Some(Platform::Other),
+            _ => None,
+        }
+    }
+}
+
+/// A stored run: what was posted, and how Vigil classified it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Run {
+    pub run_id: String,
+    pub scenario_id: String,
+    pub scenario_name: Option<String>,
+    pub platform: Platform,
+    pub job_type: Option<String>,
+    pub status: RunStatus,
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub credits_total: Option<f64>,
+    pub credits_in: Option<f64>,
+    pub credits_out: Option<f64>,
+    pub model: Option<String>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub execution_time_ms: Option<u64>,
+    pub failed_action_id: Option<String>,
+    pub failed_action_name: Option<String>,
+    pub error_message: Option<String>,
+    pub retry_count: u32,
+    pub has_idempotency_key: Option<bool>,
+    pub artifacts_link: Option<String>,
+    /// Fields Vigil does not read, kept as sent.
+    #[schema(value_type = Object)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The scenario's expected credits when the run was classified.
+    pub baseline_credits: Option<f64>,
+    #[serde(flatten)]
+    pub classification: Classification,
+    /// The `credit_spike` anomaly this run opened (SEV0–SEV2).
+    pub anomaly_id: Option<String>,
+}
+
+impl Run {
+    pub fn facts(&self) -> RunFacts<'_> {
+        RunFacts {
+            credits_total: self.credits_total,
+            status: self.status,
+            retry_count: self.retry_count,
+            has_idempotency_key: self.has_idempotency_key,
+            job_type: self.job_type.as_deref(),
+            execution_time_ms: self.execution_time_ms,
+            failed_action_name: self.failed_action_name.as_deref(),
+        }
+    }
+}
+
+impl RunInput {
+    pub fn facts(&self) -> RunFacts<'_> {
+        RunFacts {
+            credits_total: self.credits_total,
+            status: self.status,
+            retry_count: self.retry_count,
+            has_idempotency_key: self.has_idempotency_key,
+            job_type: self.job_type.as_deref(),
+            execution_time_ms: self.execution_time_ms,
+            failed_action_name: self.failed_action_name.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineSource {
+    /// Learned by the weekly baseline update.
+    Auto,
+    /// Set by a person; the weekly update leaves it alone.
+    Manual,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Baseline {
+    pub expected_credits: f64,
+    pub sample_size: u32,
+    pub coefficient_of_variation: Option<f64>,
+    pub updated_at: DateTime<Utc>,
+    pub source: BaselineSource,
+}
+
+/// Figures the baseline update learns from a scenario's recent runs, for risk flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScenarioStats {
+    pub credits_p99: Option<f64>,
+    pub median_execution_ms: Option<f64>,
+    pub runs: u32,
+    pub computed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Scenario {
+    pub id: String,
+    pub name: Option<String>,
+    pub platform: Platform,
+    pub first_seen_at: DateTime<Utc>,
+    /// Whether its runs write to other systems (then a missing idempotency key is a risk).
+    pub writes: bool,
+    pub baseline: Option<Baseline>,
+    pub stats: Option<ScenarioStats>,
+}
+
+impl Scenario {
+    pub fn profile(&self) -> ScenarioProfile {
+        ScenarioProfile {
+            expected_credits: self.baseline.as_ref().map(|b| b.expected_credits),
+            credits_p99: self.stats.as_ref().and_then(|s| s.credits_p99),
+            median_execution_ms: self.stats.as_ref().and_then(|s| s.median_execution_ms),
+            writes: self.writes,
+        }
+    }
+}
+
+/// What happened to one posted run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunOutcome {
+    pub run_id: String,
+    /// Already stored: nothing was written, and the stored classification is returned.
+    pub duplicate: bool,
+    pub severity: Severity,
+    pub variance: Option<f64>,
+    pub risk_flags: Vec<RiskFlag>,
+    pub anomaly_id: Option<String>,
+    /// The `failure_threshold` anomaly of the scenario's window, when this failed run crossed
+    /// (or found crossed) its alert limits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_anomaly_id: Option<String>,
+}
+
+impl RunOutcome {
+    fn of(run: &Run, duplicate: bool, alert_anomaly_id: Option<String>) -> Self {
+        RunOutcome {
+            run_id: run.run_id.clone(),
+            duplicate,
+            severity: run.classification.severity,
+            variance: run.classification.variance,
+            risk_flags: run.classification.risk_flags.clone(),
+            anomaly_id: run.anomaly_id.clone(),
+            alert_anomaly_id,
+        }
+    }
+}
+
+/// The rule name of anomalies opened by costly runs.
+pub const CREDIT_SPIKE_RULE: &str = "credit_spike";
+/// Runs in one posted batch, at most.
+pub const MAX_BATCH: usize = 100;
+
+/// Credits are decimals; hour counters are integers, so they hold thousandths.
+fn milli(credits: f64) -> i64 {
+    (credits * 1000.0).round() as i64
+}
+
+fn milli_to_credits(milli: i64) -> f64 {
+    milli as f64 / 1000.0
+}
+
+fn hour_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H").to_string()
+}
+
+fn run_sort(run: &Run) -> String {
+    format!(
+        "{}#{}",
+        run.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+        run.run_id
+    )
+}
+
+fn time_sort(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn run_item(tenant: &str, run: &Run, expires_at: DateTime<Utc>) -> Result<Item> {
+    let sort = run_sort(run);
+    Ok(Item::new(keys::run(tenant, &run.run_id), to_json(run)?)
+        .with_gsi1(keys::run_list(tenant, &sort))
+        .with_gsi2(keys::scenario_run_list(tenant, &run.scenario_id, &sort))
+        .with_expiry(expires_at.timestamp()))
+}
+
+fn scenario_item(tenant: &str, scenario: &Scenario) -> Result<Item> {
+    Ok(Item::new(
+        keys::scenario(tenant, &scenario.id),
+        to_json(scenario)?,
+    ))
+}
+
+fn hour_deltas(run: &Run) -> BTreeMap<String, i64> {
+    let mut deltas = BTreeMap::from([("runs".to_owned(), 1)]);
+    let status = match run.status {
+        RunStatus::Success => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::Partial => "partial",
+    };
+    deltas.insert(status.to_owned(), 1);
+    if let Some(credits) = run.credits_total {
+        deltas.insert("credits_milli".to_owned(), milli(credits));
+    }
+    if let Some(ms) = run.execution_time_ms {
+        deltas.insert(
+            "execution_ms".to_owned(),
+            i64::try_from(ms).unwrap_or(i64::MAX),
+        );
+        deltas.insert("timed_runs".to_owned(), 1);
+    }
+    deltas
+}
+
+/// Filters of `GET /api/v1/runs`.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub scenario: Option<String>,
+    pub status: Option<RunStatus>,
+    pub severity: Option<Severity>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Pages read at most per list call when filters drop items.
+const MAX_PAGES_PER_LIST: usize = 10;
+/// How long runs are kept.
+pub const RUN_RETENTION_DAYS: i64 = 90;
+
+pub struct RunService {
+    store: Arc<dyn ItemStore>,
+    anomalies: Arc<AnomalyService>,
+    outbox: Arc<OutboxService>,
+    clock: Arc<dyn Clock>,
+}
+
+impl RunService {
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        anomalies: Arc<AnomalyService>,
+        outbox: Arc<OutboxService>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            anomalies,
+            outbox,
+            clock,
+        }
+    }
+
+    pub async fn settings(&self, tenant: &str) -> Result<RunSettings> {
+        match self.store.get(&keys::run_settings(tenant)).await? {
+            Some(item) => Ok(item.parse()?),
+            None => Ok(RunSettings::default()),
+        }
+    }
+
+    /// Stores and classifies runs posted together; each gets its own outcome. Runs of one
+    /// scenario share one read of it.
+    pub async fn record(&self, tenant: &str, runs: Vec<RunInput>) -> Result<Vec<RunOutcome>> {
+        let settings = self.settings(tenant).await?;
+        let mut scenarios: HashMap<String, Option<Scenario>> = HashMap::new();
+        for run in &runs {
+            if !scenarios.contains_key(&run.scenario_id) {
+                let found = self.scenario(tenant, &run.scenario_id).await?;
+                scenarios.insert(run.scenario_id.clone(), found);
+            }
+        }
+        let scenarios = &scenarios;
+        let settings = &settings;
+        let outcomes = futures_util::future::join_all(runs.into_iter().map(|input| async move {
+            let known = scenarios.get(&input.scenario_id).cloned().flatten();
+            self.record_one(tenant, input, known, settings).await
+        }))
+        .await;
+        outcomes.into_iter().collect()
+    }
+
+    async fn record_one(
+        &self,
+        tenant: &str,
+        input: RunInput,
+        known: Option<Scenario>,
+        settings: &RunSettings,
+    ) -> Result<RunOutcome> {
+        let now = self.clock.now();
+        let timestamp = input.timestamp.unwrap_or(now);
+        let profile = known.as_ref().map(Scenario::profile).unwrap_or_default();
+        let classification =
+            classify::classify(&input.facts(), &profile, &settings.severity_thresholds);
+        let spike = classification.severity.at_least(Severity::Sev2);
+        let run = Run {
+            anomaly_id: spike.then(|| {
+                anomaly_id(
+                    tenant,
+                    CREDIT_SPIKE_RULE,
+                    &input.scenario_id,
+                    timestamp,
+                    Some(&input.run_id),
+                )
+            }),
+            baseline_credits: profile.expected_credits,
+            classification,
+            run_id: input.run_id,
+            scenario_id: input.scenario_id,
+            scenario_name: input.scenario_name,
+            platform: input.platform,
+            job_type: input.job_type,
+            status: input.status,
+            timestamp,
+            received_at: now,
+            credits_total: input.credits_total,
+            credits_in: input.credits_in,
+            credits_out: input.credits_out,
+            model: input.model,
+            input_tokens: input.input_tokens,
+            output_tokens: input.output_tokens,
+            execution_time_ms: input.execution_time_ms,
+            failed_action_id: input.failed_action_id,
+            failed_action_name: input.failed_action_name,
+            error_message: input.error_message,
+            retry_count: input.retry_count,
+            has_idempotency_key: input.has_idempotency_key,
+            artifacts_link: input.artifacts_link,
+            extra: input.extra,
+        };
+        let mut ops = vec![
+            WriteOp::Put {
+                item: run_item(tenant, &run, now + Duration::days(RUN_RETENTION_DAYS))?,
+                condition: PutCondition::Absent,
+            },
+            WriteOp::Add {
+                key: keys::scenario_hour(tenant, &run.scenario_id, &hour_of(timestamp)),
+                deltas: hour_deltas(&run),
+            },
+        ];
+        if known.is_none() {
+            let scenario = Scenario {
+                id: run.scenario_id.clone(),
+                name: run.scenario_name.clone(),
+                platform: run.platform,
+                first_seen_at: now,
+                writes: true,
+                baseline: None,
+                stats: None,
+            };
+            ops.push(WriteOp::Put {
+                item: scenario_item(tenant, &scenario)?,
+                condition: PutCondition::Absent,
+            });
+        }
+        match self.store.transact(ops.clone()).await {
+            Ok(()) => {}
+            Err(StoreError::TransactionCancelled { index: 0, .. }) => {
+                return self.duplicate(tenant, &run.run_id, settings).await;
+            }
+            // Another request created the scenario first: the run still goes in, once.
+            Err(StoreError::TransactionCancelled { index: 2, .. }) => {
+                ops.truncate(2);
+                match self.store.transact(ops).await {
+                    Ok(()) => {}
+                    Err(StoreError::TransactionCancelled { index: 0, .. }) => {
+                        return self.duplicate(tenant, &run.run_id, settings).await;
+                    }
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
+        if run.anomaly_id.is_some() {
+            self.open_spike(tenant, &run).await?;
+        }
+        let alert = self.check_failure_alert(tenant, &run, settings).await?;
+        Ok(RunOutcome::of(&run, false, alert))
+    }
+
+    /// A run posted again: its stored outcome. A missing anomaly or alert is opened now, so a
+    /// first attempt that stored the run but failed before opening it heals on the sender's retry.
+    async fn duplicate(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        settings: &RunSettings,
+    ) -> Result<RunOutcome> {
+        let run = self.get(tenant, run_id).await?;
+        if let Some(id) = &run.anomaly_id {
+            match self.anomalies.get(tenant, id).await {
+                Ok(_) => {}
+                Err(Error::NotFound(_)) => self.open_spike(tenant, &run).await?,
+                Err(other) => return Err(other),
+            }
+        }
+        let alert = self.check_failure_alert(tenant, &run, settings).await?;
+        Ok(RunOutcome::of(&run, true, alert))
+    }
+
+    async fn open_spike(&self, tenant: &str, run: &Run) -> Result<()> {
+        let c = &run.classification;
+        let name = run.scenario_name.as_deref().unwrap_or(&run.scenario_id);
+        let title = match c.variance {
+            Some(v) => format!("Credit spike: {name} used {v:.1}× its baseline"),
+            None => format!("Credit spike: {name}"),
+        };
+        let finding = Finding {
+            rule: CREDIT_SPIKE_RULE.to_owned(),
+            severity: c.severity,
+            title,
+            subject: run.scenario_id.clone(),
+            occurrence: Some(run.run_id.clone()),
+            window_start: run.timestamp,
+            window_end: run.timestamp,
+            evidence: serde_json::json!({
+                "run_id": run.run_id,
+                "credits_total": run.credits_total,
+                "baseline_credits": run.baseline_credits,
+                "variance": c.variance,
+                "risk_flags": c.risk_flags,
+                "misconfig_likelihood": c.misconfig_likelihood,
+                "risk_summary": c.risk_summary,
+            }),
+            demo: false,
+        };
+        self.anomalies.open(tenant, finding).await.map(drop)
+    }
+
+    pub async fn get(&self, tenant: &str, run_id: &str) -> Result<Run> {
+        if !input::valid_id(run_id) {
+            return Err(Error::NotFound("run".into()));
+        }
+        let item = self
+            .store
+            .get(&keys::run(tenant, run_id))
+            .await?
+            .ok_or_else(|| Error::NotFound("run".into()))?;
+        Ok(item.parse()?)
+    }
+
+    /// Runs newest first, narrowed by `filter`.
+    pub async fn list(
+        &self,
+        tenant: &str,
+        filter: &RunFilter,
+        limit: u32,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<Run>, Option<Cursor>)> {
+        let partition = match &filter.scenario {
+            Some(scenario) => keys::scenario_run_list(tenant, scenario, "").pk,
+            None => keys::run_list(tenant, "").pk,
+        };
+        let index = if filter.scenario.is_some() {
+            Index::Gsi2
+        } else {
+            Index::Gsi1
+        };
+        let query = Query::partition(index, partition)
+            .sort(time_range(filter.since, filter.until))
+            .descending();
+        let mut found = Vec::new();
+        let mut cursor = cursor;
+        for _ in 0..MAX_PAGES_PER_LIST {
+            let page = self
+                .store
+                .query(
+                    query
+                        .clone()
+                        .limit(limit - found.len() as u32)
+                        .after(cursor),
+                )
+                .await?;
+            for item in &page.items {
+                let run: Run = item.parse()?;
+                let keep = filter.status.is_none_or(|s| run.status == s)
+                    && filter
+                        .severity
+                        .is_none_or(|s| run.classification.severity == s);
+                if keep {
+                    found.push(run);
+                }
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() || found.len() as u32 >= limit {
+                break;
+            }
+        }
+        Ok((found, cursor))
+    }
+
+    /// Every run of a scenario from `since` on, oldest first.
+    pub async fn scenario_runs_since(
+        &self,
+        tenant: &str,
+        scenario: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Run>> {
+        let query = Query::partition(
+            Index::Gsi2,
+            keys::scenario_run_list(tenant, scenario, "").pk,
+        )
+        .sort(time_range(Some(since), None))
+        .limit(crate::ports::store::MAX_PAGE);
+        self.collect_runs(query).await
+    }
+
+    /// Every page of `query`, parsed.
+    async fn collect_runs(&self, query: Query) -> Result<Vec<Run>> {
+        let mut runs = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.store.query(query.clone().after(cursor)).await?;
+            for item in &page.items {
+                runs.push(item.parse()?);
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                return Ok(runs);
+            }
+        }
+    }
+
+    /// Every run of the tenant timed in `[start, end)`, oldest first.
+    pub async fn runs_between(
+        &self,
+        tenant: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<Run>> {
+        let query = Query::partition(Index::Gsi1, keys::run_list(tenant, "").pk)
+            .sort(SortKey::Between(time_sort(start), time_sort(end)))
+            .limit(crate::ports::store::MAX_PAGE);
+        self.collect_runs(query).await
+    }
+
+    pub async fn scenario(&self, tenant: &str, id: &str) -> Result<Option<Scenario>> {
+        if !input::valid_id(id) {
+            return Ok(None);
+        }
+        Ok(match self.store.get(&keys::scenario(tenant, id)).await? {
+            Some(item) => Some(item.parse()?),
+            None => None,
+        })
+    }
+
+    pub async fn get_scenario(&self, tenant: &str, id: &str) -> Result<(Scenario, u64)> {
+        if !input::valid_id(id) {
+            return Err(Error::NotFound("scenario".into()));
+        }
+        let item = self
+            .store
+            .get(&keys::scenario(tenant, id))
+            .await?
+            .ok_or_else(|| Error::NotFound("scenario".into()))?;
+        Ok((item.parse()?, item.version))
+    }
+
+    pub async fn list_scenarios(
+        &self,
+        tenant: &str,
+        limit: u32,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<Scenario>, Option<Cursor>)> {
+        let page = self
+            .store
+            .query(
+                Query::partition(Index::Primary, keys::scenarios_partition(tenant))
+                    .limit(limit)
+                    .after(cursor),
+            )
+            .await?;
+        let scenarios = page
+            .items
+            .iter()
+            .map(Item::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((scenarios, page.next_cursor))
+    }
+
+    /// Sets a scenario's baseline by hand (audited). The weekly update leaves it alone after.
+    pub async fn set_baseline(
+        &self,
+        tenant: &str,
+        id: &str,
+        expected_credits: f64,
+        actor: &Actor,
+    ) -> Result<Scenario> {
+        if !expected_credits.is_finite() || expected_credits <= 0.0 {
+            return Err(Error::invalid(
+                "invalid_baseline",
+                "expected_credits must be a positive number",
+            ));
+        }
+        let now = self.clock.now();
+        let (mut scenario, version) = self.get_scenario(tenant, id).await?;
+        scenario.baseline = Some(Baseline {
+            expected_credits,
+            sample_size: 0,
+            coefficient_of_variation: None,
+            updated_at: now,
+            source: BaselineSource::Manual,
+        });
+        self.save_scenario(
+            tenant,
+            &scenario,
+            version,
+            actor,
+            "scenario.baseline.set",
+            now,
+        )
+        .await?;
+        Ok(scenario)
+    }
+
+    async fn save_scenario(
+        &self,
+        tenant: &str,
+        scenario: &Scenario,
+        version: u64,
+        actor: &Actor,
+        action: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let result = self
+            .store
+            .transact(vec![
+                WriteOp::Put {
+                    item: scenario_item(tenant, scenario)?,
+                    condition: PutCondition::VersionEquals(version),
+                },
+                audit::record(tenant, actor, action, &scenario.id, at),
+            ])
+            .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(StoreError::TransactionCancelled { index: 0, .. }) => Err(Error::Conflict(
+                "the scenario changed meanwhile; try again".into(),
+            )),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// The sort-key range of runs between two times (run sort keys start with their time).
+fn time_range(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> SortKey {
+    // '~' sorts after '#' and every id character, so `until` includes its own millisecond.
+    match (since, until) {
+        (None, None) => SortKey::All,
+        (Some(s), None) => SortKey::GreaterOrEqual(time_sort(s)),
+        (None, Some(u)) => SortKey::LessOrEqual(format!("{}~", time_sort(u))),
+        (Some(s), Some(u)) => SortKey::Between(time_sort(s), format!("{}~", time_sort(u))),
+    }
+}
