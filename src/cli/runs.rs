@@ -158,7 +158,11 @@ pub async fn classify_fixture(
             profile.writes = w.as_bool().context("writes must be true or false")?;
         }
     }
-    let result = classify::classify(&input.facts(), &profile, &settings.severity_thresholds);
+    let result = classify::classify(
+        &input.report.facts(),
+        &profile,
+        &settings.severity_thresholds,
+    );
     if json {
         return print_json(&serde_json::json!({
             "run_id": input.run_id,

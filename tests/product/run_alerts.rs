@@ -12,6 +12,7 @@ use vigil_core::tenancy::tenants::CreatedTenant;
 
 use crate::both;
 use crate::harness::{Kind, TestApp};
+use crate::runs::{at, post_runs};
 
 both!(
     a_failure_alert_fires_once_per_scenario_and_window,
@@ -21,27 +22,6 @@ both!(
     a_due_scan_scores_scenarios_and_moves_to_its_next_time,
     the_weekly_review_is_stored_once_with_a_stable_digest,
 );
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .expect("time")
-}
-
-async fn post_runs(vigil: &TestApp, tenant: &CreatedTenant, body: &Value) -> (StatusCode, Value) {
-    let auth = format!("Bearer {}", tenant.ingest_token);
-    vigil
-        .call(
-            "POST",
-            &format!("/hooks/{}/runs", tenant.tenant_id),
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
-            body.to_string(),
-        )
-        .await
-}
 
 fn run_at(id: &str, scenario: &str, status: &str, time: DateTime<Utc>, credits: f64) -> Value {
     json!({"run_id": id, "scenario_id": scenario, "status": status, "credits_total": credits,

@@ -22,7 +22,11 @@ both!(
     bad_runs_and_bad_credentials_are_refused,
 );
 
-async fn post_runs(vigil: &TestApp, tenant: &CreatedTenant, body: &Value) -> (StatusCode, Value) {
+pub(crate) async fn post_runs(
+    vigil: &TestApp,
+    tenant: &CreatedTenant,
+    body: &Value,
+) -> (StatusCode, Value) {
     let auth = format!("Bearer {}", tenant.ingest_token);
     vigil
         .call(
@@ -237,7 +241,7 @@ async fn runs_are_listed_and_filtered(kind: Kind) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-fn at(text: &str) -> DateTime<Utc> {
+pub(crate) fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .expect("time")

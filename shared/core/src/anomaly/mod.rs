@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::delivery::outbox::OutboxService;
 use crate::delivery::{NewNotification, NotificationType};
-use crate::ports::{Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp};
+use crate::ports::{
+    Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp, query_filtered,
+};
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::tenants::to_json;
@@ -155,9 +157,6 @@ pub struct AnomalyService {
     clock: Arc<dyn Clock>,
 }
 
-/// Pages read at most per list call when filters drop items.
-const MAX_PAGES_PER_LIST: usize = 10;
-
 impl AnomalyService {
     pub fn new(
         store: Arc<dyn ItemStore>,
@@ -264,33 +263,14 @@ impl AnomalyService {
                 Query::partition(Index::Gsi2, keys::anomaly_by_severity(tenant, "").pk)
             }
         };
-        let mut found = Vec::new();
-        let mut cursor = cursor;
-        for _ in 0..MAX_PAGES_PER_LIST {
-            let page = self
-                .store
-                .query(
-                    query
-                        .clone()
-                        .limit(limit - found.len() as u32)
-                        .after(cursor),
-                )
-                .await?;
-            for item in &page.items {
-                let a: Anomaly = item.parse()?;
-                let keep = filter.status.is_none_or(|s| a.status == s)
+        let (found, cursor) =
+            query_filtered(self.store.as_ref(), query, limit, cursor, |a: &Anomaly| {
+                filter.status.is_none_or(|s| a.status == s)
                     && filter.severity.is_none_or(|s| a.severity == s)
                     && filter.rule.as_ref().is_none_or(|r| &a.rule == r)
-                    && (!filter.demo_only || a.demo);
-                if keep {
-                    found.push(a);
-                }
-            }
-            cursor = page.next_cursor;
-            if cursor.is_none() || found.len() as u32 >= limit {
-                break;
-            }
-        }
+                    && (!filter.demo_only || a.demo)
+            })
+            .await?;
         Ok((found, cursor))
     }
 

@@ -8,7 +8,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::notification::{Notification, NotificationType};
-use crate::ports::{Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp};
+use crate::ports::{
+    Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp, query_filtered,
+};
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::tenants::to_json;
@@ -172,9 +174,6 @@ pub struct InboxService {
     clock: Arc<dyn Clock>,
 }
 
-/// Pages read at most per list call when filters drop items, so a call stays bounded.
-const MAX_PAGES_PER_LIST: usize = 10;
-
 impl InboxService {
     pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
@@ -195,31 +194,18 @@ impl InboxService {
             ),
             None => (Index::Gsi1, keys::inbox_list(tenant, "").pk),
         };
-        let mut items = Vec::new();
-        let mut cursor = cursor;
-        for _ in 0..MAX_PAGES_PER_LIST {
-            let page = self
-                .store
-                .query(
-                    Query::partition(index, partition.clone())
-                        .descending()
-                        .limit(limit - items.len() as u32)
-                        .after(cursor),
-                )
-                .await?;
-            for stored in &page.items {
-                let item: InboxItem = stored.parse()?;
-                let severity_ok = filter.severity.is_none_or(|s| item.severity == s);
-                let kind_ok = filter.kind.is_none_or(|k| item.kind == k);
-                if severity_ok && kind_ok {
-                    items.push(item);
-                }
-            }
-            cursor = page.next_cursor;
-            if cursor.is_none() || items.len() as u32 >= limit {
-                break;
-            }
-        }
+        let query = Query::partition(index, partition).descending();
+        let (items, cursor) = query_filtered(
+            self.store.as_ref(),
+            query,
+            limit,
+            cursor,
+            |item: &InboxItem| {
+                filter.severity.is_none_or(|s| item.severity == s)
+                    && filter.kind.is_none_or(|k| item.kind == k)
+            },
+        )
+        .await?;
         Ok((items, cursor))
     }
 

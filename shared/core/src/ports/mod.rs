@@ -21,7 +21,7 @@ pub use queue::{Queue, QueueError, ReceivedMessage};
 pub use scheduler::{Schedule, ScheduleExpression, ScheduleTarget, Scheduler, SchedulerError};
 pub use store::{
     Cursor, DeleteCondition, Index, IndexKey, Item, ItemStore, Key, Order, Page, PutCondition,
-    Query, SortKey, StoreError, WriteOp,
+    Query, SortKey, StoreError, WriteOp, query_filtered,
 };
 
 /// Requests an adapter has made to its backend, by kind.

@@ -395,3 +395,42 @@ pub fn validate_counter_names<'a>(
     }
     Ok(())
 }
+
+/// Pages read at most by one [`query_filtered`] call, so a list call stays bounded however
+/// many items its filter drops.
+pub const MAX_PAGES_PER_LIST: usize = 10;
+
+/// Reads pages of `query` from `cursor`, keeping the items `keep` accepts, until `limit` are
+/// kept, the query ends, or [`MAX_PAGES_PER_LIST`] pages were read. Returns the kept items and
+/// the cursor to go on from.
+pub async fn query_filtered<T, F>(
+    store: &dyn ItemStore,
+    query: Query,
+    limit: u32,
+    cursor: Option<Cursor>,
+    keep: F,
+) -> Result<(Vec<T>, Option<Cursor>), StoreError>
+where
+    T: serde::de::DeserializeOwned,
+    F: Fn(&T) -> bool,
+{
+    let mut found = Vec::new();
+    let mut cursor = cursor;
+    for _ in 0..MAX_PAGES_PER_LIST {
+        let wanted = limit.saturating_sub(found.len() as u32);
+        let page = store
+            .query(query.clone().limit(wanted).after(cursor))
+            .await?;
+        for item in &page.items {
+            let value: T = item.parse()?;
+            if keep(&value) {
+                found.push(value);
+            }
+        }
+        cursor = page.next_cursor;
+        if cursor.is_none() || found.len() as u32 >= limit {
+            break;
+        }
+    }
+    Ok((found, cursor))
+}

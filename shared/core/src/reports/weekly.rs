@@ -69,17 +69,17 @@ impl WeeklyFacts {
         for run in runs {
             let tally = by_scenario.entry(run.scenario_id.as_str()).or_default();
             tally.runs += 1;
-            tally.failed += u64::from(run.status == RunStatus::Failed);
-            tally.credits_milli += run.credits_total.map_or(0, milli);
+            tally.failed += u64::from(run.report.status == RunStatus::Failed);
+            tally.credits_milli += run.report.credits_total.map_or(0, milli);
             if tally.name.is_none() {
-                tally.name = run.scenario_name.clone();
+                tally.name = run.report.scenario_name.clone();
             }
             if let Some(variance) = run.classification.variance {
                 variances.push(VarianceEntry {
                     run_id: run.run_id.clone(),
                     scenario_id: run.scenario_id.clone(),
                     variance,
-                    credits_total: run.credits_total,
+                    credits_total: run.report.credits_total,
                     baseline_credits: run.baseline_credits,
                     severity: run.classification.severity,
                 });

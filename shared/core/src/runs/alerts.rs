@@ -322,7 +322,7 @@ impl RunService {
         run: &Run,
         settings: &RunSettings,
     ) -> Result<Option<String>> {
-        if run.status != RunStatus::Failed {
+        if run.report.status != RunStatus::Failed {
             return Ok(None);
         }
         let rules = settings.rules_for(&run.scenario_id);
@@ -345,7 +345,11 @@ impl RunService {
             return Ok(None);
         };
         let (window_start, window_end) = alert_window(run.timestamp, rules.time_window_hours);
-        let name = run.scenario_name.as_deref().unwrap_or(&run.scenario_id);
+        let name = run
+            .report
+            .scenario_name
+            .as_deref()
+            .unwrap_or(&run.scenario_id);
         let finding = Finding {
             rule: FAILURE_THRESHOLD_RULE.to_owned(),
             severity: Severity::Sev2.min(run.classification.severity),
@@ -359,8 +363,8 @@ impl RunService {
                 "runs": counts.runs,
                 "failed": counts.failed,
                 "last_run_id": run.run_id,
-                "failed_action_name": run.failed_action_name,
-                "error_message": run.error_message,
+                "failed_action_name": run.report.failed_action_name,
+                "error_message": run.report.error_message,
             }),
             demo: false,
         };
@@ -442,7 +446,11 @@ impl RunService {
             .await?;
         page.items
             .iter()
-            .map(|item| item.parse::<Run>().map(|r| r.status).map_err(Into::into))
+            .map(|item| {
+                item.parse::<Run>()
+                    .map(|r| r.report.status)
+                    .map_err(Into::into)
+            })
             .collect()
     }
 }

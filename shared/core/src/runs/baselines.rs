@@ -37,8 +37,8 @@ pub fn plan(
 ) -> (Option<Scenario>, BaselineChange) {
     let successful: Vec<f64> = runs
         .iter()
-        .filter(|r| r.status == RunStatus::Success)
-        .filter_map(|r| r.credits_total)
+        .filter(|r| r.report.status == RunStatus::Success)
+        .filter_map(|r| r.report.credits_total)
         .collect();
     let previous = scenario.baseline.as_ref().map(|b| b.expected_credits);
     let decision = if scenario
@@ -55,7 +55,7 @@ pub fn plan(
     let credits = stats::sorted(successful.clone());
     let times = stats::sorted(
         runs.iter()
-            .filter_map(|r| r.execution_time_ms.map(|ms| ms as f64))
+            .filter_map(|r| r.report.execution_time_ms.map(|ms| ms as f64))
             .collect(),
     );
     let mut next = scenario.clone();

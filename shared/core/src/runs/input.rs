@@ -5,7 +5,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
-use super::{Platform, RunStatus};
+use serde::{Deserialize, Serialize};
+
+use super::{Platform, RunFacts, RunStatus};
 use crate::{Error, Result};
 
 /// A run as posted, before classification.
@@ -15,6 +17,12 @@ pub struct RunInput {
     /// When the run happened; the time it arrived when the sender gave none.
     pub timestamp: Option<DateTime<Utc>>,
     pub scenario_id: String,
+    pub report: RunReport,
+}
+
+/// What the platform reported about a run, besides its identity and time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunReport {
     pub scenario_name: Option<String>,
     pub platform: Platform,
     pub job_type: Option<String>,
@@ -32,7 +40,24 @@ pub struct RunInput {
     pub retry_count: u32,
     pub has_idempotency_key: Option<bool>,
     pub artifacts_link: Option<String>,
+    /// Fields Vigil does not read, kept as sent.
+    #[schema(value_type = Object)]
     pub extra: Map<String, Value>,
+}
+
+impl RunReport {
+    /// The facts classification reads.
+    pub fn facts(&self) -> RunFacts<'_> {
+        RunFacts {
+            credits_total: self.credits_total,
+            status: self.status,
+            retry_count: self.retry_count,
+            has_idempotency_key: self.has_idempotency_key,
+            job_type: self.job_type.as_deref(),
+            execution_time_ms: self.execution_time_ms,
+            failed_action_name: self.failed_action_name.as_deref(),
+        }
+    }
 }
 
 /// Longest id (run, scenario) accepted; ids become parts of store keys.
@@ -171,10 +196,7 @@ impl RunInput {
                 u32::try_from(n).map_err(|_| invalid_field("retry_count", "is too large"))?
             }
         };
-        Ok(RunInput {
-            run_id,
-            timestamp,
-            scenario_id,
+        let report = RunReport {
             scenario_name: f.text("scenario_name", MAX_TEXT_LEN)?,
             platform,
             job_type: f.text("job_type", MAX_TEXT_LEN)?,
@@ -193,6 +215,12 @@ impl RunInput {
             has_idempotency_key: f.flag("has_idempotency_key")?,
             artifacts_link: f.text("artifacts_link", MAX_TEXT_LEN)?,
             extra: f.0,
+        };
+        Ok(RunInput {
+            run_id,
+            timestamp,
+            scenario_id,
+            report,
         })
     }
 }
@@ -231,12 +259,12 @@ mod tests {
             now(),
         )
         .expect("valid run");
-        assert_eq!(run.status, RunStatus::Success);
-        assert_eq!(run.platform, Platform::Other);
-        assert_eq!(run.credits_total, Some(2480.0));
-        assert_eq!(run.input_tokens, Some(220_000));
+        assert_eq!(run.report.status, RunStatus::Success);
+        assert_eq!(run.report.platform, Platform::Other);
+        assert_eq!(run.report.credits_total, Some(2480.0));
+        assert_eq!(run.report.input_tokens, Some(220_000));
         assert_eq!(
-            run.extra,
+            run.report.extra,
             json!({"workspace": "ops"})
                 .as_object()
                 .cloned()
@@ -305,7 +333,7 @@ mod tests {
         )
         .expect("valid run");
         assert_eq!(run.run_id, "42");
-        assert_eq!(run.status, RunStatus::Failed);
-        assert_eq!(run.platform, Platform::N8n);
+        assert_eq!(run.report.status, RunStatus::Failed);
+        assert_eq!(run.report.platform, Platform::N8n);
     }
 }

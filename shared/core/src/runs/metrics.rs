@@ -61,25 +61,29 @@ pub fn metrics_of(
         .iter()
         .filter(|r| r.timestamp <= until)
         .partition(|r| r.timestamp >= since);
-    let failed = |rs: &[&Run]| rs.iter().filter(|r| r.status == RunStatus::Failed).count() as u64;
+    let failed = |rs: &[&Run]| {
+        rs.iter()
+            .filter(|r| r.report.status == RunStatus::Failed)
+            .count() as u64
+    };
     let total = current.len() as u64;
     let failed_now = failed(&current);
     let times = stats::sorted(
         current
             .iter()
-            .filter_map(|r| r.execution_time_ms.map(|ms| ms as f64))
+            .filter_map(|r| r.report.execution_time_ms.map(|ms| ms as f64))
             .collect(),
     );
-    let credits_total: f64 = current.iter().filter_map(|r| r.credits_total).sum();
+    let credits_total: f64 = current.iter().filter_map(|r| r.report.credits_total).sum();
     let last_failure = current
         .iter()
-        .filter(|r| r.status == RunStatus::Failed)
+        .filter(|r| r.report.status == RunStatus::Failed)
         .max_by_key(|r| r.timestamp)
         .map(|r| LastFailure {
             run_id: r.run_id.clone(),
             timestamp: r.timestamp,
-            failed_action_name: r.failed_action_name.clone(),
-            error_message: r.error_message.clone(),
+            failed_action_name: r.report.failed_action_name.clone(),
+            error_message: r.report.error_message.clone(),
         });
     ScenarioMetrics {
         scenario_id: scenario_id.to_owned(),
@@ -132,7 +136,7 @@ impl RunService {
             .scenario_runs_since(tenant, scenario, since)
             .await?
             .into_iter()
-            .filter(|r| r.status == RunStatus::Failed)
+            .filter(|r| r.report.status == RunStatus::Failed)
             .collect();
         runs.reverse();
         Ok(runs)

@@ -3,8 +3,8 @@
 //! scenario's hourly aggregates. Costly runs (SEV0–SEV2) open a `credit_spike` anomaly.
 //!
 //! Store cost per new run: one transaction holding the run (its own idempotency record) and the
-//! add to its scenario's hour counters (plus the scenario itself on first sight); reads: the
-//! tenant's run settings and the scenario (once per batch).
+//! add to its scenario's hour counters; reads: the tenant's run settings and the scenario (once
+//! per request, for all the runs of a batch). A scenario's first run also puts the scenario.
 
 pub mod alerts;
 pub mod baselines;
@@ -25,13 +25,14 @@ pub use alerts::RunSettings;
 pub use classify::{
     Classification, Likelihood, RiskFlag, RunFacts, ScenarioProfile, VarianceThresholds,
 };
-pub use input::RunInput;
+pub use input::{RunInput, RunReport};
 pub use stats::{BaselineDecision, FailureTrend};
 
 use crate::anomaly::{AnomalyService, Finding, anomaly_id};
 use crate::delivery::outbox::OutboxService;
 use crate::ports::{
     Cursor, Index, Item, ItemStore, PutCondition, Query, SortKey, StoreError, WriteOp,
+    query_filtered,
 };
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
@@ -92,62 +93,16 @@ impl Platform {
 pub struct Run {
     pub run_id: String,
     pub scenario_id: String,
-    pub scenario_name: Option<String>,
-    pub platform: Platform,
-    pub job_type: Option<String>,
-    pub status: RunStatus,
     pub timestamp: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
-    pub credits_total: Option<f64>,
-    pub credits_in: Option<f64>,
-    pub credits_out: Option<f64>,
-    pub model: Option<String>,
-    pub input_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-    pub execution_time_ms: Option<u64>,
-    pub failed_action_id: Option<String>,
-    pub failed_action_name: Option<String>,
-    pub error_message: Option<String>,
-    pub retry_count: u32,
-    pub has_idempotency_key: Option<bool>,
-    pub artifacts_link: Option<String>,
-    /// Fields Vigil does not read, kept as sent.
-    #[schema(value_type = Object)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
+    #[serde(flatten)]
+    pub report: RunReport,
     /// The scenario's expected credits when the run was classified.
     pub baseline_credits: Option<f64>,
     #[serde(flatten)]
     pub classification: Classification,
     /// The `credit_spike` anomaly this run opened (SEV0–SEV2).
     pub anomaly_id: Option<String>,
-}
-
-impl Run {
-    pub fn facts(&self) -> RunFacts<'_> {
-        RunFacts {
-            credits_total: self.credits_total,
-            status: self.status,
-            retry_count: self.retry_count,
-            has_idempotency_key: self.has_idempotency_key,
-            job_type: self.job_type.as_deref(),
-            execution_time_ms: self.execution_time_ms,
-            failed_action_name: self.failed_action_name.as_deref(),
-        }
-    }
-}
-
-impl RunInput {
-    pub fn facts(&self) -> RunFacts<'_> {
-        RunFacts {
-            credits_total: self.credits_total,
-            status: self.status,
-            retry_count: self.retry_count,
-            has_idempotency_key: self.has_idempotency_key,
-            job_type: self.job_type.as_deref(),
-            execution_time_ms: self.execution_time_ms,
-            failed_action_name: self.failed_action_name.as_deref(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -277,16 +232,16 @@ fn scenario_item(tenant: &str, scenario: &Scenario) -> Result<Item> {
 
 fn hour_deltas(run: &Run) -> BTreeMap<String, i64> {
     let mut deltas = BTreeMap::from([("runs".to_owned(), 1)]);
-    let status = match run.status {
+    let status = match run.report.status {
         RunStatus::Success => "succeeded",
         RunStatus::Failed => "failed",
         RunStatus::Partial => "partial",
     };
     deltas.insert(status.to_owned(), 1);
-    if let Some(credits) = run.credits_total {
+    if let Some(credits) = run.report.credits_total {
         deltas.insert("credits_milli".to_owned(), milli(credits));
     }
-    if let Some(ms) = run.execution_time_ms {
+    if let Some(ms) = run.report.execution_time_ms {
         deltas.insert(
             "execution_ms".to_owned(),
             i64::try_from(ms).unwrap_or(i64::MAX),
@@ -306,8 +261,6 @@ pub struct RunFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// Pages read at most per list call when filters drop items.
-const MAX_PAGES_PER_LIST: usize = 10;
 /// How long runs are kept.
 pub const RUN_RETENTION_DAYS: i64 = 90;
 
@@ -347,18 +300,77 @@ impl RunService {
         let mut scenarios: HashMap<String, Option<Scenario>> = HashMap::new();
         for run in &runs {
             if !scenarios.contains_key(&run.scenario_id) {
-                let found = self.scenario(tenant, &run.scenario_id).await?;
+                let found = match self.scenario(tenant, &run.scenario_id).await? {
+                    Some(known) => Some(known),
+                    None => {
+                        self.create_scenario(tenant, &run.scenario_id, &run.report)
+                            .await?;
+                        None
+                    }
+                };
                 scenarios.insert(run.scenario_id.clone(), found);
+            }
+        }
+        // A run id repeated within the batch is written once; its repeats report that outcome.
+        let mut first_of: HashMap<String, usize> = HashMap::new();
+        let mut unique = Vec::new();
+        let mut repeats = Vec::new();
+        for (position, run) in runs.into_iter().enumerate() {
+            match first_of.get(&run.run_id) {
+                Some(first) => repeats.push((position, *first)),
+                None => {
+                    first_of.insert(run.run_id.clone(), unique.len());
+                    unique.push((position, run));
+                }
             }
         }
         let scenarios = &scenarios;
         let settings = &settings;
-        let outcomes = futures_util::future::join_all(runs.into_iter().map(|input| async move {
-            let known = scenarios.get(&input.scenario_id).cloned().flatten();
-            self.record_one(tenant, input, known, settings).await
-        }))
+        let written = futures_util::future::join_all(unique.into_iter().map(
+            |(position, input)| async move {
+                let known = scenarios.get(&input.scenario_id).cloned().flatten();
+                (
+                    position,
+                    self.record_one(tenant, input, known, settings).await,
+                )
+            },
+        ))
         .await;
-        outcomes.into_iter().collect()
+        let mut outcomes: Vec<Option<RunOutcome>> = Vec::new();
+        outcomes.resize_with(written.len() + repeats.len(), || None);
+        let mut by_first = Vec::with_capacity(written.len());
+        for (position, outcome) in written {
+            let outcome = outcome?;
+            by_first.push(outcome.clone());
+            outcomes[position] = Some(outcome);
+        }
+        for (position, first) in repeats {
+            let mut repeat = by_first[first].clone();
+            repeat.duplicate = true;
+            outcomes[position] = Some(repeat);
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// Creates a scenario on its first run; one created meanwhile by another request stands.
+    async fn create_scenario(&self, tenant: &str, id: &str, first: &RunReport) -> Result<()> {
+        let scenario = Scenario {
+            id: id.to_owned(),
+            name: first.scenario_name.clone(),
+            platform: first.platform,
+            first_seen_at: self.clock.now(),
+            writes: true,
+            baseline: None,
+            stats: None,
+        };
+        match self
+            .store
+            .put(scenario_item(tenant, &scenario)?, PutCondition::Absent)
+            .await
+        {
+            Ok(_) | Err(StoreError::AlreadyExists) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
     }
 
     async fn record_one(
@@ -371,8 +383,11 @@ impl RunService {
         let now = self.clock.now();
         let timestamp = input.timestamp.unwrap_or(now);
         let profile = known.as_ref().map(Scenario::profile).unwrap_or_default();
-        let classification =
-            classify::classify(&input.facts(), &profile, &settings.severity_thresholds);
+        let classification = classify::classify(
+            &input.report.facts(),
+            &profile,
+            &settings.severity_thresholds,
+        );
         let spike = classification.severity.at_least(Severity::Sev2);
         let run = Run {
             anomaly_id: spike.then(|| {
@@ -388,28 +403,11 @@ impl RunService {
             classification,
             run_id: input.run_id,
             scenario_id: input.scenario_id,
-            scenario_name: input.scenario_name,
-            platform: input.platform,
-            job_type: input.job_type,
-            status: input.status,
             timestamp,
             received_at: now,
-            credits_total: input.credits_total,
-            credits_in: input.credits_in,
-            credits_out: input.credits_out,
-            model: input.model,
-            input_tokens: input.input_tokens,
-            output_tokens: input.output_tokens,
-            execution_time_ms: input.execution_time_ms,
-            failed_action_id: input.failed_action_id,
-            failed_action_name: input.failed_action_name,
-            error_message: input.error_message,
-            retry_count: input.retry_count,
-            has_idempotency_key: input.has_idempotency_key,
-            artifacts_link: input.artifacts_link,
-            extra: input.extra,
+            report: input.report,
         };
-        let mut ops = vec![
+        let ops = vec![
             WriteOp::Put {
                 item: run_item(tenant, &run, now + Duration::days(RUN_RETENTION_DAYS))?,
                 condition: PutCondition::Absent,
@@ -419,36 +417,10 @@ impl RunService {
                 deltas: hour_deltas(&run),
             },
         ];
-        if known.is_none() {
-            let scenario = Scenario {
-                id: run.scenario_id.clone(),
-                name: run.scenario_name.clone(),
-                platform: run.platform,
-                first_seen_at: now,
-                writes: true,
-                baseline: None,
-                stats: None,
-            };
-            ops.push(WriteOp::Put {
-                item: scenario_item(tenant, &scenario)?,
-                condition: PutCondition::Absent,
-            });
-        }
-        match self.store.transact(ops.clone()).await {
+        match self.store.transact(ops).await {
             Ok(()) => {}
             Err(StoreError::TransactionCancelled { index: 0, .. }) => {
                 return self.duplicate(tenant, &run.run_id, settings).await;
-            }
-            // Another request created the scenario first: the run still goes in, once.
-            Err(StoreError::TransactionCancelled { index: 2, .. }) => {
-                ops.truncate(2);
-                match self.store.transact(ops).await {
-                    Ok(()) => {}
-                    Err(StoreError::TransactionCancelled { index: 0, .. }) => {
-                        return self.duplicate(tenant, &run.run_id, settings).await;
-                    }
-                    Err(other) => return Err(other.into()),
-                }
             }
             Err(other) => return Err(other.into()),
         }
@@ -481,7 +453,11 @@ impl RunService {
 
     async fn open_spike(&self, tenant: &str, run: &Run) -> Result<()> {
         let c = &run.classification;
-        let name = run.scenario_name.as_deref().unwrap_or(&run.scenario_id);
+        let name = run
+            .report
+            .scenario_name
+            .as_deref()
+            .unwrap_or(&run.scenario_id);
         let title = match c.variance {
             Some(v) => format!("Credit spike: {name} used {v:.1}× its baseline"),
             None => format!("Credit spike: {name}"),
@@ -496,7 +472,7 @@ impl RunService {
             window_end: run.timestamp,
             evidence: serde_json::json!({
                 "run_id": run.run_id,
-                "credits_total": run.credits_total,
+                "credits_total": run.report.credits_total,
                 "baseline_credits": run.baseline_credits,
                 "variance": c.variance,
                 "risk_flags": c.risk_flags,
@@ -540,33 +516,14 @@ impl RunService {
         let query = Query::partition(index, partition)
             .sort(time_range(filter.since, filter.until))
             .descending();
-        let mut found = Vec::new();
-        let mut cursor = cursor;
-        for _ in 0..MAX_PAGES_PER_LIST {
-            let page = self
-                .store
-                .query(
-                    query
-                        .clone()
-                        .limit(limit - found.len() as u32)
-                        .after(cursor),
-                )
-                .await?;
-            for item in &page.items {
-                let run: Run = item.parse()?;
-                let keep = filter.status.is_none_or(|s| run.status == s)
+        let (found, cursor) =
+            query_filtered(self.store.as_ref(), query, limit, cursor, |run: &Run| {
+                filter.status.is_none_or(|s| run.report.status == s)
                     && filter
                         .severity
-                        .is_none_or(|s| run.classification.severity == s);
-                if keep {
-                    found.push(run);
-                }
-            }
-            cursor = page.next_cursor;
-            if cursor.is_none() || found.len() as u32 >= limit {
-                break;
-            }
-        }
+                        .is_none_or(|s| run.classification.severity == s)
+            })
+            .await?;
         Ok((found, cursor))
     }
 
