@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load test of a hook through `vigil serve` on the embedded store.
 # Usage: benches/load/ingest.sh [seconds=20] [connections=16] [script=ingest]
-#   script: ingest (domain events, /hooks/{tenant}/events) or runs (/hooks/{tenant}/runs);
-#   both load benches/load/common.lua.
+#   script: ingest (domain events, /hooks/{tenant}/events), runs (/hooks/{tenant}/runs) or
+#   stripe (signed Stripe events, /hooks/{tenant}/stripe, pre-signed by stripe_events.py);
+#   each loads benches/load/common.lua.
 # Needs wrk (Debian package `wrk`). Prints requests/s, p50/p99 and store requests per event.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,11 +21,19 @@ log=$(mktemp)
 VIGIL_LOG=warn "$bin" --data-dir "$data" serve --addr "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
+[ "$script" != stripe ] || [ "$seconds" -le 240 ] || { echo "stripe runs at most 240 s (signature tolerance)" >&2; exit 1; }
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
 
-tenant_json=$("$bin" --data-dir "$data" tenant create Load --json)
+stripe_secret=whsec_load_test_endpoint_secret
+tenant_json=$("$bin" --data-dir "$data" tenant create Load --stripe-secret "$stripe_secret" --json)
 export VIGIL_TENANT=$(echo "$tenant_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tenant_id"])')
 export VIGIL_INGEST_TOKEN=$(echo "$tenant_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ingest_token"])')
+
+if [ "$script" = stripe ]; then
+  # Signed now: the 300 s tolerance covers the run. Enough events for ~30,000/s.
+  export VIGIL_STRIPE_EVENTS="$data/stripe-events.txt"
+  python3 benches/load/stripe_events.py "$stripe_secret" $((seconds * 30000)) >"$VIGIL_STRIPE_EVENTS"
+fi
 
 echo "== wrk ($script): ${seconds}s, 2 threads, ${connections} connections, unique ids"
 out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "benches/load/$script.lua" "http://127.0.0.1:$port")

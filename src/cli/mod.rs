@@ -184,18 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 for tenant in app.tenants.all_ids().await? {
                     reports.push(app.reports.daily_summary(&tenant, date).await?);
                 }
-                if json {
-                    let all: Vec<_> = reports.iter().map(|(r, _)| r).collect();
-                    return print_json(&all);
-                }
-                for (report, created) in &reports {
-                    let state = if *created { "sent" } else { "already sent" };
-                    println!(
-                        "{} ({state}): {}",
-                        report.tenant_id, report.rendered.overall
-                    );
-                }
-                Ok(())
+                print_reports(&reports, json)
             })
             .await
         }
@@ -266,6 +255,26 @@ where
     let result = command(app).await;
     backend.shutdown().await;
     result
+}
+
+/// Prints reports built by a command, and whether each was new, as text or JSON.
+fn print_reports(
+    reports: &[(vigil_core::reports::Report, bool)],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let all: Vec<_> = reports.iter().map(|(r, _)| r).collect();
+        return print_json(&all);
+    }
+    for (report, created) in reports {
+        let state = if *created { "sent" } else { "already sent" };
+        println!(
+            "{} ({state}): {}",
+            report.tenant_id, report.rendered.overall
+        );
+        println!("  digest {}", report.digest);
+    }
+    Ok(())
 }
 
 /// Prints `value` as pretty JSON.

@@ -243,19 +243,7 @@ pub async fn weekly_review(
     for tenant in app.tenants.all_ids().await? {
         reports.push(app.reports.weekly_review(&tenant, week, &app.runs).await?);
     }
-    if json {
-        let all: Vec<_> = reports.iter().map(|(r, _)| r).collect();
-        return print_json(&all);
-    }
-    for (report, created) in &reports {
-        let state = if *created { "sent" } else { "already sent" };
-        println!(
-            "{} ({state}): {}",
-            report.tenant_id, report.rendered.overall
-        );
-        println!("  digest {}", report.digest);
-    }
-    Ok(())
+    super::print_reports(&reports, json)
 }
 
 /// `vigil scans run-due`: every scan schedule due now, as the summary tick does.

@@ -54,9 +54,11 @@ fn now_ts() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-async fn post_signed(
+/// Posts `body` to `/hooks/{tenant}/{hook}` with a Standard Webhooks signature.
+pub(crate) async fn post_signed(
     vigil: &TestApp,
     tenant: &str,
+    hook: &str,
     signature: &str,
     timestamp: i64,
     body: &str,
@@ -65,7 +67,7 @@ async fn post_signed(
     vigil
         .call(
             "POST",
-            &format!("/hooks/{tenant}/events"),
+            &format!("/hooks/{tenant}/{hook}"),
             &[
                 ("webhook-id", "msg_1"),
                 ("webhook-timestamp", &ts),
@@ -117,8 +119,15 @@ async fn signed_events_are_accepted_with_any_active_signature(kind: Kind) {
     )
     .unwrap();
     // WHEN the request carries a wrong and a right signature (as during rotation)
-    let (status, answer) =
-        post_signed(&vigil, &t.tenant_id, &format!("{other} {good}"), ts, &body).await;
+    let (status, answer) = post_signed(
+        &vigil,
+        &t.tenant_id,
+        "events",
+        &format!("{other} {good}"),
+        ts,
+        &body,
+    )
+    .await;
     // THEN it is accepted
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
 }
@@ -142,11 +151,11 @@ async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
         )
         .await;
     let (s2, _) = post_with_token(&vigil, &t.tenant_id, "vgl_it_wrong", &event("evt_x")).await;
-    let (s3, _) = post_signed(&vigil, &t.tenant_id, &signature, ts, &altered).await;
+    let (s3, _) = post_signed(&vigil, &t.tenant_id, "events", &signature, ts, &altered).await;
     let stale = ts - 600;
     let stale_sig =
         vigil_core::signature::sign(&t.webhook_secret, "msg_1", stale, body.as_bytes()).unwrap();
-    let (s4, _) = post_signed(&vigil, &t.tenant_id, &stale_sig, stale, &body).await;
+    let (s4, _) = post_signed(&vigil, &t.tenant_id, "events", &stale_sig, stale, &body).await;
     // THEN each is a 401 with a JSON error
     assert_eq!([s1, s2, s3, s4], [StatusCode::UNAUTHORIZED; 4]);
     assert_eq!(e1["error"]["code"], "unauthenticated");

@@ -446,4 +446,21 @@ async fn bad_runs_and_bad_credentials_are_refused(kind: Kind) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, runs) = vigil.get("/api/v1/runs", &tenant.api_key).await;
     assert_eq!(runs["items"], json!([]), "nothing was stored");
+
+    // A run signed with the tenant's webhook secret (Standard Webhooks) needs no token.
+    let body = run("signed", "S", 1.0).to_string();
+    let ts = Utc::now().timestamp();
+    let signature =
+        vigil_core::signature::sign(&tenant.webhook_secret, "msg_1", ts, body.as_bytes())
+            .expect("sign");
+    let (status, answer) =
+        crate::ingest::post_signed(&vigil, &tenant.tenant_id, "runs", &signature, ts, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let (status, _) =
+        crate::ingest::post_signed(&vigil, &tenant.tenant_id, "runs", &signature, ts, "{}").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a signature over another body"
+    );
 }

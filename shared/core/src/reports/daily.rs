@@ -113,14 +113,7 @@ pub fn render(facts: &DailyFacts, date: NaiveDate) -> Rendered {
             facts.invoices_failed
         ),
     ];
-    if !facts.anomalies_by_severity.is_empty() {
-        let by: Vec<String> = facts
-            .anomalies_by_severity
-            .iter()
-            .map(|(severity, n)| format!("{n} {severity}"))
-            .collect();
-        highlights.push(format!("Anomalies detected: {}.", by.join(", ")));
-    }
+    highlights.extend(anomalies_line(&facts.anomalies_by_severity));
     let mut watch = Vec::new();
     if failure_rate >= 5.0 {
         watch.push(format!("Payment failure rate is {failure_rate:.1}%."));
@@ -138,6 +131,18 @@ pub fn render(facts: &DailyFacts, date: NaiveDate) -> Rendered {
         highlights,
         watch,
     }
+}
+
+/// "Anomalies detected: 2 SEV1, 1 SEV3." (none when there were none).
+pub fn anomalies_line(by_severity: &BTreeMap<String, i64>) -> Option<String> {
+    if by_severity.is_empty() {
+        return None;
+    }
+    let by: Vec<String> = by_severity
+        .iter()
+        .map(|(severity, n)| format!("{n} {severity}"))
+        .collect();
+    Some(format!("Anomalies detected: {}.", by.join(", ")))
 }
 
 /// What the AI model is told: reword, never compute.

@@ -164,14 +164,7 @@ pub fn render(facts: &WeeklyFacts, week_start: NaiveDate) -> Rendered {
             )
         })
         .collect();
-    if !facts.anomalies_by_severity.is_empty() {
-        let by: Vec<String> = facts
-            .anomalies_by_severity
-            .iter()
-            .map(|(severity, n)| format!("{n} {severity}"))
-            .collect();
-        highlights.push(format!("Anomalies detected: {}.", by.join(", ")));
-    }
+    highlights.extend(super::daily::anomalies_line(&facts.anomalies_by_severity));
     let mut watch: Vec<String> = facts
         .largest_variances
         .iter()
