@@ -20,6 +20,7 @@ pub mod severity;
 pub mod signature;
 pub mod stripe;
 pub mod tenancy;
+pub mod workflows;
 
 pub use app::{App, AppSettings};
 pub use clock::{Clock, ManualClock, SystemClock};
