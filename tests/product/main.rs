@@ -12,3 +12,4 @@ mod rules;
 mod run_alerts;
 mod runs;
 mod stripe;
+mod workflows;

@@ -18,6 +18,7 @@ use crate::rules::RuleService;
 use crate::runs::RunService;
 use crate::tenancy::keys::KeyService;
 use crate::tenancy::tenants::TenantService;
+use crate::workflows::WorkflowService;
 
 /// Settings that shape behaviour (not wiring); read from configuration at start-up.
 #[derive(Debug, Clone)]
@@ -60,6 +61,7 @@ pub struct App {
     pub rules: RuleService,
     pub reports: ReportService,
     pub runs: RunService,
+    pub workflows: WorkflowService,
 }
 
 impl App {
@@ -96,6 +98,7 @@ impl App {
             ),
             inbox: InboxService::new(store.clone(), clock.clone()),
             rules: RuleService::new(store.clone(), anomalies.clone(), clock.clone()),
+            workflows: WorkflowService::new(store.clone(), clock.clone()),
             runs: RunService::new(
                 store.clone(),
                 anomalies.clone(),

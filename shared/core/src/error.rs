@@ -8,6 +8,12 @@ pub enum Error {
     /// Input that can never succeed; `code` is a stable machine-readable word.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// A document with problems in several places, each named by its JSON path.
+    #[error("{}", describe_problems(problems))]
+    InvalidFields {
+        code: &'static str,
+        problems: Vec<FieldProblem>,
+    },
     #[error("authentication required: {0}")]
     Unauthenticated(String),
     #[error("not allowed: {0}")]
@@ -28,6 +34,21 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// One problem of a posted document, at its JSON path (`$.steps[1].then[0].minutes`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FieldProblem {
+    pub path: String,
+    pub message: String,
+}
+
+fn describe_problems(problems: &[FieldProblem]) -> String {
+    let each: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.path, p.message))
+        .collect();
+    format!("{} problem(s): {}", problems.len(), each.join("; "))
+}
+
 impl Error {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Error::Invalid {
@@ -39,7 +60,7 @@ impl Error {
     /// Stable machine-readable code for API clients.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Invalid { code, .. } => code,
+            Error::Invalid { code, .. } | Error::InvalidFields { code, .. } => code,
             Error::Unauthenticated(_) => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",

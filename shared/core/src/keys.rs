@@ -256,6 +256,18 @@ pub fn scan(tenant: &str, sort: &str) -> Key {
     Key::new(format!("T#{tenant}#SCANS"), sort.to_string())
 }
 
+// ---- workflows ----------------------------------------------------------------------------------
+
+/// A workflow's current definition.
+pub fn workflow(tenant: &str, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#WF"), id.to_string())
+}
+
+/// One version of a workflow, kept for the runs that started on it.
+pub fn workflow_version(tenant: &str, id: &str, version: u32) -> Key {
+    Key::new(format!("T#{tenant}#WFV#{id}"), format!("{version:08}"))
+}
+
 // ---- reports -----------------------------------------------------------------------------------
 
 pub fn report(tenant: &str, report_id: &str) -> Key {

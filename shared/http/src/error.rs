@@ -17,6 +17,9 @@ pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `invalid_body`, `not_found`.
     pub code: String,
     pub message: String,
+    /// Each problem of a rejected document, at its JSON path (only for such documents).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<vigil_core::error::FieldProblem>,
 }
 
 /// Any error a handler returns.
@@ -36,7 +39,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match &self.0 {
-            Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Error::Invalid { .. } | Error::InvalidFields { .. } => StatusCode::BAD_REQUEST,
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -63,10 +66,15 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let problems = match &self.0 {
+            Error::InvalidFields { problems, .. } => problems.clone(),
+            _ => Vec::new(),
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.0.code().to_string(),
                 message,
+                problems,
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -90,6 +98,7 @@ pub async fn method_not_allowed() -> Response {
         error: ErrorDetail {
             code: "method_not_allowed".into(),
             message: "this route does not accept that method".into(),
+            problems: Vec::new(),
         },
     };
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()

@@ -16,6 +16,7 @@ mod runs;
 mod scans;
 mod sources;
 mod tenant;
+mod workflows;
 
 use utoipa_axum::router::OpenApiRouter;
 use vigil_core::tenancy::audit::Actor;
@@ -39,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(runs::router())
         .merge(alert_settings::router())
         .merge(scans::router())
+        .merge(workflows::router())
 }
 
 /// The audit actor of an API caller.

@@ -204,12 +204,7 @@ fn enabled_by_default() -> bool {
     true
 }
 
-/// One problem of a posted workflow, at its JSON path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Problem {
-    pub path: String,
-    pub message: String,
-}
+pub use crate::error::FieldProblem as Problem;
 
 /// A workflow that was read, with what is worth knowing but not wrong.
 #[derive(Debug, Clone, PartialEq)]

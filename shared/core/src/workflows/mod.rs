@@ -4,3 +4,7 @@
 pub mod condition;
 pub mod definition;
 pub mod program;
+pub mod service;
+pub mod templates;
+
+pub use service::{Workflow, WorkflowService};

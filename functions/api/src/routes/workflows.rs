@@ -1,0 +1,181 @@
+//! IF/THEN workflows: definitions (versioned on every edit), their trigger and step types as
+//! JSON Schemas, and ready templates.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_core::tenancy::Role;
+use vigil_core::workflows::definition::{Step, Trigger};
+use vigil_core::workflows::templates::{self, WorkflowTemplate};
+use vigil_core::workflows::{Workflow, definition::WorkflowSpec};
+use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+
+use super::actor;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_workflows, create_workflow))
+        .routes(routes!(get_workflow, update_workflow, delete_workflow))
+        .routes(routes!(toggle_workflow))
+        .routes(routes!(trigger_types))
+        .routes(routes!(action_types))
+        .routes(routes!(list_templates))
+}
+
+/// The tenant's workflows.
+#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", security(("api_key" = [])), params(PageParams),
+    responses((status = 200, body = ListResponse<Workflow>)))]
+async fn list_workflows(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<ListResponse<Workflow>>, ApiError> {
+    let (limit, cursor) = page.resolve()?;
+    let (items, next) = app.workflows.list(&caller.tenant_id, limit, cursor).await?;
+    Ok(Json(ListResponse::new(items, next)))
+}
+
+/// Create a workflow (admin; audited). An invalid body is refused with every problem at its
+/// JSON path (`error.problems`).
+#[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", security(("api_key" = [])),
+    request_body = WorkflowSpec,
+    responses((status = 201, body = Workflow), (status = 400, body = vigil_http::error::ErrorBody)))]
+async fn create_workflow(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<Workflow>), ApiError> {
+    caller.require(Role::Admin)?;
+    let workflow = app
+        .workflows
+        .create(&caller.tenant_id, &body, &actor(&caller))
+        .await?;
+    Ok((StatusCode::CREATED, Json(workflow)))
+}
+
+#[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Workflow id")),
+    responses((status = 200, body = Workflow), (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn get_workflow(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Workflow>, ApiError> {
+    Ok(Json(app.workflows.get(&caller.tenant_id, &id).await?.0))
+}
+
+/// Change the fields named (admin; audited): the whole workflow is checked again and stored as
+/// the next version; runs already started keep theirs.
+#[utoipa::path(patch, path = "/api/v1/workflows/{id}", tag = "workflows", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Workflow id")), request_body = Object,
+    responses((status = 200, body = Workflow), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 404, body = vigil_http::error::ErrorBody), (status = 409, body = vigil_http::error::ErrorBody)))]
+async fn update_workflow(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<Value>,
+) -> Result<Json<Workflow>, ApiError> {
+    caller.require(Role::Admin)?;
+    let workflow = app
+        .workflows
+        .update(&caller.tenant_id, &id, &patch, &actor(&caller))
+        .await?;
+    Ok(Json(workflow))
+}
+
+/// Delete a workflow (admin; audited).
+#[utoipa::path(delete, path = "/api/v1/workflows/{id}", tag = "workflows", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Workflow id")),
+    responses((status = 204), (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn delete_workflow(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    app.workflows
+        .delete(&caller.tenant_id, &id, &actor(&caller))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Toggle {
+    /// The new state; without it, the workflow flips.
+    pub enabled: Option<bool>,
+}
+
+/// Turn a workflow on or off (admin; audited; not a new version).
+#[utoipa::path(patch, path = "/api/v1/workflows/{id}/toggle", tag = "workflows", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Workflow id")), request_body = Toggle,
+    responses((status = 200, body = Workflow), (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn toggle_workflow(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiJson(toggle): ApiJson<Toggle>,
+) -> Result<Json<Workflow>, ApiError> {
+    caller.require(Role::Admin)?;
+    let enabled = match toggle.enabled {
+        Some(enabled) => enabled,
+        None => {
+            !app.workflows
+                .get(&caller.tenant_id, &id)
+                .await?
+                .0
+                .spec
+                .enabled
+        }
+    };
+    let workflow = app
+        .workflows
+        .set_enabled(&caller.tenant_id, &id, enabled, &actor(&caller))
+        .await?;
+    Ok(Json(workflow))
+}
+
+/// A JSON Schema with the schemas it refers to (`#/components/schemas/...`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TypeSchemas {
+    #[schema(value_type = Object)]
+    pub schema: RefOr<Schema>,
+    #[schema(value_type = Object)]
+    pub components: std::collections::BTreeMap<String, RefOr<Schema>>,
+}
+
+fn schemas_of<T: utoipa::ToSchema>() -> TypeSchemas {
+    let mut components = Vec::new();
+    T::schemas(&mut components);
+    TypeSchemas {
+        schema: T::schema(),
+        components: components.into_iter().collect(),
+    }
+}
+
+/// The trigger types a workflow may use, as JSON Schema (the reference for workflow bodies).
+#[utoipa::path(get, path = "/api/v1/workflows/triggers/types", tag = "workflows", security(("api_key" = [])),
+    responses((status = 200, body = TypeSchemas)))]
+async fn trigger_types(Caller(_caller): Caller) -> Json<TypeSchemas> {
+    Json(schemas_of::<Trigger>())
+}
+
+/// The step types (actions, `if`, `delay`, `approval`), as JSON Schema.
+#[utoipa::path(get, path = "/api/v1/workflows/actions/types", tag = "workflows", security(("api_key" = [])),
+    responses((status = 200, body = TypeSchemas)))]
+async fn action_types(Caller(_caller): Caller) -> Json<TypeSchemas> {
+    Json(schemas_of::<Step>())
+}
+
+/// Ready workflows to start from; post a template's `workflow` to create it.
+#[utoipa::path(get, path = "/api/v1/workflow-templates", tag = "workflows", security(("api_key" = [])),
+    responses((status = 200, body = ListResponse<WorkflowTemplate>)))]
+async fn list_templates(Caller(_caller): Caller) -> Json<ListResponse<WorkflowTemplate>> {
+    Json(ListResponse::new(templates::all(), None))
+}

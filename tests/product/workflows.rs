@@ -1,0 +1,230 @@
+//! Workflow definitions through the API: created, versioned on every edit, toggled, deleted,
+//! refused with every problem at its JSON path; their types as JSON Schema; ready templates.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::harness::{Kind, TestApp};
+
+both!(
+    a_workflow_is_created_versioned_toggled_and_deleted,
+    an_invalid_workflow_is_refused_with_each_problem_at_its_path,
+    step_types_and_templates_are_served_and_templates_are_valid,
+);
+
+fn at_risk_follow_up() -> Value {
+    json!({"name": "At-risk follow-up", "enabled": true,
+     "triggers": [{"type": "stage_changed", "to": "at_risk"},
+                  {"type": "kpi_threshold", "metric": "health_score", "operator": "below", "value": 50}],
+     "steps": [
+       {"type": "create_task", "title": "Call {{client.name}}", "assignee": "{{client.assignee}}"},
+       {"type": "if", "condition": {"all": [{"field": "client.mrr", "operator": "greater_than", "value": 1000}]},
+        "then": [{"type": "approval", "timeout_minutes": 1440},
+                 {"type": "http_request", "url": "https://hooks.example.com/at-risk", "body": {"client": "{{client.id}}"}}],
+        "else": [{"type": "delay", "minutes": 60}, {"type": "create_ticket", "title": "Check on {{client.name}}"}]}]})
+}
+
+async fn a_workflow_is_created_versioned_toggled_and_deleted(kind: Kind) {
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let key = &tenant.api_key;
+
+    // WHEN the example workflow is posted
+    let (status, created) = vigil
+        .send_json("POST", "/api/v1/workflows", key, &at_risk_follow_up())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["version"], 1);
+    assert_eq!(
+        created["steps"][1]["else"][0],
+        json!({"type": "delay", "minutes": 60})
+    );
+    let (_, listed) = vigil.get("/api/v1/workflows", key).await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+
+    // AND it is edited, then switched off
+    let (status, edited) = vigil
+        .send_json(
+            "PATCH",
+            &format!("/api/v1/workflows/{id}"),
+            key,
+            &json!({"name": "At-risk v2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let (status, off) = vigil
+        .send_json(
+            "PATCH",
+            &format!("/api/v1/workflows/{id}/toggle"),
+            key,
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{off}");
+
+    // THEN an edit is a new version, a toggle is not
+    assert_eq!(edited["version"], 2);
+    assert_eq!(edited["name"], "At-risk v2");
+    assert_eq!(edited["steps"], created["steps"]);
+    assert_eq!(
+        (off["version"].clone(), off["enabled"].clone()),
+        (json!(2), json!(false))
+    );
+    let first = vigil
+        .app
+        .workflows
+        .version(&tenant.tenant_id, &id, 1)
+        .await
+        .expect("version 1");
+    assert_eq!(first.spec.name, "At-risk follow-up");
+
+    // AND a bad edit changes nothing; others cannot see or change it
+    let (status, refused) = vigil
+        .send_json(
+            "PATCH",
+            &format!("/api/v1/workflows/{id}"),
+            key,
+            &json!({"steps": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let (_, still) = vigil.get(&format!("/api/v1/workflows/{id}"), key).await;
+    assert_eq!(still["version"], 2);
+    let viewer = vigil.viewer_key(&tenant.tenant_id).await;
+    let (status, _) = vigil
+        .send_json("POST", "/api/v1/workflows", &viewer, &at_risk_follow_up())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let other = vigil.tenant("Other").await;
+    let (status, _) = vigil
+        .get(&format!("/api/v1/workflows/{id}"), &other.api_key)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // AND deleting it is audited and final
+    let auth = format!("Bearer {key}");
+    let (status, _) = vigil
+        .call(
+            "DELETE",
+            &format!("/api/v1/workflows/{id}"),
+            &[("authorization", &auth)],
+            String::new(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = vigil.get(&format!("/api/v1/workflows/{id}"), key).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, audit) = vigil.get("/api/v1/audit", key).await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("workflow."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "workflow.delete",
+            "workflow.disable",
+            "workflow.update",
+            "workflow.create"
+        ]
+    );
+}
+
+async fn an_invalid_workflow_is_refused_with_each_problem_at_its_path(kind: Kind) {
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let mut body = at_risk_follow_up();
+    body["steps"][1]["then"][0] = json!({"type": "approval", "timeout_minutes": 0});
+    body["steps"][1]["else"][0] = json!({"type": "delay", "minutes": 5000});
+    body["triggers"][0] = json!({"type": "stage_changed"});
+    body["steps"][0] = json!({"type": "create_tsk", "title": "x"});
+
+    let (status, answer) = vigil
+        .send_json("POST", "/api/v1/workflows", &tenant.api_key, &body)
+        .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_workflow");
+    let paths: Vec<&str> = answer["error"]["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "$.triggers[0]",
+            "$.steps[0]",
+            "$.steps[1].then[0].timeout_minutes",
+            "$.steps[1].else[0].minutes"
+        ]
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("4 problem(s)")
+    );
+    let (_, listed) = vigil.get("/api/v1/workflows", &tenant.api_key).await;
+    assert_eq!(listed["items"], json!([]), "nothing was stored");
+}
+
+async fn step_types_and_templates_are_served_and_templates_are_valid(kind: Kind) {
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let (status, triggers) = vigil
+        .get("/api/v1/workflows/triggers/types", &tenant.api_key)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = triggers.to_string();
+    for kind in [
+        "stage_changed",
+        "inactivity",
+        "kpi_threshold",
+        "message_received",
+        "ticket_created",
+        "anomaly_opened",
+        "schedule",
+    ] {
+        assert!(text.contains(kind), "{kind} missing");
+    }
+    let (_, actions) = vigil
+        .get("/api/v1/workflows/actions/types", &tenant.api_key)
+        .await;
+    let text = actions.to_string();
+    for kind in [
+        "create_task",
+        "send_notification",
+        "draft_message",
+        "create_ticket",
+        "update_client",
+        "raise_alert",
+        "http_request",
+        "delay",
+        "approval",
+    ] {
+        assert!(text.contains(kind), "{kind} missing");
+    }
+    let (_, templates) = vigil
+        .get("/api/v1/workflow-templates", &tenant.api_key)
+        .await;
+    let templates = templates["items"].as_array().cloned().unwrap_or_default();
+    assert!(templates.len() >= 8);
+    for template in &templates {
+        let (status, created) = vigil
+            .send_json(
+                "POST",
+                "/api/v1/workflows",
+                &tenant.api_key,
+                &template["workflow"],
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {created}", template["id"]);
+    }
+}
