@@ -67,6 +67,10 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request, client_address):
+        # A stopped function's connection breaks mid-answer; that is expected.
+        pass
+
 
 server = Server(("127.0.0.1", 0), RuntimeApi)
 threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -85,6 +89,17 @@ env = {
     "AWS_SECRET_ACCESS_KEY": "test",
     "VIGIL_STORE": "aws",
     "VIGIL_RESOURCE_PREFIX": "vigil",
+    # What template.yaml passes, so nothing is looked up at init.
+    "VIGIL_TABLE_NAME": "vigil-table",
+    "VIGIL_OUTBOX_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/vigil-outbox",
+    "VIGIL_OUTBOX_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/vigil-outbox-dlq",
+    "VIGIL_WORKFLOW_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/vigil-workflows",
+    "VIGIL_WORKFLOW_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/vigil-workflows-dlq",
+    "VIGIL_OUTBOX_QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:vigil-outbox",
+    "VIGIL_WORKFLOW_QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:vigil-workflows",
+    "VIGIL_EVENT_BUS_NAME": "vigil-bus",
+    "VIGIL_SCHEDULE_GROUP": "vigil",
+    "VIGIL_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/vigil-scheduler",
     "VIGIL_LOG": "warn",
     "VIGIL_LOG_FORMAT": "json",
 }

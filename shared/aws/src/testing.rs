@@ -69,7 +69,11 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
             None,
             "vigil-testing",
         ))
-        .retry_config(RetryConfig::disabled())
+        // As in production (the SDK's standard mode), a 5xx is tried again. moto's DynamoDB is not
+        // thread-safe: concurrent transactions (a batch of runs is written concurrently) now and
+        // then make it answer 500 ("dictionary changed size during iteration") without writing
+        // anything. Typed refusals (a failed condition) are never retried.
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))

@@ -104,6 +104,7 @@ impl App {
                 anomalies.clone(),
                 outbox.clone(),
                 clock.clone(),
+                settings.credentials_ttl,
             ),
             reports: ReportService::new(
                 store.clone(),

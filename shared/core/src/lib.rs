@@ -4,6 +4,7 @@
 
 pub mod anomaly;
 pub mod app;
+pub mod cache;
 pub mod clock;
 pub mod delivery;
 pub mod deployment;

@@ -296,6 +296,7 @@ impl RunService {
     ) -> Result<RunSettings> {
         settings.validate()?;
         let now = self.clock.now();
+        self.settings_cache.invalidate(tenant);
         self.store
             .transact(vec![
                 crate::ports::WriteOp::Put {

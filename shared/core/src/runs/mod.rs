@@ -29,6 +29,7 @@ pub use input::{RunInput, RunReport};
 pub use stats::{BaselineDecision, FailureTrend};
 
 use crate::anomaly::{AnomalyService, Finding, anomaly_id};
+use crate::cache::TtlCache;
 use crate::delivery::outbox::OutboxService;
 use crate::ports::{
     Cursor, Index, Item, ItemStore, PutCondition, Query, SortKey, StoreError, WriteOp,
@@ -269,6 +270,17 @@ pub struct RunService {
     anomalies: Arc<AnomalyService>,
     outbox: Arc<OutboxService>,
     clock: Arc<dyn Clock>,
+    /// What every posted run needs, read once per time to live: run settings by tenant and
+    /// scenarios by `tenant/scenario`.
+    settings_cache: TtlCache<RunSettings>,
+    scenario_cache: TtlCache<Scenario>,
+}
+
+/// Bound on cached scenarios and settings.
+const MAX_CACHED: usize = 10_000;
+
+fn scenario_cache_key(tenant: &str, id: &str) -> String {
+    format!("{tenant}/{id}")
 }
 
 impl RunService {
@@ -277,13 +289,40 @@ impl RunService {
         anomalies: Arc<AnomalyService>,
         outbox: Arc<OutboxService>,
         clock: Arc<dyn Clock>,
+        cache_ttl: std::time::Duration,
     ) -> Self {
         Self {
             store,
             anomalies,
             outbox,
+            settings_cache: TtlCache::new(clock.clone(), cache_ttl, MAX_CACHED),
+            scenario_cache: TtlCache::new(clock.clone(), cache_ttl, MAX_CACHED),
             clock,
         }
+    }
+
+    /// The run settings, from the cache while fresh (for the ingest path).
+    async fn cached_settings(&self, tenant: &str) -> Result<RunSettings> {
+        if let Some(hit) = self.settings_cache.get(tenant) {
+            return Ok(hit);
+        }
+        let settings = self.settings(tenant).await?;
+        self.settings_cache.put(tenant, settings.clone());
+        Ok(settings)
+    }
+
+    /// A scenario, from the cache while fresh (for the ingest path); a missing one is read
+    /// again next time.
+    async fn cached_scenario(&self, tenant: &str, id: &str) -> Result<Option<Scenario>> {
+        let key = scenario_cache_key(tenant, id);
+        if let Some(hit) = self.scenario_cache.get(&key) {
+            return Ok(Some(hit));
+        }
+        let found = self.scenario(tenant, id).await?;
+        if let Some(scenario) = &found {
+            self.scenario_cache.put(key, scenario.clone());
+        }
+        Ok(found)
     }
 
     pub async fn settings(&self, tenant: &str) -> Result<RunSettings> {
@@ -296,11 +335,11 @@ impl RunService {
     /// Stores and classifies runs posted together; each gets its own outcome. Runs of one
     /// scenario share one read of it.
     pub async fn record(&self, tenant: &str, runs: Vec<RunInput>) -> Result<Vec<RunOutcome>> {
-        let settings = self.settings(tenant).await?;
+        let settings = self.cached_settings(tenant).await?;
         let mut scenarios: HashMap<String, Option<Scenario>> = HashMap::new();
         for run in &runs {
             if !scenarios.contains_key(&run.scenario_id) {
-                let found = match self.scenario(tenant, &run.scenario_id).await? {
+                let found = match self.cached_scenario(tenant, &run.scenario_id).await? {
                     Some(known) => Some(known),
                     None => {
                         self.create_scenario(tenant, &run.scenario_id, &run.report)
@@ -670,6 +709,8 @@ impl RunService {
                 audit::record(tenant, actor, action, &scenario.id, at),
             ])
             .await;
+        self.scenario_cache
+            .invalidate(&scenario_cache_key(tenant, &scenario.id));
         match result {
             Ok(()) => Ok(()),
             Err(StoreError::TransactionCancelled { index: 0, .. }) => Err(Error::Conflict(

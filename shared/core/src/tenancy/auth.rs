@@ -2,13 +2,13 @@
 //! tenant's credentials are cached for a short time (`VIGIL_CREDENTIALS_CACHE_SECONDS`);
 //! API keys, by contrast, are checked on every request so revocation takes effect at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::secrets;
 use super::tenants::Tenant;
+use crate::cache::TtlCache;
 use crate::ports::ItemStore;
 use crate::signature::{self, SignedHeaders};
 use crate::{Clock, Error, Result, keys};
@@ -69,42 +69,27 @@ pub fn verify_hook(
     Ok(())
 }
 
-struct Cached {
-    fetched_at: DateTime<Utc>,
-    tenant: Option<Arc<Tenant>>,
-}
-
-/// Tenants by id, cached for `ttl` (unknown ids too, so a flood of bad ids costs no reads).
+/// Tenants by id, cached (unknown ids too, so a flood of bad ids costs no reads).
 pub struct TenantCache {
     store: Arc<dyn ItemStore>,
-    clock: Arc<dyn Clock>,
-    ttl: Duration,
-    entries: RwLock<HashMap<String, Cached>>,
+    cache: TtlCache<Option<Arc<Tenant>>>,
 }
 
-/// Bound on cached entries; beyond it the cache is cleared (simple, and rare in practice).
+/// Bound on cached tenants.
 const MAX_CACHED_TENANTS: usize = 10_000;
 
 impl TenantCache {
     pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>, ttl: std::time::Duration) -> Self {
         Self {
             store,
-            clock,
-            ttl: Duration::from_std(ttl).unwrap_or(Duration::seconds(30)),
-            entries: RwLock::new(HashMap::new()),
+            cache: TtlCache::new(clock, ttl, MAX_CACHED_TENANTS),
         }
     }
 
     /// The tenant, or None when there is no such tenant.
     pub async fn get(&self, tenant_id: &str) -> Result<Option<Arc<Tenant>>> {
-        let now = self.clock.now();
-        {
-            let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(hit) = entries.get(tenant_id)
-                && now - hit.fetched_at < self.ttl
-            {
-                return Ok(hit.tenant.clone());
-            }
+        if let Some(hit) = self.cache.get(tenant_id) {
+            return Ok(hit);
         }
         let tenant = if super::validate_tenant_id(tenant_id).is_ok() {
             match self.store.get(&keys::tenant(tenant_id)).await? {
@@ -114,26 +99,13 @@ impl TenantCache {
         } else {
             None
         };
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_CACHED_TENANTS {
-            entries.clear();
-        }
-        entries.insert(
-            tenant_id.to_string(),
-            Cached {
-                fetched_at: now,
-                tenant: tenant.clone(),
-            },
-        );
+        self.cache.put(tenant_id, tenant.clone());
         Ok(tenant)
     }
 
     /// Forgets a tenant so the next request reads it again (after its credentials change).
     pub fn invalidate(&self, tenant_id: &str) {
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(tenant_id);
+        self.cache.invalidate(tenant_id);
     }
 }
 
