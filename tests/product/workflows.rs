@@ -4,10 +4,145 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use std::time::Duration;
+
+use vigil_core::flows::{Message, MessageHandler as _};
+
 use crate::both;
 use crate::harness::{Kind, TestApp};
 
+/// Hands every message on the workflow queue to the workflow consumer, as `vigil serve` does.
+async fn drain_workflow_queue(vigil: &TestApp) -> usize {
+    let handler = vigil_workflows::WorkflowHandler::new(vigil.app.clone());
+    let queue = &vigil.app.ports.workflow_queue;
+    let mut handled = 0;
+    loop {
+        let batch = queue
+            .receive(10, Duration::from_secs(30), Duration::from_millis(200))
+            .await
+            .expect("receive");
+        if batch.is_empty() {
+            return handled;
+        }
+        for message in &batch {
+            handler
+                .handle(&Message::from(message))
+                .await
+                .expect("handled");
+            queue.delete(&message.receipt).await.expect("delete");
+            handled += 1;
+        }
+    }
+}
+
+async fn post_event(
+    vigil: &TestApp,
+    tenant: &vigil_core::tenancy::tenants::CreatedTenant,
+    event: Value,
+) {
+    let auth = format!("Bearer {}", tenant.ingest_token);
+    let (status, body) = vigil
+        .call(
+            "POST",
+            &format!("/hooks/{}/events", tenant.tenant_id),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            event.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+async fn clients_follow_domain_events_and_the_api(kind: Kind) {
+    // GIVEN a client added through the API
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let key = &tenant.api_key;
+    let (status, created) = vigil
+        .send_json(
+            "POST",
+            "/api/v1/clients",
+            key,
+            &json!({"id": "c_42", "name": "Acme Co", "mrr": 1500, "assignee": "sam"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    // WHEN apps post a stage change and a KPI for it, and an event about a client never seen
+    post_event(
+        &vigil,
+        &tenant,
+        json!({"id": "e1", "type": "client.stage_changed", "occurred_at": "2026-05-01T10:00:00Z",
+        "subject": {"client_id": "c_42"}, "data": {"from": "active", "to": "at_risk"}}),
+    )
+    .await;
+    post_event(
+        &vigil,
+        &tenant,
+        json!({"id": "e2", "type": "client.kpi_updated", "occurred_at": "2026-05-01T09:00:00Z",
+        "subject": {"client_id": "c_42"}, "data": {"metric": "health_score", "value": 41}}),
+    )
+    .await;
+    post_event(
+        &vigil,
+        &tenant,
+        json!({"id": "e3", "type": "message.received", "occurred_at": "2026-05-02T08:00:00Z",
+        "subject": {"client_id": "c_77", "client_name": "Beta"}, "data": {"channel": "email"}}),
+    )
+    .await;
+    assert_eq!(drain_workflow_queue(&vigil).await, 3);
+
+    // THEN the clients show them
+    let (_, acme) = vigil.get("/api/v1/clients/c_42", key).await;
+    assert_eq!(acme["stage"], "at_risk");
+    assert_eq!(acme["health_score"], 41.0);
+    assert_eq!(acme["mrr"], 1500.0);
+    assert_eq!(acme["last_activity_at"], "2026-05-01T10:00:00Z");
+    let (_, beta) = vigil.get("/api/v1/clients/c_77", key).await;
+    assert_eq!(beta["name"], "Beta");
+    assert_eq!(beta["last_activity_at"], "2026-05-02T08:00:00Z");
+
+    // AND people can change a client; bad input and strangers are refused
+    let (status, patched) = vigil
+        .send_json(
+            "PATCH",
+            "/api/v1/clients/c_42",
+            key,
+            &json!({"assignee": "kim"}),
+        )
+        .await;
+    assert_eq!(
+        (status, patched["assignee"].clone()),
+        (StatusCode::OK, json!("kim"))
+    );
+    let (status, _) = vigil
+        .send_json(
+            "PATCH",
+            "/api/v1/clients/c_42",
+            key,
+            &json!({"colour": "red"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = vigil
+        .send_json("POST", "/api/v1/clients", key, &json!({"id": "c_42"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = vigil
+        .send_json("PATCH", "/api/v1/clients/nope", key, &json!({"name": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let other = vigil.tenant("Other").await;
+    let (status, _) = vigil.get("/api/v1/clients/c_42", &other.api_key).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = vigil.get("/api/v1/clients", key).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+}
+
 both!(
+    clients_follow_domain_events_and_the_api,
     a_workflow_is_created_versioned_toggled_and_deleted,
     an_invalid_workflow_is_refused_with_each_problem_at_its_path,
     step_types_and_templates_are_served_and_templates_are_valid,

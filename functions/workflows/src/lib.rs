@@ -5,15 +5,23 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use vigil_core::deployment::{Flow, FlowInvocation};
 use vigil_core::flows::{FlowReport, HandleError, Message, MessageHandler};
+use vigil_core::ingest::DomainEvent;
 use vigil_core::ports::BusEnvelope;
 use vigil_core::{App, Error, Result};
 
 /// Handles one message of the workflow queue.
 pub struct WorkflowHandler {
-    #[allow(dead_code)] // used once workflows run
     app: Arc<App>,
+}
+
+/// The detail of a domain event as ingest publishes it.
+#[derive(Debug, Deserialize)]
+struct Published {
+    tenant_id: String,
+    event: DomainEvent,
 }
 
 impl WorkflowHandler {
@@ -27,8 +35,20 @@ impl MessageHandler for WorkflowHandler {
     async fn handle(&self, message: &Message) -> std::result::Result<(), HandleError> {
         let envelope: BusEnvelope = serde_json::from_str(&message.body)
             .map_err(|e| HandleError::Permanent(format!("not an event envelope: {e}")))?;
-        tracing::info!(detail_type = %envelope.detail_type, source = %envelope.source, "domain event received");
-        Ok(())
+        tracing::debug!(detail_type = %envelope.detail_type, source = %envelope.source, "domain event received");
+        let published: Published = serde_json::from_value(envelope.detail)
+            .map_err(|e| HandleError::Permanent(format!("not a published domain event: {e}")))?;
+        // Keeps the event's client current (applying an event twice changes nothing more).
+        match self
+            .app
+            .clients
+            .apply(&published.tenant_id, &published.event)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(Error::Invalid { message, .. }) => Err(HandleError::Permanent(message)),
+            Err(other) => Err(HandleError::Retryable(other.to_string())),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::rules::RuleService;
 use crate::runs::RunService;
 use crate::tenancy::keys::KeyService;
 use crate::tenancy::tenants::TenantService;
-use crate::workflows::WorkflowService;
+use crate::workflows::{ClientService, WorkflowService};
 
 /// Settings that shape behaviour (not wiring); read from configuration at start-up.
 #[derive(Debug, Clone)]
@@ -62,6 +62,7 @@ pub struct App {
     pub reports: ReportService,
     pub runs: RunService,
     pub workflows: WorkflowService,
+    pub clients: ClientService,
 }
 
 impl App {
@@ -99,6 +100,7 @@ impl App {
             inbox: InboxService::new(store.clone(), clock.clone()),
             rules: RuleService::new(store.clone(), anomalies.clone(), clock.clone()),
             workflows: WorkflowService::new(store.clone(), clock.clone()),
+            clients: ClientService::new(store.clone(), clock.clone()),
             runs: RunService::new(
                 store.clone(),
                 anomalies.clone(),

@@ -258,6 +258,11 @@ pub fn scan(tenant: &str, sort: &str) -> Key {
 
 // ---- workflows ----------------------------------------------------------------------------------
 
+/// A client workflows act on, by the tenant's own id for it.
+pub fn client(tenant: &str, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#CLIENT"), id.to_string())
+}
+
 /// A workflow's current definition.
 pub fn workflow(tenant: &str, id: &str) -> Key {
     Key::new(format!("T#{tenant}#WF"), id.to_string())

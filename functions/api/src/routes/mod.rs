@@ -4,6 +4,7 @@ mod alert_settings;
 mod anomalies;
 mod audit;
 mod channels;
+mod clients;
 mod domain_events;
 mod events;
 mod health;
@@ -41,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(alert_settings::router())
         .merge(scans::router())
         .merge(workflows::router())
+        .merge(clients::router())
 }
 
 /// The audit actor of an API caller.

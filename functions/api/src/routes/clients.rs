@@ -1,0 +1,71 @@
+//! Clients, the subjects workflows act on; kept current by domain events as well.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_core::tenancy::Role;
+use vigil_core::workflows::Client;
+use vigil_core::workflows::clients::ClientFields;
+use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_clients, create_client))
+        .routes(routes!(get_client, update_client))
+}
+
+#[utoipa::path(get, path = "/api/v1/clients", tag = "workflows", security(("api_key" = [])), params(PageParams),
+    responses((status = 200, body = ListResponse<Client>)))]
+async fn list_clients(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<ListResponse<Client>>, ApiError> {
+    let (limit, cursor) = page.resolve()?;
+    let (items, next) = app.clients.list(&caller.tenant_id, limit, cursor).await?;
+    Ok(Json(ListResponse::new(items, next)))
+}
+
+/// Add a client (operator); `id` is the tenant's own id for it.
+#[utoipa::path(post, path = "/api/v1/clients", tag = "workflows", security(("api_key" = [])), request_body = ClientFields,
+    responses((status = 201, body = Client), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 409, body = vigil_http::error::ErrorBody)))]
+async fn create_client(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(fields): ApiJson<ClientFields>,
+) -> Result<(StatusCode, Json<Client>), ApiError> {
+    caller.require(Role::Operator)?;
+    let client = app.clients.create(&caller.tenant_id, fields).await?;
+    Ok((StatusCode::CREATED, Json(client)))
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "workflows", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 200, body = Client), (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn get_client(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Client>, ApiError> {
+    Ok(Json(app.clients.get(&caller.tenant_id, &id).await?))
+}
+
+/// Change the fields named (operator).
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "workflows", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Client id")), request_body = ClientFields,
+    responses((status = 200, body = Client), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn update_client(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiJson(fields): ApiJson<ClientFields>,
+) -> Result<Json<Client>, ApiError> {
+    caller.require(Role::Operator)?;
+    Ok(Json(
+        app.clients.update(&caller.tenant_id, &id, fields).await?,
+    ))
+}
