@@ -1,12 +1,16 @@
 //! IF/THEN workflows: definitions (triggers and steps, read with every problem at its JSON
-//! path), conditions and templates over a run's snapshot, and the program a run walks through.
+//! path), versioned storage and ready templates, the clients they act on, trigger matching,
+//! conditions and templates over a run's snapshot, the program a run walks through and the
+//! states a run moves between.
 
 pub mod clients;
 pub mod condition;
 pub mod definition;
 pub mod program;
+pub mod run_status;
 pub mod service;
 pub mod templates;
+pub mod triggers;
 
 pub use clients::{Client, ClientService};
 pub use service::{Workflow, WorkflowService};
