@@ -66,10 +66,10 @@ done
 # Lambda builds optimise for size and abort on panic (a panic fails that one invocation and
 # Lambda starts a fresh process); `vigil serve` keeps the release profile as written.
 # `make sam-build` passes the same two settings to `sam build`.
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_PANIC=abort
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_PANIC=abort
 
 started=$SECONDS
-echo "== cargo lambda build --release $arch_flag (${functions[*]}), opt-level z, panic abort"
+echo "== cargo lambda build --release $arch_flag (${functions[*]}), opt-level s, panic abort"
 cargo lambda build --release "$arch_flag" "${packages[@]}"
 echo "   built in $((SECONDS - started)) s"
 
