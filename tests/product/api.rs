@@ -320,6 +320,17 @@ async fn the_openapi_document_covers_every_route() {
             "{method} {path} missing"
         );
     }
+    // AND every operation has its own id
+    let mut ids: Vec<&str> = paths
+        .values()
+        .filter_map(|p| p.as_object())
+        .flat_map(|methods| methods.values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let operations = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), operations, "operation ids repeat");
     // AND every documented path is served (none is a stale entry)
     for path in paths.keys() {
         let concrete = path.replace("{tenant}", "tnt_x").replace("{id}", "x");

@@ -143,6 +143,7 @@ async fn clients_follow_domain_events_and_the_api(kind: Kind) {
 
 both!(
     clients_follow_domain_events_and_the_api,
+    tasks_tickets_and_drafts_are_kept_per_client,
     a_workflow_is_created_versioned_toggled_and_deleted,
     an_invalid_workflow_is_refused_with_each_problem_at_its_path,
     step_types_and_templates_are_served_and_templates_are_valid,
@@ -362,4 +363,98 @@ async fn step_types_and_templates_are_served_and_templates_are_valid(kind: Kind)
             .await;
         assert_eq!(status, StatusCode::CREATED, "{}: {created}", template["id"]);
     }
+}
+
+async fn tasks_tickets_and_drafts_are_kept_per_client(kind: Kind) {
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let key = &tenant.api_key;
+    // GIVEN two tasks for a client, one for another, a ticket and a draft
+    for (title, client) in [("Call", "c_42"), ("Email", "c_42"), ("Visit", "c_7")] {
+        let (status, task) = vigil
+            .send_json(
+                "POST",
+                "/api/v1/tasks",
+                key,
+                &json!({"title": title, "client_id": client, "assignee": "sam"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{task}");
+        assert_eq!(task["status"], "open");
+    }
+    let (_, ticket) = vigil
+        .send_json(
+            "POST",
+            "/api/v1/tickets",
+            key,
+            &json!({"title": "Refund", "client_id": "c_42", "category": "billing"}),
+        )
+        .await;
+    let (_, draft) = vigil
+        .send_json(
+            "POST",
+            "/api/v1/drafts",
+            key,
+            &json!({"title": "Checking in", "body": "Hi", "to": "acme@example.com"}),
+        )
+        .await;
+    assert_eq!(draft["status"], "pending_review");
+
+    // WHEN a client's tasks are listed and one is done
+    let (_, mine) = vigil.get("/api/v1/tasks?client_id=c_42", key).await;
+    let id = mine["items"][0]["id"].as_str().expect("a task").to_owned();
+    let (status, done) = vigil
+        .send_json(
+            "PATCH",
+            &format!("/api/v1/tasks/{id}"),
+            key,
+            &json!({"status": "done"}),
+        )
+        .await;
+
+    // THEN the lists are per client and per status, newest first
+    let titles = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["title"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(titles(&mine), ["Email", "Call"]);
+    assert_eq!(
+        (status, done["status"].clone()),
+        (StatusCode::OK, json!("done"))
+    );
+    let (_, open) = vigil.get("/api/v1/tasks?status=open", key).await;
+    assert_eq!(titles(&open), ["Visit", "Call"]);
+    let (_, tickets) = vigil.get("/api/v1/tickets?client_id=c_42", key).await;
+    assert_eq!(tickets["items"][0]["id"], ticket["id"]);
+
+    // AND a status of another kind, a missing title, viewers and strangers are refused
+    let (status, _) = vigil
+        .send_json(
+            "PATCH",
+            &format!("/api/v1/tasks/{id}"),
+            key,
+            &json!({"status": "closed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = vigil
+        .send_json("POST", "/api/v1/tickets", key, &json!({"category": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let viewer = vigil.viewer_key(&tenant.tenant_id).await;
+    let (status, _) = vigil
+        .send_json("POST", "/api/v1/tasks", &viewer, &json!({"title": "t"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let other = vigil.tenant("Other").await;
+    let (status, _) = vigil
+        .get(&format!("/api/v1/tasks/{id}"), &other.api_key)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = vigil.get(&format!("/api/v1/drafts/{id}"), key).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a task id is no draft id");
 }

@@ -18,7 +18,7 @@ use crate::rules::RuleService;
 use crate::runs::RunService;
 use crate::tenancy::keys::KeyService;
 use crate::tenancy::tenants::TenantService;
-use crate::workflows::{ClientService, WorkflowService};
+use crate::workflows::{ClientService, RecordService, WorkflowService};
 
 /// Settings that shape behaviour (not wiring); read from configuration at start-up.
 #[derive(Debug, Clone)]
@@ -63,6 +63,8 @@ pub struct App {
     pub runs: RunService,
     pub workflows: WorkflowService,
     pub clients: ClientService,
+    /// Tasks, tickets and drafts.
+    pub records: RecordService,
 }
 
 impl App {
@@ -101,6 +103,7 @@ impl App {
             rules: RuleService::new(store.clone(), anomalies.clone(), clock.clone()),
             workflows: WorkflowService::new(store.clone(), clock.clone()),
             clients: ClientService::new(store.clone(), clock.clone()),
+            records: RecordService::new(store.clone(), clock.clone()),
             runs: RunService::new(
                 store.clone(),
                 anomalies.clone(),

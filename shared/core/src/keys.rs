@@ -263,6 +263,21 @@ pub fn client(tenant: &str, id: &str) -> Key {
     Key::new(format!("T#{tenant}#CLIENT"), id.to_string())
 }
 
+/// A task, ticket or draft (`kind`), by id.
+pub fn record(tenant: &str, kind: &str, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#REC#{kind}"), id.to_string())
+}
+
+/// GSI1: a tenant's records of one kind, by creation (`{millis}#{id}`).
+pub fn record_list(tenant: &str, kind: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#RECS#{kind}"), sort)
+}
+
+/// GSI2: one client's records of one kind, by creation.
+pub fn client_records(tenant: &str, kind: &str, client: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#CLIENT#{client}#{kind}"), sort)
+}
+
 /// A workflow's current definition.
 pub fn workflow(tenant: &str, id: &str) -> Key {
     Key::new(format!("T#{tenant}#WF"), id.to_string())

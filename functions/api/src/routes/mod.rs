@@ -10,6 +10,7 @@ mod events;
 mod health;
 mod inbox;
 mod keys;
+mod records;
 mod reports;
 mod routing;
 mod rules;
@@ -43,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(scans::router())
         .merge(workflows::router())
         .merge(clients::router())
+        .merge(records::router())
 }
 
 /// The audit actor of an API caller.

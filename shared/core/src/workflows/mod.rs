@@ -7,10 +7,12 @@ pub mod clients;
 pub mod condition;
 pub mod definition;
 pub mod program;
+pub mod records;
 pub mod run_status;
 pub mod service;
 pub mod templates;
 pub mod triggers;
 
 pub use clients::{Client, ClientService};
+pub use records::{Record, RecordKind, RecordService};
 pub use service::{Workflow, WorkflowService};
