@@ -143,6 +143,7 @@ async fn clients_follow_domain_events_and_the_api(kind: Kind) {
 
 both!(
     clients_follow_domain_events_and_the_api,
+    test_mode_traces_a_run_and_writes_nothing,
     tasks_tickets_and_drafts_are_kept_per_client,
     a_workflow_is_created_versioned_toggled_and_deleted,
     an_invalid_workflow_is_refused_with_each_problem_at_its_path,
@@ -457,4 +458,88 @@ async fn tasks_tickets_and_drafts_are_kept_per_client(kind: Kind) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = vigil.get(&format!("/api/v1/drafts/{id}"), key).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a task id is no draft id");
+}
+
+async fn test_mode_traces_a_run_and_writes_nothing(kind: Kind) {
+    // GIVEN the example workflow and a large client
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let key = &tenant.api_key;
+    let (_, created) = vigil
+        .send_json("POST", "/api/v1/workflows", key, &at_risk_follow_up())
+        .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    vigil
+        .send_json(
+            "POST",
+            "/api/v1/clients",
+            key,
+            &json!({"id": "c_42", "name": "Acme Co", "mrr": 5000, "assignee": "sam"}),
+        )
+        .await;
+
+    // WHEN it is tested for that client and for an unknown small one
+    let before = vigil.app.ports.request_counts();
+    let path = format!("/api/v1/workflows/{id}/test");
+    let trigger = json!({"type": "stage_changed", "to": "at_risk"});
+    let (status, big) = vigil
+        .send_json(
+            "POST",
+            &path,
+            key,
+            &json!({"subject": "c_42", "trigger": trigger}),
+        )
+        .await;
+    let (_, unknown) = vigil
+        .send_json(
+            "POST",
+            &path,
+            key,
+            &json!({"subject": "c_new", "trigger": trigger}),
+        )
+        .await;
+    let spent = vigil.app.ports.request_counts().since(&before);
+
+    // THEN each trace shows what would be done, on its branch, and nothing was written
+    assert_eq!(status, StatusCode::OK, "{big}");
+    assert_eq!(big["version"], 1);
+    assert_eq!(
+        big["steps"][0]["would_do"],
+        json!({"type": "create_task", "title": "Call Acme Co", "assignee": "sam"})
+    );
+    assert_eq!(
+        big["steps"][1],
+        json!({"kind": "branch", "path": "$.steps[1]", "condition_held": true})
+    );
+    assert_eq!(big["steps"][2]["kind"], "approval");
+    assert_eq!(
+        big["steps"][3]["would_do"]["body"],
+        json!({"client": "c_42"})
+    );
+    assert_eq!(unknown["steps"][1]["condition_held"], false);
+    assert_eq!(unknown["steps"][2]["kind"], "delay");
+    assert_eq!(unknown["steps"][3]["would_do"]["title"], "Check on ");
+    assert_eq!(spent.writes, 0, "test mode writes nothing: {spent:?}");
+    let (_, tasks) = vigil.get("/api/v1/tasks", key).await;
+    assert_eq!(tasks["items"], json!([]));
+
+    // AND a bad request is refused
+    let (status, _) = vigil
+        .send_json(
+            "POST",
+            &path,
+            key,
+            &json!({"subject": "c_42", "trigger": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = vigil
+        .send_json(
+            "POST",
+            "/api/v1/workflows/wf_nope/test",
+            key,
+            &json!({"subject": "c_42"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::tenancy::Role;
 use vigil_core::workflows::definition::{Step, Trigger};
+use vigil_core::workflows::simulate::Trace;
 use vigil_core::workflows::templates::{self, WorkflowTemplate};
 use vigil_core::workflows::{Workflow, definition::WorkflowSpec};
 use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
@@ -22,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_workflows, create_workflow))
         .routes(routes!(get_workflow, update_workflow, delete_workflow))
         .routes(routes!(toggle_workflow))
+        .routes(routes!(test_workflow))
         .routes(routes!(trigger_types))
         .routes(routes!(action_types))
         .routes(routes!(list_templates))
@@ -139,6 +141,66 @@ async fn toggle_workflow(
         .set_enabled(&caller.tenant_id, &id, enabled, &actor(&caller))
         .await?;
     Ok(Json(workflow))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestRun {
+    /// The client the run would be about (an unknown id is tested as a client with only an id).
+    pub subject: String,
+    /// What the trigger would carry, e.g. `{"type": "stage_changed", "to": "at_risk"}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub trigger: Value,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TestResult {
+    pub workflow_id: String,
+    pub version: u32,
+    #[serde(flatten)]
+    pub trace: Trace,
+}
+
+/// Test mode (operator): walk the workflow against the subject's snapshot and the given trigger
+/// without any side effect, and answer the step-by-step trace (each action as it would be done,
+/// each branch taken, delays and approvals simulated).
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/test", tag = "workflows", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Workflow id")), request_body = TestRun,
+    responses((status = 200, body = TestResult), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn test_workflow(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<TestRun>,
+) -> Result<Json<TestResult>, ApiError> {
+    caller.require(Role::Operator)?;
+    let trigger = match request.trigger {
+        Value::Null => Value::Object(Default::default()),
+        Value::Object(map) => Value::Object(map),
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "trigger must be a JSON object",
+            ));
+        }
+    };
+    let (workflow, trace) = app
+        .workflows
+        .test(
+            &caller.tenant_id,
+            &id,
+            &request.subject,
+            &trigger,
+            &app.clients,
+        )
+        .await?;
+    Ok(Json(TestResult {
+        workflow_id: workflow.id,
+        version: workflow.version,
+        trace,
+    }))
 }
 
 /// A JSON Schema with the schemas it refers to (`#/components/schemas/...`).

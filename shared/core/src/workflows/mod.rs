@@ -10,6 +10,7 @@ pub mod program;
 pub mod records;
 pub mod run_status;
 pub mod service;
+pub mod simulate;
 pub mod templates;
 pub mod triggers;
 

@@ -235,6 +235,33 @@ impl WorkflowService {
         Ok(workflow)
     }
 
+    /// Test mode: the workflow's current version walked against `subject` (a client, or just an
+    /// id when the client is unknown) and `trigger`, writing nothing.
+    pub async fn test(
+        &self,
+        tenant: &str,
+        id: &str,
+        subject: &str,
+        trigger: &Value,
+        clients: &super::ClientService,
+    ) -> Result<(Workflow, super::simulate::Trace)> {
+        let (workflow, _) = self.get(tenant, id).await?;
+        let client = match clients.get(tenant, subject).await {
+            Ok(client) => Some(client),
+            Err(Error::NotFound(_)) => None,
+            Err(other) => return Err(other),
+        };
+        let now = self.clock.now();
+        let snapshot = super::simulate::snapshot(
+            &super::simulate::client_view(client.as_ref(), subject),
+            trigger,
+            now,
+        );
+        let program = super::program::Program::compile(&workflow.spec.steps);
+        let trace = super::simulate::simulate(&program, snapshot, now);
+        Ok((workflow, trace))
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn save(
         &self,
