@@ -138,7 +138,7 @@ impl ReportService {
         let facts = DailyFacts::from_aggregates(&day, &in_period);
         let rendered = daily::render(&facts, date);
         let (ai_text, ai_error) = self.reword(tenant, &rendered).await;
-        let digest = ReportFacts::Daily(facts.clone()).digest()?;
+        let facts = ReportFacts::Daily(facts);
         let report = Report {
             id,
             tenant_id: tenant.to_owned(),
@@ -147,8 +147,8 @@ impl ReportService {
             period_start: start,
             period_end: end,
             created_at: self.clock.now(),
-            facts: ReportFacts::Daily(facts),
-            digest,
+            digest: facts.digest()?,
+            facts,
             rendered,
             used_ai: ai_text.is_some(),
             ai_text,

@@ -12,7 +12,7 @@ use super::classify::VarianceThresholds;
 use super::{Run, RunService, RunStatus, input};
 use crate::anomaly::Finding;
 use crate::delivery::notification::{NewNotification, NotificationType};
-use crate::ports::{Index, Item, Query, SortKey};
+use crate::ports::{Index, Item, PutCondition, Query, SortKey, WriteOp};
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::tenants::to_json;
@@ -299,9 +299,9 @@ impl RunService {
         self.settings_cache.invalidate(tenant);
         self.store
             .transact(vec![
-                crate::ports::WriteOp::Put {
+                WriteOp::Put {
                     item: Item::new(keys::run_settings(tenant), to_json(&settings)?),
-                    condition: crate::ports::PutCondition::None,
+                    condition: PutCondition::None,
                 },
                 audit::record(
                     tenant,

@@ -58,7 +58,8 @@ pub struct ClientChange {
     pub after: Client,
 }
 
-/// The change a known event type makes to a client; None for other types.
+/// Applies a known event type to a client; false (nothing changed) for other types or events
+/// missing what their type needs.
 pub fn apply_event(client: &mut Client, event: &DomainEvent) -> bool {
     let text = |key: &str| {
         event
