@@ -225,15 +225,17 @@ impl TestApp {
 
     /// A new viewer key of `tenant`.
     pub async fn viewer_key(&self, tenant: &str) -> String {
+        self.key_with_role(tenant, vigil_core::tenancy::Role::Viewer)
+            .await
+    }
+
+    /// A new key of `tenant` with `role`.
+    pub async fn key_with_role(&self, tenant: &str, role: vigil_core::tenancy::Role) -> String {
         self.app
             .keys
-            .create(
-                tenant,
-                vigil_core::tenancy::Role::Viewer,
-                &vigil_core::tenancy::audit::Actor::Cli,
-            )
+            .create(tenant, role, &vigil_core::tenancy::audit::Actor::Cli)
             .await
-            .expect("viewer key")
+            .expect("key")
             .api_key
     }
 

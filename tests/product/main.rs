@@ -12,4 +12,5 @@ mod rules;
 mod run_alerts;
 mod runs;
 mod stripe;
+mod workflow_runs;
 mod workflows;

@@ -12,7 +12,7 @@ use crate::both;
 use crate::harness::{Kind, TestApp};
 
 /// Hands every message on the workflow queue to the workflow consumer, as `vigil serve` does.
-async fn drain_workflow_queue(vigil: &TestApp) -> usize {
+pub(crate) async fn drain_workflow_queue(vigil: &TestApp) -> usize {
     let handler = vigil_workflows::WorkflowHandler::new(vigil.app.clone());
     let queue = &vigil.app.ports.workflow_queue;
     let mut handled = 0;
@@ -35,7 +35,7 @@ async fn drain_workflow_queue(vigil: &TestApp) -> usize {
     }
 }
 
-async fn post_event(
+pub(crate) async fn post_event(
     vigil: &TestApp,
     tenant: &vigil_core::tenancy::tenants::CreatedTenant,
     event: Value,

@@ -18,7 +18,12 @@ use crate::rules::RuleService;
 use crate::runs::RunService;
 use crate::tenancy::keys::KeyService;
 use crate::tenancy::tenants::TenantService;
-use crate::workflows::{ClientService, RecordService, WorkflowService};
+use crate::tenancy::tenants::TenantService as Tenants;
+use crate::workflows::actions::ActionRunner;
+use crate::workflows::engine::EngineParts;
+use crate::workflows::{
+    ClientService, RecordService, WorkflowEngine, WorkflowService, WorkflowSettings,
+};
 
 /// Settings that shape behaviour (not wiring); read from configuration at start-up.
 #[derive(Debug, Clone)]
@@ -31,6 +36,7 @@ pub struct AppSettings {
     pub delivery: DeliverySettings,
     /// UTC hour after which the daily summary of the previous day is sent.
     pub summary_hour: u32,
+    pub workflows: WorkflowSettings,
 }
 
 impl Default for AppSettings {
@@ -41,6 +47,7 @@ impl Default for AppSettings {
             ingest: IngestSettings::default(),
             delivery: DeliverySettings::default(),
             summary_hour: 8,
+            workflows: WorkflowSettings::default(),
         }
     }
 }
@@ -65,6 +72,8 @@ pub struct App {
     pub clients: ClientService,
     /// Tasks, tickets and drafts.
     pub records: RecordService,
+    /// Workflow runs: starts, steps, delays, approvals.
+    pub engine: WorkflowEngine,
 }
 
 impl App {
@@ -86,10 +95,32 @@ impl App {
         let routing = Arc::new(RoutingService::new(store.clone(), clock.clone()));
         let anomalies = Arc::new(AnomalyService::new(
             store.clone(),
+            ports.announcer.clone(),
             outbox.clone(),
             clock.clone(),
         ));
+        let engine = WorkflowEngine::new(EngineParts {
+            store: store.clone(),
+            clock: clock.clone(),
+            anomalies: anomalies.clone(),
+            outbox: outbox.clone(),
+            queue: ports.workflow_queue.clone(),
+            scheduler: ports.scheduler.clone(),
+            actions: ActionRunner {
+                records: RecordService::new(store.clone(), clock.clone()),
+                clients: ClientService::new(store.clone(), clock.clone()),
+                tenants: Tenants::new(store.clone(), clock.clone()),
+                outbox: outbox.clone(),
+                anomalies: anomalies.clone(),
+                bus: ports.bus.clone(),
+                http: notifiers.http.clone(),
+                wording: notifiers.wording.clone(),
+                clock: clock.clone(),
+            },
+            settings: settings.workflows.clone(),
+        });
         Self {
+            engine,
             dispatcher: Dispatcher::new(
                 store.clone(),
                 outbox.clone(),

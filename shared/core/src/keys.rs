@@ -288,6 +288,63 @@ pub fn workflow_version(tenant: &str, id: &str, version: u32) -> Key {
     Key::new(format!("T#{tenant}#WFV#{id}"), format!("{version:08}"))
 }
 
+/// A workflow run, by id.
+pub fn workflow_run(tenant: &str, run_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#WFRUN"), run_id.to_string())
+}
+
+/// GSI1: one workflow's runs, by start (`{millis}#{run_id}`).
+pub fn workflow_run_list(tenant: &str, workflow: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#WFRUNS#{workflow}"), sort)
+}
+
+/// GSI2: runs not yet finished in one status, by when they are due (`{time}#{run_id}`): a
+/// delay's end, an approval's time-out, a running run's lease.
+pub fn workflow_runs_due(tenant: &str, status: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#WFDUE#{status}"), sort)
+}
+
+/// An approval request of a run's approval step.
+pub fn approval(tenant: &str, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#APPROVAL"), id.to_string())
+}
+
+/// GSI1: a tenant's approvals in one status, by request time.
+pub fn approval_list(tenant: &str, status: &str, sort: &str) -> IndexKey {
+    IndexKey::new(format!("T#{tenant}#APPROVALS#{status}"), sort)
+}
+
+/// The last run one workflow started for one subject (duplicate triggers are held back).
+pub fn workflow_guard(tenant: &str, workflow: &str, subject: &str) -> Key {
+    Key::new(
+        format!("T#{tenant}#WFGUARD#{workflow}"),
+        subject.to_string(),
+    )
+}
+
+/// Runs one workflow started for one subject because of workflow effects, in one hour.
+pub fn workflow_loop_count(tenant: &str, workflow: &str, subject: &str, hour: &str) -> Key {
+    Key::new(
+        format!("T#{tenant}#WFLOOP#{workflow}"),
+        format!("{subject}#{hour}"),
+    )
+}
+
+/// The tenant's token bucket of run starts.
+pub fn workflow_rate(tenant: &str) -> Key {
+    Key::new(format!("T#{tenant}"), "WF_RATE")
+}
+
+/// Clients for which a workflow's state triggers (KPI, inactivity) held at the last tick.
+pub fn workflow_latch(tenant: &str, workflow: &str, client: &str) -> Key {
+    Key::new(format!("T#{tenant}#WFLATCH#{workflow}"), client.to_string())
+}
+
+/// The last schedule occurrence a workflow's schedule trigger fired for.
+pub fn workflow_schedule_mark(tenant: &str, workflow: &str) -> Key {
+    Key::new(format!("T#{tenant}#WFSCHED"), workflow.to_string())
+}
+
 // ---- reports -----------------------------------------------------------------------------------
 
 pub fn report(tenant: &str, report_id: &str) -> Key {

@@ -1,7 +1,7 @@
 //! Extractors whose rejections are [`ApiError`]s, so every bad request gets the same JSON shape.
 
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use bytes::Bytes;
@@ -60,6 +60,30 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 };
                 ApiError::invalid("invalid_body", message)
             })
+    }
+}
+
+/// An optional JSON body (`Option<ApiJson<T>>`): a request without a body is `None`; one with a
+/// body is read as [`ApiJson`] reads it.
+impl<T: DeserializeOwned> OptionalFromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Option<Self>, ApiError> {
+        let headers = req.headers();
+        let declared_length = headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let has_body = match declared_length {
+            Some(length) => length > 0,
+            None => headers.contains_key(axum::http::header::CONTENT_TYPE),
+        };
+        if !has_body {
+            return Ok(None);
+        }
+        <Self as FromRequest<AppState>>::from_request(req, state)
+            .await
+            .map(Some)
     }
 }
 

@@ -10,6 +10,7 @@ use vigil_core::delivery::dispatcher::DeliverySettings;
 use vigil_core::delivery::retry::{RetryPolicy, parse_schedule};
 use vigil_core::deployment::ResourceNames;
 use vigil_core::ingest::IngestSettings;
+use vigil_core::workflows::WorkflowSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -49,6 +50,7 @@ pub struct Config {
     pub delivery: DeliverySettings,
     pub email: EmailConfig,
     pub summary_hour: u32,
+    pub workflows: WorkflowSettings,
     /// The OpenAI-compatible endpoint that may reword summaries (`None`: deterministic only).
     pub ai: Option<AiConfig>,
 }
@@ -206,6 +208,16 @@ impl Config {
             });
         }
         let email = email_config(source, store)?;
+        let workflows = WorkflowSettings {
+            runs_per_minute: parse(source, "VIGIL_WORKFLOW_RUNS_PER_MINUTE", 6_000u32)?,
+            loop_bound: parse(source, "VIGIL_WORKFLOW_LOOP_BOUND", 5u32)?,
+        };
+        if workflows.runs_per_minute == 0 || workflows.loop_bound == 0 {
+            return Err(ConfigError {
+                variable: "VIGIL_WORKFLOW_RUNS_PER_MINUTE",
+                problem: "runs per minute and the loop bound must be at least 1".into(),
+            });
+        }
         let account_placeholder = "arn:aws:iam::123456789012:role";
         Ok(Config {
             store,
@@ -240,6 +252,7 @@ impl Config {
             delivery,
             email,
             summary_hour,
+            workflows,
             ai,
         })
     }
@@ -271,6 +284,7 @@ impl Config {
             },
             delivery: self.delivery.clone(),
             summary_hour: self.summary_hour,
+            workflows: self.workflows.clone(),
         }
     }
 }

@@ -13,7 +13,7 @@ use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, Pa
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_clients, create_client))
-        .routes(routes!(get_client, update_client))
+        .routes(routes!(get_client, update_client, delete_client))
 }
 
 #[utoipa::path(get, path = "/api/v1/clients", tag = "workflows", security(("api_key" = [])), params(PageParams),
@@ -68,4 +68,18 @@ async fn update_client(
     Ok(Json(
         app.clients.update(&caller.tenant_id, &id, fields).await?,
     ))
+}
+
+/// Delete a client (admin). Runs about it that have not finished end as `skipped`.
+#[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "workflows", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 204), (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn delete_client(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    app.clients.delete(&caller.tenant_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

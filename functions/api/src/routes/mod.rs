@@ -18,6 +18,7 @@ mod runs;
 mod scans;
 mod sources;
 mod tenant;
+mod workflow_runs;
 mod workflows;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -43,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(alert_settings::router())
         .merge(scans::router())
         .merge(workflows::router())
+        .merge(workflow_runs::router())
         .merge(clients::router())
         .merge(records::router())
 }

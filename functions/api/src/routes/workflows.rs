@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::tenancy::Role;
 use vigil_core::workflows::definition::{Step, Trigger};
+use vigil_core::workflows::run::reasons;
 use vigil_core::workflows::simulate::Trace;
 use vigil_core::workflows::templates::{self, WorkflowTemplate};
 use vigil_core::workflows::{Workflow, definition::WorkflowSpec};
@@ -91,7 +92,7 @@ async fn update_workflow(
     Ok(Json(workflow))
 }
 
-/// Delete a workflow (admin; audited).
+/// Delete a workflow (admin; audited). Its waiting runs are cancelled.
 #[utoipa::path(delete, path = "/api/v1/workflows/{id}", tag = "workflows", security(("api_key" = [])),
     params(("id" = String, Path, description = "Workflow id")),
     responses((status = 204), (status = 404, body = vigil_http::error::ErrorBody)))]
@@ -104,6 +105,9 @@ async fn delete_workflow(
     app.workflows
         .delete(&caller.tenant_id, &id, &actor(&caller))
         .await?;
+    app.engine
+        .cancel_waiting(&caller.tenant_id, &id, reasons::WORKFLOW_DELETED)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -114,7 +118,8 @@ pub struct Toggle {
     pub enabled: Option<bool>,
 }
 
-/// Turn a workflow on or off (admin; audited; not a new version).
+/// Turn a workflow on or off (admin; audited; not a new version). Turning it off cancels its
+/// waiting runs (delays, approvals).
 #[utoipa::path(patch, path = "/api/v1/workflows/{id}/toggle", tag = "workflows", security(("api_key" = [])),
     params(("id" = String, Path, description = "Workflow id")), request_body = Toggle,
     responses((status = 200, body = Workflow), (status = 404, body = vigil_http::error::ErrorBody)))]
@@ -140,6 +145,11 @@ async fn toggle_workflow(
         .workflows
         .set_enabled(&caller.tenant_id, &id, enabled, &actor(&caller))
         .await?;
+    if !enabled {
+        app.engine
+            .cancel_waiting(&caller.tenant_id, &id, reasons::WORKFLOW_DISABLED)
+            .await?;
+    }
     Ok(Json(workflow))
 }
 

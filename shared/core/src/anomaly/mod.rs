@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::delivery::outbox::OutboxService;
 use crate::delivery::{NewNotification, NotificationType};
 use crate::ports::{
-    Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp, query_filtered,
+    Announcement, Announcer, Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError,
+    WriteOp, query_filtered,
 };
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
@@ -153,6 +154,7 @@ fn to_item(a: &Anomaly) -> Result<Item> {
 
 pub struct AnomalyService {
     store: Arc<dyn ItemStore>,
+    announcer: Arc<dyn Announcer>,
     outbox: Arc<OutboxService>,
     clock: Arc<dyn Clock>,
 }
@@ -160,11 +162,13 @@ pub struct AnomalyService {
 impl AnomalyService {
     pub fn new(
         store: Arc<dyn ItemStore>,
+        announcer: Arc<dyn Announcer>,
         outbox: Arc<OutboxService>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             store,
+            announcer,
             outbox,
             clock,
         }
@@ -199,12 +203,23 @@ impl AnomalyService {
             reopened_at: None,
             history: Vec::new(),
         };
-        let (anomaly, created) = match self
-            .store
-            .put(to_item(&anomaly)?, PutCondition::Absent)
-            .await
-        {
-            Ok(_) => (anomaly, true),
+        // Workflows with an `anomaly_opened` trigger hear of it on the bus.
+        let announced = self
+            .announcer
+            .put_and_announce(
+                to_item(&anomaly)?,
+                PutCondition::Absent,
+                Announcement::Bus(vec![crate::workflows::messages::anomaly_opened(&anomaly)]),
+            )
+            .await;
+        let (anomaly, created) = match announced {
+            Ok(announced) => {
+                if let Err(error) = announced.announcement {
+                    tracing::warn!(tenant, anomaly_id = %anomaly.id, %error,
+                        "anomaly.opened was not published; workflows will not start for it");
+                }
+                (anomaly, true)
+            }
             Err(StoreError::AlreadyExists) => (self.get(tenant, &id).await?.0, false),
             Err(other) => return Err(other.into()),
         };

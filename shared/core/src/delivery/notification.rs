@@ -37,10 +37,13 @@ pub enum NotificationType {
     TestAlert,
     #[serde(rename = "scan.completed")]
     ScanCompleted,
+    /// Sent by a workflow step, or about a workflow run (an approval timed out, a loop).
+    #[serde(rename = "workflow.notification")]
+    WorkflowNotification,
 }
 
 impl NotificationType {
-    pub const ALL: [NotificationType; 8] = [
+    pub const ALL: [NotificationType; 9] = [
         NotificationType::AnomalyOpened,
         NotificationType::AnomalyResolved,
         NotificationType::ThresholdExceeded,
@@ -49,6 +52,7 @@ impl NotificationType {
         NotificationType::SummaryReady,
         NotificationType::TestAlert,
         NotificationType::ScanCompleted,
+        NotificationType::WorkflowNotification,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl NotificationType {
             NotificationType::SummaryReady => "summary.ready",
             NotificationType::TestAlert => "test.alert",
             NotificationType::ScanCompleted => "scan.completed",
+            NotificationType::WorkflowNotification => "workflow.notification",
         }
     }
 

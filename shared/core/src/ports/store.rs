@@ -400,6 +400,26 @@ pub fn validate_counter_names<'a>(
 /// many items its filter drops.
 pub const MAX_PAGES_PER_LIST: usize = 10;
 
+/// Every item of a paged list: `page` is asked for pages from the first on until it answers no
+/// cursor (at most [`MAX_PAGES_PER_LIST`] pages of `MAX_PAGE` items).
+pub async fn all_pages<T, E, F, Fut>(mut page: F) -> Result<Vec<T>, E>
+where
+    F: FnMut(u32, Option<Cursor>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<Cursor>), E>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    for _ in 0..MAX_PAGES_PER_LIST {
+        let (items, next) = page(MAX_PAGE, cursor).await?;
+        all.extend(items);
+        cursor = next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(all)
+}
+
 /// Reads pages of `query` from `cursor`, keeping the items `keep` accepts, until `limit` are
 /// kept, the query ends, or [`MAX_PAGES_PER_LIST`] pages were read. Returns the kept items and
 /// the cursor to go on from.

@@ -29,6 +29,9 @@ pub struct Client {
     pub last_activity_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when the client was deleted; the record stays so runs about it end as `skipped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// The fields a person may set (`POST` needs `id`; `PATCH` sets what it names).
@@ -56,6 +59,13 @@ pub struct ClientFields {
 pub struct ClientChange {
     pub before: Option<Client>,
     pub after: Client,
+}
+
+/// What an event would do to its client, read but not yet written (see [`ClientService::preview`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingChange {
+    pub change: ClientChange,
+    condition: PutCondition,
 }
 
 /// Applies a known event type to a client; false (nothing changed) for other types or events
@@ -87,6 +97,10 @@ pub fn apply_event(client: &mut Client, event: &DomainEvent) -> bool {
             client.metrics.insert(metric, value);
         }
         "client.activity" | "message.received" | "ticket.created" => {}
+        "client.deleted" => {
+            client.deleted_at = Some(event.occurred_at);
+            return true;
+        }
         _ => return false,
     }
     // Activity is the latest event seen, whatever order events arrive in.
@@ -100,6 +114,15 @@ pub fn apply_event(client: &mut Client, event: &DomainEvent) -> bool {
         client.name = Some(name.to_owned());
     }
     true
+}
+
+/// The client an event is about, when it names a valid one.
+fn event_client(event: &DomainEvent) -> Option<&str> {
+    event
+        .subject
+        .get("client_id")
+        .and_then(Value::as_str)
+        .filter(|id| valid_client_id(id))
 }
 
 fn valid_client_id(id: &str) -> bool {
@@ -142,11 +165,32 @@ impl ClientService {
         })
     }
 
+    /// A client that exists (not deleted).
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Client> {
-        self.read(tenant, id)
+        self.find(tenant, id)
             .await?
-            .map(|(c, _)| c)
+            .filter(|c| c.deleted_at.is_none())
             .ok_or_else(|| Error::NotFound("client".into()))
+    }
+
+    /// A client as stored, deleted ones included.
+    pub async fn find(&self, tenant: &str, id: &str) -> Result<Option<Client>> {
+        Ok(self.read(tenant, id).await?.map(|(c, _)| c))
+    }
+
+    /// Marks a client deleted; runs about it end as `skipped`.
+    pub async fn delete(&self, tenant: &str, id: &str) -> Result<Client> {
+        let now = self.clock.now();
+        self.change(tenant, id, false, |client| {
+            if client.deleted_at.is_some() {
+                return false;
+            }
+            client.deleted_at = Some(now);
+            true
+        })
+        .await?
+        .map(|c| c.after)
+        .ok_or_else(|| Error::NotFound("client".into()))
     }
 
     pub async fn list(
@@ -166,9 +210,15 @@ impl ClientService {
         let clients = page
             .items
             .iter()
-            .map(Item::parse)
+            .map(Item::parse::<Client>)
+            .filter(|c| c.as_ref().map_or(true, |c| c.deleted_at.is_none()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok((clients, page.next_cursor))
+    }
+
+    /// Every client of the tenant (for the tick's state triggers).
+    pub async fn all(&self, tenant: &str) -> Result<Vec<Client>> {
+        crate::ports::store::all_pages(|limit, cursor| self.list(tenant, limit, cursor)).await
     }
 
     pub async fn create(&self, tenant: &str, fields: ClientFields) -> Result<Client> {
@@ -202,6 +252,9 @@ impl ClientService {
             return Err(Error::invalid("invalid_field", "id cannot change"));
         }
         self.change(tenant, id, false, |client| {
+            if client.deleted_at.is_some() {
+                return false;
+            }
             patch(client, fields.clone());
             true
         })
@@ -213,14 +266,55 @@ impl ClientService {
     /// Applies a domain event to its client (created on first sight); None when the event is
     /// of no known type or names no client.
     pub async fn apply(&self, tenant: &str, event: &DomainEvent) -> Result<Option<ClientChange>> {
-        let Some(id) = event.subject.get("client_id").and_then(Value::as_str) else {
+        let Some(id) = event_client(event) else {
             return Ok(None);
         };
-        if !valid_client_id(id) {
-            return Ok(None);
-        }
         self.change(tenant, id, true, |client| apply_event(client, event))
             .await
+    }
+
+    /// What applying `event` would do, without writing it: workflows start from the change
+    /// before it is stored, so a redelivered event still sees the client as it was before.
+    pub async fn preview(
+        &self,
+        tenant: &str,
+        event: &DomainEvent,
+    ) -> Result<Option<PendingChange>> {
+        let Some(id) = event_client(event) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let (before, condition) = match self.read(tenant, id).await? {
+            Some((client, version)) => (Some(client), PutCondition::VersionEquals(version)),
+            None => (None, PutCondition::Absent),
+        };
+        let mut after = before.clone().unwrap_or_else(|| blank(id, now));
+        if !apply_event(&mut after, event) {
+            return Ok(None);
+        }
+        after.updated_at = now;
+        Ok(Some(PendingChange {
+            change: ClientChange { before, after },
+            condition,
+        }))
+    }
+
+    /// Writes a previewed change; applies the event afresh when the client changed meanwhile.
+    pub async fn commit(
+        &self,
+        tenant: &str,
+        event: &DomainEvent,
+        pending: PendingChange,
+    ) -> Result<()> {
+        let after = &pending.change.after;
+        let item = Item::new(keys::client(tenant, &after.id), to_json(after)?);
+        match self.store.put(item, pending.condition).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::AlreadyExists | StoreError::VersionConflict) => {
+                self.apply(tenant, event).await.map(drop)
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Reads, changes and writes a client with an optimistic check, trying again when another
@@ -269,6 +363,7 @@ fn blank(id: &str, now: DateTime<Utc>) -> Client {
         last_activity_at: None,
         created_at: now,
         updated_at: now,
+        deleted_at: None,
     }
 }
 

@@ -146,6 +146,13 @@ pub fn render(template: &str, snapshot: &Value) -> String {
         };
         match lookup(snapshot, after[..end].trim()) {
             Some(Value::String(s)) => out.push_str(s),
+            // Whole numbers read as people write them (20, not 20.0).
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => {
+                    out.push_str(&format!("{}", x as i64))
+                }
+                _ => out.push_str(&n.to_string()),
+            },
             Some(other) => out.push_str(&other.to_string()),
             None => {}
         }

@@ -15,6 +15,8 @@ pub const MAX_DELAY_MINUTES: u32 = 1440;
 pub const DEFAULT_APPROVAL_TIMEOUT_MINUTES: u32 = 1440;
 /// Longest approval wait: a week.
 pub const MAX_APPROVAL_TIMEOUT_MINUTES: u32 = 7 * 1440;
+/// Triggers for one (workflow, subject) within this many minutes start one run, by default.
+pub const DEFAULT_DEDUPE_MINUTES: u32 = 10;
 /// Chains longer than this are accepted with a warning.
 pub const LONG_CHAIN_STEPS: usize = 50;
 /// Steps a workflow may hold at all (nested ones counted).
@@ -198,10 +200,18 @@ pub struct WorkflowSpec {
     /// Every run waits for an approval before its first step.
     #[serde(default)]
     pub requires_approval: bool,
+    /// Triggers for the same subject within this many minutes of a run's start start no other
+    /// run (0: only the very same trigger is held back).
+    #[serde(default = "default_dedupe_minutes")]
+    pub dedupe_minutes: u32,
 }
 
 fn enabled_by_default() -> bool {
     true
+}
+
+fn default_dedupe_minutes() -> u32 {
+    DEFAULT_DEDUPE_MINUTES
 }
 
 pub use crate::error::FieldProblem as Problem;
@@ -226,6 +236,7 @@ pub fn parse_workflow(body: &Value) -> Result<Checked, Vec<Problem>> {
         "triggers",
         "steps",
         "requires_approval",
+        "dedupe_minutes",
     ];
     for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
         problems.push(problem(&format!("$.{key}"), "unknown field"));
@@ -271,6 +282,19 @@ pub fn parse_workflow(body: &Value) -> Result<Checked, Vec<Problem>> {
     };
     let enabled = flag("enabled", true, &mut problems);
     let requires_approval = flag("requires_approval", false, &mut problems);
+    let dedupe_minutes = match object.get("dedupe_minutes") {
+        None | Some(Value::Null) => DEFAULT_DEDUPE_MINUTES,
+        Some(value) => match value.as_u64().and_then(|m| u32::try_from(m).ok()) {
+            Some(minutes) if minutes <= MAX_DELAY_MINUTES => minutes,
+            _ => {
+                problems.push(problem(
+                    "$.dedupe_minutes",
+                    &format!("must be a whole number of minutes from 0 to {MAX_DELAY_MINUTES}"),
+                ));
+                DEFAULT_DEDUPE_MINUTES
+            }
+        },
+    };
 
     let triggers = match object.get("triggers") {
         Some(Value::Array(items)) => {
@@ -334,6 +358,7 @@ pub fn parse_workflow(body: &Value) -> Result<Checked, Vec<Problem>> {
             triggers,
             steps,
             requires_approval,
+            dedupe_minutes,
         },
         warnings,
     })

@@ -3,17 +3,24 @@
 //! conditions and templates over a run's snapshot, the program a run walks through and the
 //! states a run moves between.
 
+pub mod actions;
+pub mod analytics;
 pub mod clients;
 pub mod condition;
 pub mod definition;
+pub mod engine;
+pub mod messages;
 pub mod program;
 pub mod records;
+pub mod run;
 pub mod run_status;
 pub mod service;
 pub mod simulate;
+pub mod starts;
 pub mod templates;
 pub mod triggers;
 
 pub use clients::{Client, ClientService};
+pub use engine::{WorkflowEngine, WorkflowSettings};
 pub use records::{Record, RecordKind, RecordService};
 pub use service::{Workflow, WorkflowService};

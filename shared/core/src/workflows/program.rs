@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::condition::Condition;
-use super::definition::{ActionStep, Control, Step};
+use super::definition::{
+    ActionStep, Control, DEFAULT_APPROVAL_TIMEOUT_MINUTES, Step, WorkflowSpec,
+};
 use crate::tenancy::Role;
 
 /// One instruction; `path` is the step's JSON path in the workflow (`$.steps[1].then[0]`).
@@ -48,6 +50,20 @@ impl Program {
     pub fn compile(steps: &[Step]) -> Program {
         let mut instructions = Vec::new();
         emit(steps, "$.steps", &mut instructions);
+        Program { instructions }
+    }
+
+    /// A workflow's program: its steps, behind an approval when every run requires one.
+    pub fn of(spec: &WorkflowSpec) -> Program {
+        let mut instructions = Vec::new();
+        if spec.requires_approval {
+            instructions.push(Instruction::Approval {
+                approvers: Role::Operator,
+                timeout_minutes: DEFAULT_APPROVAL_TIMEOUT_MINUTES,
+                path: "$.requires_approval".into(),
+            });
+        }
+        emit(&spec.steps, "$.steps", &mut instructions);
         Program { instructions }
     }
 }

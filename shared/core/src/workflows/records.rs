@@ -217,9 +217,44 @@ impl RecordService {
         fields: RecordFields,
         origin: Option<Origin>,
     ) -> Result<Record> {
+        self.insert(tenant, kind, ids::new_id(kind.id_prefix()), fields, origin)
+            .await
+    }
+
+    /// Creates the record a workflow step makes, once: its id comes from the run and the step,
+    /// so a step done again answers the record it made the first time.
+    pub async fn create_for_step(
+        &self,
+        tenant: &str,
+        kind: RecordKind,
+        fields: RecordFields,
+        origin: Origin,
+        step: usize,
+    ) -> Result<Record> {
+        let id = ids::stable_id(
+            kind.id_prefix(),
+            &[tenant, &origin.run_id, &step.to_string()],
+        );
+        match self
+            .insert(tenant, kind, id.clone(), fields, Some(origin))
+            .await
+        {
+            Err(Error::Conflict(_)) => Ok(self.get(tenant, kind, &id).await?.0),
+            other => other,
+        }
+    }
+
+    async fn insert(
+        &self,
+        tenant: &str,
+        kind: RecordKind,
+        id: String,
+        fields: RecordFields,
+        origin: Option<Origin>,
+    ) -> Result<Record> {
         let now = self.clock.now();
         let mut record = Record {
-            id: ids::new_id(kind.id_prefix()),
+            id,
             kind,
             client_id: None,
             title: String::new(),
@@ -235,10 +270,19 @@ impl RecordService {
         };
         apply(&mut record, fields);
         check(kind, &record)?;
-        self.store
+        match self
+            .store
             .put(item(tenant, &record)?, PutCondition::Absent)
-            .await?;
-        Ok(record)
+            .await
+        {
+            Ok(_) => Ok(record),
+            Err(StoreError::AlreadyExists) => Err(Error::Conflict(format!(
+                "{} {} exists",
+                kind.as_str(),
+                record.id
+            ))),
+            Err(other) => Err(other.into()),
+        }
     }
 
     pub async fn get(&self, tenant: &str, kind: RecordKind, id: &str) -> Result<(Record, u64)> {

@@ -136,18 +136,7 @@ impl WorkflowService {
 
     /// Every workflow of the tenant (for matching triggers).
     pub async fn all(&self, tenant: &str) -> Result<Vec<Workflow>> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let (page, next) = self
-                .list(tenant, crate::ports::store::MAX_PAGE, cursor)
-                .await?;
-            all.extend(page);
-            cursor = next;
-            if cursor.is_none() {
-                return Ok(all);
-            }
-        }
+        crate::ports::store::all_pages(|limit, cursor| self.list(tenant, limit, cursor)).await
     }
 
     /// Replaces the fields `patch` names, checks the whole again, and stores it as the next
@@ -257,7 +246,7 @@ impl WorkflowService {
             trigger,
             now,
         );
-        let program = super::program::Program::compile(&workflow.spec.steps);
+        let program = super::program::Program::of(&workflow.spec);
         let trace = super::simulate::simulate(&program, snapshot, now);
         Ok((workflow, trace))
     }

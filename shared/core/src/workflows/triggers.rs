@@ -150,6 +150,7 @@ mod tests {
             last_activity_at: Some(at(last_activity)),
             created_at: at("2026-01-01T00:00:00Z"),
             updated_at: at(last_activity),
+            deleted_at: None,
         }
     }
 

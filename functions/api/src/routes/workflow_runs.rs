@@ -1,0 +1,212 @@
+//! Workflow runs: each run's timeline, retries from the failed step, approvals decided by people,
+//! and the figures across runs.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_core::tenancy::Role;
+use vigil_core::workflows::analytics::Analytics;
+use vigil_core::workflows::engine::Decision;
+use vigil_core::workflows::run::{Approval, ApprovalStatus, WorkflowRun};
+use vigil_core::workflows::run_status::RunStatus;
+use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+
+use super::actor;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_workflow_runs))
+        .routes(routes!(get_workflow_run))
+        .routes(routes!(retry_workflow_run))
+        .routes(routes!(approve_workflow_run))
+        .routes(routes!(reject_workflow_run))
+        .routes(routes!(list_approvals))
+        .routes(routes!(workflow_analytics))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    pub status: Option<RunStatus>,
+    /// Runs started at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// A workflow's runs, newest first.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/runs", tag = "workflows", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Workflow id"), RunsQuery, PageParams),
+    responses((status = 200, body = ListResponse<WorkflowRun>), (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn list_workflow_runs(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<RunsQuery>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<ListResponse<WorkflowRun>>, ApiError> {
+    let (limit, cursor) = page.resolve()?;
+    // Runs outlive a deleted workflow, so an unknown id is only refused when it cannot be one.
+    if !vigil_core::ids::looks_like("wf", &id) {
+        return Err(vigil_core::Error::NotFound("workflow".into()).into());
+    }
+    let (items, next) = app
+        .engine
+        .list_runs(
+            &caller.tenant_id,
+            &id,
+            query.status,
+            query.since,
+            limit,
+            cursor,
+        )
+        .await?;
+    Ok(Json(ListResponse::new(items, next)))
+}
+
+/// One run with the timeline of its steps.
+#[utoipa::path(get, path = "/api/v1/workflows/runs/{run_id}", tag = "workflows", security(("api_key" = [])),
+    params(("run_id" = String, Path, description = "Run id")),
+    responses((status = 200, body = WorkflowRun), (status = 404, body = vigil_http::error::ErrorBody)))]
+async fn get_workflow_run(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(run_id): Path<String>,
+) -> Result<Json<WorkflowRun>, ApiError> {
+    Ok(Json(app.engine.get_run(&caller.tenant_id, &run_id).await?))
+}
+
+/// Resume a failed run at the step that failed (operator; audited). Earlier steps are not done
+/// again.
+#[utoipa::path(post, path = "/api/v1/workflows/runs/{run_id}/retry", tag = "workflows", security(("api_key" = [])),
+    params(("run_id" = String, Path, description = "Run id")),
+    responses((status = 200, body = WorkflowRun), (status = 404, body = vigil_http::error::ErrorBody),
+              (status = 409, body = vigil_http::error::ErrorBody)))]
+async fn retry_workflow_run(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(run_id): Path<String>,
+) -> Result<Json<WorkflowRun>, ApiError> {
+    caller.require(Role::Operator)?;
+    let run = app
+        .engine
+        .retry(&caller.tenant_id, &run_id, &actor(&caller))
+        .await?;
+    Ok(Json(run))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    /// Why (required to reject).
+    pub reason: Option<String>,
+}
+
+/// Approve the run's pending approval (operator, or the role the step names; audited). Decided
+/// once: a second decision is 409.
+#[utoipa::path(post, path = "/api/v1/workflows/runs/{run_id}/approve", tag = "workflows", security(("api_key" = [])),
+    params(("run_id" = String, Path, description = "Run id")), request_body = Option<DecisionBody>,
+    responses((status = 200, body = WorkflowRun), (status = 403, body = vigil_http::error::ErrorBody),
+              (status = 404, body = vigil_http::error::ErrorBody), (status = 409, body = vigil_http::error::ErrorBody)))]
+async fn approve_workflow_run(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(run_id): Path<String>,
+    body: Option<ApiJson<DecisionBody>>,
+) -> Result<Json<WorkflowRun>, ApiError> {
+    decide(app, caller, run_id, Decision::Approve, body).await
+}
+
+/// Reject the run's pending approval with a reason (operator, or the role the step names;
+/// audited). The run ends `rejected`. Decided once: a second decision is 409.
+#[utoipa::path(post, path = "/api/v1/workflows/runs/{run_id}/reject", tag = "workflows", security(("api_key" = [])),
+    params(("run_id" = String, Path, description = "Run id")), request_body = DecisionBody,
+    responses((status = 200, body = WorkflowRun), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 403, body = vigil_http::error::ErrorBody), (status = 404, body = vigil_http::error::ErrorBody),
+              (status = 409, body = vigil_http::error::ErrorBody)))]
+async fn reject_workflow_run(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(run_id): Path<String>,
+    body: Option<ApiJson<DecisionBody>>,
+) -> Result<Json<WorkflowRun>, ApiError> {
+    decide(app, caller, run_id, Decision::Reject, body).await
+}
+
+async fn decide(
+    app: AppState,
+    caller: vigil_core::tenancy::Principal,
+    run_id: String,
+    decision: Decision,
+    body: Option<ApiJson<DecisionBody>>,
+) -> Result<Json<WorkflowRun>, ApiError> {
+    caller.require(Role::Operator)?;
+    let reason = body.and_then(|ApiJson(b)| b.reason);
+    let run = app
+        .engine
+        .decide(
+            &caller.tenant_id,
+            &run_id,
+            decision,
+            &actor(&caller),
+            caller.role,
+            reason,
+        )
+        .await?;
+    Ok(Json(run))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ApprovalsQuery {
+    /// Default `pending`.
+    pub status: Option<ApprovalStatus>,
+}
+
+/// Approval requests in one status, oldest first.
+#[utoipa::path(get, path = "/api/v1/approvals", tag = "workflows", security(("api_key" = [])),
+    params(ApprovalsQuery, PageParams),
+    responses((status = 200, body = ListResponse<Approval>)))]
+async fn list_approvals(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(query): ApiQuery<ApprovalsQuery>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<ListResponse<Approval>>, ApiError> {
+    let (limit, cursor) = page.resolve()?;
+    let status = query.status.unwrap_or(ApprovalStatus::Pending);
+    let (items, next) = app
+        .engine
+        .approvals(&caller.tenant_id, status, limit, cursor)
+        .await?;
+    Ok(Json(ListResponse::new(items, next)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AnalyticsQuery {
+    /// The window, in days back from now (1–90, default 30).
+    pub days: Option<u32>,
+}
+
+/// Runs, success rate, average duration and approvals waiting (with their age), per workflow and
+/// overall, for runs started in the window.
+#[utoipa::path(get, path = "/api/v1/workflows/analytics", tag = "workflows", security(("api_key" = [])),
+    params(AnalyticsQuery),
+    responses((status = 200, body = Analytics), (status = 400, body = vigil_http::error::ErrorBody)))]
+async fn workflow_analytics(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(query): ApiQuery<AnalyticsQuery>,
+) -> Result<Json<Analytics>, ApiError> {
+    let days = query.days.unwrap_or(30);
+    if !(1..=90).contains(&days) {
+        return Err(ApiError::invalid(
+            "invalid_query",
+            "days must be from 1 to 90",
+        ));
+    }
+    let since = app.clock.now() - Duration::days(i64::from(days));
+    Ok(Json(app.engine.analytics(&caller.tenant_id, since).await?))
+}

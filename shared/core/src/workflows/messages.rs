@@ -1,0 +1,163 @@
+//! What the workflow queue carries: domain events and Vigil's own events off the bus (in their
+//! EventBridge envelope), and the executor's own "go on with this run" messages (delays that
+//! ended, approvals granted, retries).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::anomaly::Anomaly;
+use crate::ingest::DomainEvent;
+use crate::ports::{BusEnvelope, BusEvent};
+use crate::severity::Severity;
+
+/// `detail-type` of the event Vigil publishes when it opens an anomaly.
+pub const ANOMALY_OPENED: &str = "anomaly.opened";
+
+/// The workflow run whose effect an event is, for loop detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Cause {
+    pub workflow_id: String,
+    pub run_id: String,
+}
+
+/// A domain event as published on the bus: by ingest, or by a workflow step (`caused_by`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedEvent {
+    pub tenant_id: String,
+    pub event: DomainEvent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caused_by: Option<Cause>,
+}
+
+/// An anomaly Vigil opened, as published on the bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenedAnomaly {
+    pub tenant_id: String,
+    pub anomaly_id: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub title: String,
+    pub subject: String,
+    pub detected_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caused_by: Option<Cause>,
+}
+
+/// The executor's own message: go on with a run from where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunMessage {
+    Advance { tenant_id: String, run_id: String },
+}
+
+/// One message of the workflow queue, read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Event(PublishedEvent),
+    Anomaly(OpenedAnomaly),
+    Run(RunMessage),
+    /// An event on the bus workflows do not act on.
+    Other {
+        detail_type: String,
+    },
+}
+
+/// Reads a workflow-queue message; the error says why it can never be handled.
+pub fn read(body: &str) -> Result<Incoming, String> {
+    if let Ok(message) = serde_json::from_str::<RunMessage>(body) {
+        return Ok(Incoming::Run(message));
+    }
+    let envelope: BusEnvelope =
+        serde_json::from_str(body).map_err(|e| format!("not an event envelope: {e}"))?;
+    if envelope.detail_type == ANOMALY_OPENED {
+        return serde_json::from_value(envelope.detail)
+            .map(Incoming::Anomaly)
+            .map_err(|e| format!("not an opened anomaly: {e}"));
+    }
+    if envelope.detail.get("event").is_none() {
+        return Ok(Incoming::Other {
+            detail_type: envelope.detail_type,
+        });
+    }
+    serde_json::from_value(envelope.detail)
+        .map(Incoming::Event)
+        .map_err(|e| format!("not a published domain event: {e}"))
+}
+
+/// The bus event announcing an opened anomaly (its evidence names the run that raised it, if any).
+pub fn anomaly_opened(anomaly: &Anomaly) -> BusEvent {
+    let caused_by: Option<Cause> = anomaly
+        .evidence
+        .get("caused_by")
+        .and_then(|c| serde_json::from_value(c.clone()).ok());
+    let detail = OpenedAnomaly {
+        tenant_id: anomaly.tenant_id.clone(),
+        anomaly_id: anomaly.id.clone(),
+        rule: anomaly.rule.clone(),
+        severity: anomaly.severity,
+        title: anomaly.title.clone(),
+        subject: anomaly.subject.clone(),
+        detected_at: anomaly.detected_at,
+        caused_by,
+    };
+    BusEvent {
+        detail_type: ANOMALY_OPENED.into(),
+        detail: serde_json::to_value(&detail).unwrap_or_else(|_| json!({})),
+        time: anomaly.detected_at,
+    }
+}
+
+/// The bus event of a workflow step's effect on a client.
+pub fn effect(tenant: &str, event: DomainEvent, cause: Cause) -> BusEvent {
+    let time = event.occurred_at;
+    let detail_type = event.event_type.clone();
+    let published = PublishedEvent {
+        tenant_id: tenant.to_owned(),
+        event,
+        caused_by: Some(cause),
+    };
+    BusEvent {
+        detail_type,
+        detail: serde_json::to_value(&published).unwrap_or_else(|_| json!({})),
+        time,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_message_is_told_apart() {
+        let advance = serde_json::to_string(&RunMessage::Advance {
+            tenant_id: "t".into(),
+            run_id: "wfr_1".into(),
+        })
+        .unwrap_or_default();
+        assert!(matches!(read(&advance), Ok(Incoming::Run(_))));
+        let envelope = |detail_type: &str, detail: serde_json::Value| {
+            json!({"version": "0", "id": "x", "detail-type": detail_type, "source": "vigil",
+                   "time": "2026-05-01T10:00:00Z", "detail": detail})
+            .to_string()
+        };
+        let event = envelope(
+            "client.activity",
+            json!({"tenant_id": "t", "event": {"id": "e1", "type": "client.activity",
+                   "occurred_at": "2026-05-01T10:00:00Z", "subject": {"client_id": "c"}, "data": {}}}),
+        );
+        assert!(matches!(read(&event), Ok(Incoming::Event(_))));
+        let anomaly = envelope(
+            ANOMALY_OPENED,
+            json!({"tenant_id": "t", "anomaly_id": "anm_1", "rule": "payment_failures",
+                   "severity": "SEV1", "title": "x", "subject": "account",
+                   "detected_at": "2026-05-01T10:00:00Z"}),
+        );
+        assert!(matches!(read(&anomaly), Ok(Incoming::Anomaly(_))));
+        assert!(matches!(
+            read(&envelope("summary.ready", json!({"tenant_id": "t"}))),
+            Ok(Incoming::Other { .. })
+        ));
+        assert!(read("not json").is_err());
+    }
+}
