@@ -15,6 +15,9 @@ use vigil_core::flows::{FlowReport, Message, MessageHandler, handle_batch};
 use vigil_core::ports::{Queue, QueueRole};
 use vigil_runtime::{Backend, Config};
 
+/// Pollers per queue.
+const CONSUMERS_PER_QUEUE: usize = 8;
+
 /// How long a received message stays hidden while a consumer works on it.
 const VISIBILITY: Duration = Duration::from_secs(60);
 /// Long-poll time of a consumer; bounds how long shutdown waits for it.
@@ -55,8 +58,12 @@ pub async fn run(config: &Config, addr: SocketAddr) -> anyhow::Result<()> {
         ),
     ];
     for (role, handler) in consumers {
-        let queue = app.ports.queue(role).clone();
-        workers.spawn(consume(queue, handler, stop_rx.clone()));
+        // Several pollers per queue, as SQS runs several Lambda batches at once: one batch's
+        // slow message does not hold up the next, and their writes share group commits.
+        for _ in 0..CONSUMERS_PER_QUEUE {
+            let queue = app.ports.queue(role).clone();
+            workers.spawn(consume(queue, handler.clone(), stop_rx.clone()));
+        }
     }
     workers.spawn(run_schedules(app.clone(), backend.clone(), stop_rx.clone()));
 
@@ -130,11 +137,17 @@ async fn consume(
         }
         let messages: Vec<Message> = batch.iter().map(Message::from).collect();
         let failed = handle_batch(handler.as_ref(), &messages).await;
-        for message in batch.iter().filter(|m| !failed.contains(&m.message_id)) {
-            if let Err(e) = queue.delete(&message.receipt).await {
-                tracing::warn!(error = %e, id = %message.message_id, "could not delete a handled message");
+        let handled = batch.iter().filter(|m| !failed.contains(&m.message_id));
+        let deletes = handled.map(|message| {
+            let queue = &queue;
+            async move {
+                if let Err(e) = queue.delete(&message.receipt).await {
+                    tracing::warn!(error = %e, id = %message.message_id, "could not delete a handled message");
+                }
             }
-        }
+        });
+        // Together, so the deletes share one commit.
+        futures_util::future::join_all(deletes).await;
     }
 }
 

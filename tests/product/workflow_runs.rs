@@ -158,7 +158,9 @@ async fn event_triggers_start_runs_that_take_one_branch(kind: Kind) {
             "steps": [
               {"type": "create_task", "title": "Call {{client.name}} ({{trigger.to}})", "assignee": "{{client.assignee}}"},
               {"type": "if", "condition": {"field": "client.mrr", "operator": "greater_than", "value": 1000},
-               "then": [{"type": "create_ticket", "title": "Big account {{client.name}} at risk"}],
+               "then": [{"type": "create_ticket", "title": "Big account {{client.name}} at risk"},
+                        {"type": "send_notification", "title": "{{client.name}} is at risk",
+                         "message": "MRR {{client.mrr}}", "severity": "SEV2"}],
                "else": [{"type": "draft_message", "template": "Hi {{client.name}}, how are things?"}]}]}))
         .await;
     let messages = w
@@ -226,7 +228,22 @@ async fn event_triggers_start_runs_that_take_one_branch(kind: Kind) {
         .iter()
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["create_task", "if", "create_ticket"]);
+    assert_eq!(
+        kinds,
+        ["create_task", "if", "create_ticket", "send_notification"]
+    );
+    // the notification went through the outbox, to be routed like any alert
+    let (_, events) = w.vigil.get("/api/v1/events", w.key()).await;
+    let sent: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "workflow.notification")
+        .collect();
+    assert_eq!(sent.len(), 1, "{events}");
+    assert_eq!(sent[0]["title"], "Big Co is at risk");
+    assert_eq!(sent[0]["summary"], "MRR 5000");
+    assert_eq!(sent[0]["severity"], "SEV2");
     assert_eq!(run["steps"][1]["outcome"], "then");
     let tasks = w.records("tasks").await;
     let titles: Vec<&str> = tasks.iter().map(|t| t["title"].as_str().unwrap()).collect();
@@ -303,6 +320,10 @@ async fn anomalies_and_the_tick_start_runs(kind: Kind) {
             "steps": [{"type": "create_task", "title": "Digest for {{client.name}}"}]}))
         .await;
 
+    // WHEN the tick runs before Monday 09:00 in Chicago: the schedule has not come
+    w.tick().await;
+    assert!(w.runs(&weekly).await.is_empty());
+
     // WHEN a VIP message opens an anomaly
     w.event("m1", "message.received", "c1", json!({"text": "VIP here"}))
         .await;
@@ -314,7 +335,7 @@ async fn anomalies_and_the_tick_start_runs(kind: Kind) {
     assert_eq!(tickets.len(), 1);
     assert_eq!(tickets[0]["title"], "VIP One wrote");
 
-    // WHEN the tick looks at the clients: c2 is below 50
+    // WHEN the tick looks at the clients (it did above too): c2 is below 50
     w.tick().await;
     let runs = w.runs(&kpi).await;
     assert_eq!(runs.len(), 1);
@@ -387,6 +408,16 @@ async fn delays_wait_for_the_clock_and_keep_the_snapshot(kind: Kind) {
     assert_eq!(run["status"], "waiting");
     assert_eq!(run["resume_at"], "2026-05-04T10:01:00Z");
     assert_eq!(w.records("tasks").await.len(), 1);
+    // a short delay waits on the queue (a delayed message)
+    let queued = w
+        .vigil
+        .app
+        .ports
+        .workflow_queue
+        .depth()
+        .await
+        .expect("depth");
+    assert_eq!(queued, 1, "the run's wake-up waits in the queue");
 
     // AND the client is renamed meanwhile: the run keeps the name it started with
     let (status, _) = w
@@ -590,6 +621,9 @@ async fn approvals_are_decided_once_or_time_out(kind: Kind) {
 
     // WHEN nobody decides c3 within the hour: it is rejected by the expiry flow, with a notice
     w.advance_minutes(61);
+    let late = format!("/api/v1/workflows/runs/{}/approve", run_of("c3"));
+    let (status, body) = w.post(&late, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "too late to approve: {body}");
     let report = vigil_approvals::run_flow(
         &w.vigil.app,
         vigil_core::deployment::FlowInvocation {
@@ -862,7 +896,71 @@ async fn a_deleted_subject_skips_the_run(kind: Kind) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+async fn drafts_are_worded_by_the_ai_model_when_it_answers(kind: Kind) {
+    // GIVEN an OpenAI-compatible stub that answers well once, then fails
+    let sink = HttpSink::start().await;
+    sink.script(
+        "/v1/chat/completions",
+        vec![
+            SinkResponse::status(200).with_body(
+                &json!({"choices": [{"message": {"role": "assistant",
+                    "content": "Hello Acme, we would love to hear how things are going."}}]})
+                .to_string(),
+            ),
+            SinkResponse::status(500),
+        ],
+    );
+    let base = sink.url("/v1");
+    let w = World::start(
+        kind,
+        &[
+            ("VIGIL_AI_BASE_URL", &base),
+            ("VIGIL_AI_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    w.client(json!({"id": "c1", "name": "Acme"})).await;
+    w.client(json!({"id": "c2", "name": "Beta"})).await;
+    let flow = w
+        .workflow(json!({"name": "Check in",
+            "triggers": [{"type": "ticket_created"}],
+            "steps": [{"type": "draft_message", "to": "ops@{{client.id}}.example",
+                       "template": "Hi {{client.name}}, how are things?"}]}))
+        .await;
+    // WHEN two clients open tickets
+    w.event("t1", "ticket.created", "c1", json!({})).await;
+    w.event("t2", "ticket.created", "c2", json!({})).await;
+    // THEN the first draft is the model's wording, the second the template (the model failed);
+    // both wait for review and neither is sent
+    let drafts = w.records("drafts").await;
+    let body_of = |client: &str| {
+        drafts
+            .iter()
+            .find(|d| d["client_id"] == client)
+            .map(|d| d["body"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        body_of("c1"),
+        "Hello Acme, we would love to hear how things are going."
+    );
+    assert_eq!(body_of("c2"), "Hi Beta, how are things?");
+    assert!(drafts.iter().all(|d| d["status"] == "pending_review"));
+    let runs = w.runs(&flow).await;
+    let made: Vec<Value> = runs
+        .iter()
+        .map(|r| r["steps"][0]["detail"]["result"].clone())
+        .collect();
+    assert!(made.iter().any(|m| m["drafted_by"] == "ai"), "{made:?}");
+    assert!(
+        made.iter()
+            .any(|m| m["drafted_by"] == "template" && m["ai_error"] == "http_500"),
+        "{made:?}"
+    );
+}
+
 both!(
+    drafts_are_worded_by_the_ai_model_when_it_answers,
     event_triggers_start_runs_that_take_one_branch,
     anomalies_and_the_tick_start_runs,
     delays_wait_for_the_clock_and_keep_the_snapshot,

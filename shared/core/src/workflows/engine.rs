@@ -7,6 +7,7 @@
 //! of the run and the step (record ids, notification dedupe keys, anomaly occurrences, webhook
 //! ids), so a step done again after a crash between the effect and the write repeats nothing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound as _, Utc};
@@ -117,6 +118,13 @@ enum GuardCheck {
     Redelivery,
 }
 
+/// Run-start tokens taken from a tenant's bucket for this process.
+#[derive(Debug)]
+struct Reservation {
+    tokens: u32,
+    until: DateTime<Utc>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Guard {
     run_id: String,
@@ -138,9 +146,8 @@ pub struct WorkflowEngine {
     actions: ActionRunner,
     settings: WorkflowSettings,
     programs: TtlCache<Compiled>,
-    /// Takes from the tenant buckets one at a time within this process; conditional writes
-    /// keep processes apart.
-    bucket_gate: tokio::sync::Mutex<()>,
+    /// Tokens this process reserved from each tenant's bucket and has not used yet.
+    reservations: tokio::sync::Mutex<HashMap<String, Reservation>>,
 }
 
 pub struct EngineParts {
@@ -174,7 +181,7 @@ impl WorkflowEngine {
                 std::time::Duration::from_secs(24 * 3600),
                 10_000,
             ),
-            bucket_gate: tokio::sync::Mutex::new(()),
+            reservations: tokio::sync::Mutex::new(HashMap::new()),
             store,
             clock,
             anomalies,
@@ -286,22 +293,23 @@ impl WorkflowEngine {
                 run_id: run_id.clone(),
             }
         };
+        if matches!(outcome, StartOutcome::Started { .. }) {
+            // The same trigger again (a redelivery) finds the run it started and goes on with it.
+            // A claimed guard proves the run new, so only the other cases read first.
+            if guard.is_none() && self.read_run(tenant, &run_id).await?.is_some() {
+                self.advance(tenant, &run_id).await?;
+                return Ok(StartOutcome::Duplicate { run_id });
+            }
+            // The run's first write carries its first step's result (or its wait).
+            self.walk(tenant, run, NOT_STORED).await?;
+            return Ok(outcome);
+        }
         match self
             .store
             .put(run.to_item(tenant)?, PutCondition::Absent)
             .await
         {
-            Ok(version) => {
-                if matches!(outcome, StartOutcome::Started { .. }) {
-                    self.walk(tenant, run, version).await?;
-                }
-                Ok(outcome)
-            }
-            // The same trigger again (a redelivery): go on with the run it started.
-            Err(StoreError::AlreadyExists) => {
-                self.advance(tenant, &run_id).await?;
-                Ok(StartOutcome::Duplicate { run_id })
-            }
+            Ok(_) | Err(StoreError::AlreadyExists) => Ok(outcome),
             Err(other) => Err(other.into()),
         }
     }
@@ -389,6 +397,8 @@ impl WorkflowEngine {
             Ok(_) | Err(Error::NotFound(_)) => {}
             Err(other) => return Err(other),
         }
+        self.cancel_waiting(tenant, &workflow.id, reasons::WORKFLOW_PAUSED_LOOP)
+            .await?;
         let hour_start = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
         self.anomalies
             .open(
@@ -418,11 +428,39 @@ impl WorkflowEngine {
         Ok(true)
     }
 
-    /// Takes one token from the tenant's bucket; false when it is empty.
+    /// Takes one token from the tenant's bucket; false when it is empty. Tokens are reserved
+    /// from the stored bucket a tenth of a second's worth at a time (at least one), so busy
+    /// tenants pay one conditional write per reservation rather than per run; a reservation
+    /// unused within a second lapses.
     async fn take_token(&self, tenant: &str, now: DateTime<Utc>) -> Result<bool> {
+        let mut local = self.reservations.lock().await;
+        if let Some(reserved) = local.get_mut(tenant)
+            && reserved.tokens > 0
+            && now < reserved.until
+        {
+            reserved.tokens -= 1;
+            return Ok(true);
+        }
+        let batch = (self.settings.runs_per_minute / 600).max(1);
+        let got = self.reserve(tenant, now, batch).await?;
+        if got == 0 {
+            return Ok(false);
+        }
+        local.insert(
+            tenant.to_owned(),
+            Reservation {
+                tokens: got - 1,
+                until: now + Duration::seconds(1),
+            },
+        );
+        Ok(true)
+    }
+
+    /// Takes up to `wanted` tokens from the tenant's stored bucket (refilled at the tenant's
+    /// rate, holding at most a minute's worth); returns how many it took.
+    async fn reserve(&self, tenant: &str, now: DateTime<Utc>, wanted: u32) -> Result<u32> {
         let rate = f64::from(self.settings.runs_per_minute.max(1));
         let key = keys::workflow_rate(tenant);
-        let _gate = self.bucket_gate.lock().await;
         for _ in 0..8 {
             let (bucket, condition) = match self.store.get(&key).await? {
                 Some(item) => (
@@ -439,11 +477,12 @@ impl WorkflowEngine {
             };
             let elapsed = (now - bucket.at).num_milliseconds().max(0) as f64 / 60_000.0;
             let tokens = (bucket.tokens + elapsed * rate).min(rate);
-            if tokens < 1.0 {
-                return Ok(false);
+            let got = tokens.floor().min(f64::from(wanted)).max(0.0);
+            if got < 1.0 {
+                return Ok(0);
             }
             let next = Bucket {
-                tokens: tokens - 1.0,
+                tokens: tokens - got,
                 at: now.max(bucket.at),
             };
             match self
@@ -451,7 +490,7 @@ impl WorkflowEngine {
                 .put(Item::new(key.clone(), to_json(&next)?), condition)
                 .await
             {
-                Ok(_) => return Ok(true),
+                Ok(_) => return Ok(got as u32),
                 Err(StoreError::AlreadyExists | StoreError::VersionConflict) => continue,
                 Err(other) => return Err(other.into()),
             }
@@ -499,7 +538,8 @@ impl WorkflowEngine {
     }
 
     /// Runs steps from the run's cursor until it must wait or ends. `version` is the stored
-    /// version of `run`; every write is conditional on it.
+    /// version of `run` ([`NOT_STORED`] for a run just started); every write is conditional on
+    /// it.
     async fn walk(&self, tenant: &str, mut run: WorkflowRun, mut version: u64) -> Result<()> {
         let compiled = self.compiled(tenant, &run.workflow_id, run.version).await?;
         let program = &compiled.1;
@@ -650,11 +690,11 @@ impl WorkflowEngine {
     async fn save(&self, tenant: &str, run: &WorkflowRun, version: u64) -> Result<Option<u64>> {
         match self
             .store
-            .put(run.to_item(tenant)?, PutCondition::VersionEquals(version))
+            .put(run.to_item(tenant)?, written_at(version))
             .await
         {
             Ok(v) => Ok(Some(v)),
-            Err(StoreError::VersionConflict) => {
+            Err(StoreError::VersionConflict | StoreError::AlreadyExists) => {
                 tracing::info!(run_id = %run.run_id, "run moved on elsewhere; stopping here");
                 Ok(None)
             }
@@ -732,7 +772,7 @@ impl WorkflowEngine {
             .transact(vec![
                 WriteOp::Put {
                     item: run.to_item(tenant)?,
-                    condition: PutCondition::VersionEquals(version),
+                    condition: written_at(version),
                 },
                 WriteOp::Put {
                     item: approval.to_item(tenant)?,
@@ -797,6 +837,12 @@ impl WorkflowEngine {
                 status_word(run.status)
             )));
         };
+        if self.clock.now() >= pending.expires_at {
+            return Err(Error::Conflict(format!(
+                "the approval expired at {}; the run will be rejected",
+                pending.expires_at.to_rfc3339()
+            )));
+        }
         if !role.at_least(pending.approvers) {
             return Err(Error::Forbidden(format!(
                 "this approval needs the {} role",
@@ -1223,6 +1269,18 @@ impl WorkflowEngine {
 
     pub fn store(&self) -> &Arc<dyn ItemStore> {
         &self.store
+    }
+}
+
+/// The version of a run not stored yet: its first write is conditional on its absence.
+const NOT_STORED: u64 = 0;
+
+/// The condition of a run's write when it was last seen at `version`.
+fn written_at(version: u64) -> PutCondition {
+    if version == NOT_STORED {
+        PutCondition::Absent
+    } else {
+        PutCondition::VersionEquals(version)
     }
 }
 

@@ -25,6 +25,7 @@ pub mod reasons {
     pub const WORKFLOW_DISABLED: &str = "workflow_disabled";
     pub const WORKFLOW_DELETED: &str = "workflow_deleted";
     pub const APPROVAL_TIMED_OUT: &str = "approval_timed_out";
+    pub const WORKFLOW_PAUSED_LOOP: &str = "workflow_paused_loop";
 }
 
 /// What a step did.
