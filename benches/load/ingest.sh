@@ -11,18 +11,9 @@ seconds=${1:-20}
 connections=${2:-16}
 script=${3:-ingest}
 [ -f "benches/load/$script.lua" ] || { echo "no load script benches/load/$script.lua" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/vigil
-data=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-log=$(mktemp)
-VIGIL_LOG=warn "$bin" --data-dir "$data" serve --addr "127.0.0.1:$port" >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
 [ "$script" != stripe ] || [ "$seconds" -le 240 ] || { echo "stripe runs at most 240 s (signature tolerance)" >&2; exit 1; }
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
+. benches/load/serve.sh
+start_serve
 
 stripe_secret=whsec_load_test_endpoint_secret
 tenant_json=$("$bin" --data-dir "$data" tenant create Load --stripe-secret "$stripe_secret" --json)
@@ -40,7 +31,7 @@ out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "benches/load/$scrip
 echo "$out" | grep -E "Requests/sec|Latency|status|p50|99%|50%" || { echo "$out"; exit 1; }
 accepted=$(echo "$out" | awk '/^status 202:/ {print $3}')
 
-kill -TERM $server; wait $server || true
+stop_serve
 echo "== vigil serve at shutdown"
 grep -E "store requests" "$log" || true
 writes=$(awk '/store requests/ {for (i=1;i<=NF;i++) if ($i=="writes") print $(i+1)}' "$log")

@@ -284,6 +284,10 @@ impl ClientService {
             return Ok(None);
         };
         let now = self.clock.now();
+        // Events of types clients do not follow cost no read.
+        if !apply_event(&mut blank(id, now), event) {
+            return Ok(None);
+        }
         let (before, condition) = match self.read(tenant, id).await? {
             Some((client, version)) => (Some(client), PutCondition::VersionEquals(version)),
             None => (None, PutCondition::Absent),
