@@ -7,34 +7,37 @@
 //! of the run and the step (record ids, notification dedupe keys, anomaly occurrences, webhook
 //! ids), so a step done again after a crash between the effect and the write repeats nothing.
 
+mod approvals;
+mod guards;
+
+pub use approvals::Decision;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, DurationRound as _, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
+
+use guards::{GuardCheck, Reservation};
 
 use super::actions::{ActionRunner, StepError};
 use super::clients::{Client, ClientService};
 use super::messages::{Cause, RunMessage};
 use super::program::{Next, Program};
 use super::run::{
-    Approval, ApprovalStatus, PendingApproval, StepOutcome, StepRecord, WorkflowRun, due_sort,
-    reasons, status_word,
+    ApprovalStatus, StepOutcome, StepRecord, WorkflowRun, due_sort, reasons, status_word,
 };
 use super::run_status::RunStatus;
 use super::service::{Workflow, WorkflowService};
 use super::simulate::{client_view, snapshot};
-use crate::anomaly::{AnomalyService, Finding};
+use crate::anomaly::AnomalyService;
 use crate::cache::TtlCache;
-use crate::delivery::notification::{NewNotification, NotificationType};
 use crate::delivery::outbox::OutboxService;
 use crate::ports::{
-    Cursor, Index, Item, ItemStore, PutCondition, Query, Queue, Schedule, ScheduleExpression,
+    Cursor, Index, ItemStore, PutCondition, Query, Queue, Schedule, ScheduleExpression,
     ScheduleTarget, Scheduler, SortKey, StoreError, WriteOp,
 };
-use crate::severity::Severity;
-use crate::tenancy::Role;
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, ids, keys};
@@ -93,42 +96,6 @@ pub struct TriggerFire {
     pub key: String,
     pub at: DateTime<Utc>,
     pub caused_by: Option<Cause>,
-}
-
-/// A decision on an approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Approve,
-    Reject,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Bucket {
-    tokens: f64,
-    at: DateTime<Utc>,
-}
-
-/// What the dedupe guard says of a trigger.
-enum GuardCheck {
-    /// A run started for the subject within the window: this one.
-    HeldBack(String),
-    /// No recent run; claim the guard under this condition.
-    Clear(PutCondition),
-    /// The very trigger that started the recorded run, delivered again.
-    Redelivery,
-}
-
-/// Run-start tokens taken from a tenant's bucket for this process.
-#[derive(Debug)]
-struct Reservation {
-    tokens: u32,
-    until: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Guard {
-    run_id: String,
-    started_at: DateTime<Utc>,
 }
 
 /// A workflow version with its compiled program; versions never change, so they are cached.
@@ -312,192 +279,6 @@ impl WorkflowEngine {
             Ok(_) | Err(StoreError::AlreadyExists) => Ok(outcome),
             Err(other) => Err(other.into()),
         }
-    }
-
-    /// Whether a trigger falls within the dedupe window of the subject's last run. A
-    /// redelivered trigger (same run id) is let through.
-    async fn check_guard(
-        &self,
-        tenant: &str,
-        workflow: &Workflow,
-        subject: &str,
-        run_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<GuardCheck> {
-        let key = keys::workflow_guard(tenant, &workflow.id, subject);
-        let window = Duration::minutes(i64::from(workflow.spec.dedupe_minutes));
-        Ok(match self.store.get(&key).await? {
-            Some(item) => {
-                let last: Guard = item.parse()?;
-                if last.run_id == run_id {
-                    GuardCheck::Redelivery
-                } else if (at - last.started_at).abs() < window {
-                    GuardCheck::HeldBack(last.run_id)
-                } else {
-                    GuardCheck::Clear(PutCondition::VersionEquals(item.version))
-                }
-            }
-            None => GuardCheck::Clear(PutCondition::Absent),
-        })
-    }
-
-    /// Records the run as the subject's last; false when another trigger claimed it first.
-    async fn claim_guard(
-        &self,
-        tenant: &str,
-        workflow: &Workflow,
-        subject: &str,
-        run_id: &str,
-        at: DateTime<Utc>,
-        condition: PutCondition,
-    ) -> Result<bool> {
-        let window = Duration::minutes(i64::from(workflow.spec.dedupe_minutes));
-        let guard = Guard {
-            run_id: run_id.to_owned(),
-            started_at: at,
-        };
-        let item = Item::new(
-            keys::workflow_guard(tenant, &workflow.id, subject),
-            to_json(&guard)?,
-        )
-        .with_expiry((at + window + Duration::hours(1)).timestamp());
-        match self.store.put(item, condition).await {
-            Ok(_) => Ok(true),
-            Err(StoreError::AlreadyExists | StoreError::VersionConflict) => Ok(false),
-            Err(other) => Err(other.into()),
-        }
-    }
-
-    /// Counts starts caused by workflow effects per (workflow, subject, hour); past the bound,
-    /// pauses the workflow and raises an alert. True when the start must not happen.
-    async fn loops(
-        &self,
-        tenant: &str,
-        workflow: &Workflow,
-        subject: &str,
-        cause: &Cause,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let hour = now.format("%Y-%m-%dT%H").to_string();
-        let key = keys::workflow_loop_count(tenant, &workflow.id, subject, &hour);
-        let counters = self
-            .store
-            .add(&key, &[("starts".to_owned(), 1)].into_iter().collect())
-            .await?;
-        let starts = counters.get("starts").copied().unwrap_or(0);
-        if starts <= i64::from(self.settings.loop_bound) {
-            return Ok(false);
-        }
-        tracing::warn!(tenant, workflow_id = %workflow.id, subject, starts, "workflow loop; pausing it");
-        match self
-            .workflows
-            .set_enabled(tenant, &workflow.id, false, &Actor::System)
-            .await
-        {
-            Ok(_) | Err(Error::NotFound(_)) => {}
-            Err(other) => return Err(other),
-        }
-        self.cancel_waiting(tenant, &workflow.id, reasons::WORKFLOW_PAUSED_LOOP)
-            .await?;
-        let hour_start = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
-        self.anomalies
-            .open(
-                tenant,
-                Finding {
-                    rule: "workflow_loop".into(),
-                    severity: Severity::Sev2,
-                    title: format!(
-                        "Workflow \"{}\" kept re-triggering itself for {subject}; it was paused",
-                        workflow.spec.name
-                    ),
-                    subject: workflow.id.clone(),
-                    occurrence: Some(subject.to_owned()),
-                    window_start: hour_start,
-                    window_end: hour_start + Duration::hours(1),
-                    evidence: json!({
-                        "workflow_id": workflow.id,
-                        "subject": subject,
-                        "starts_this_hour": starts,
-                        "bound": self.settings.loop_bound,
-                        "last_cause": cause,
-                    }),
-                    demo: false,
-                },
-            )
-            .await?;
-        Ok(true)
-    }
-
-    /// Takes one token from the tenant's bucket; false when it is empty. Tokens are reserved
-    /// from the stored bucket a tenth of a second's worth at a time (at least one), so busy
-    /// tenants pay one conditional write per reservation rather than per run; a reservation
-    /// unused within a second lapses.
-    async fn take_token(&self, tenant: &str, now: DateTime<Utc>) -> Result<bool> {
-        let mut local = self.reservations.lock().await;
-        if let Some(reserved) = local.get_mut(tenant)
-            && reserved.tokens > 0
-            && now < reserved.until
-        {
-            reserved.tokens -= 1;
-            return Ok(true);
-        }
-        let batch = (self.settings.runs_per_minute / 600).max(1);
-        let got = self.reserve(tenant, now, batch).await?;
-        if got == 0 {
-            return Ok(false);
-        }
-        local.insert(
-            tenant.to_owned(),
-            Reservation {
-                tokens: got - 1,
-                until: now + Duration::seconds(1),
-            },
-        );
-        Ok(true)
-    }
-
-    /// Takes up to `wanted` tokens from the tenant's stored bucket (refilled at the tenant's
-    /// rate, holding at most a minute's worth); returns how many it took.
-    async fn reserve(&self, tenant: &str, now: DateTime<Utc>, wanted: u32) -> Result<u32> {
-        let rate = f64::from(self.settings.runs_per_minute.max(1));
-        let key = keys::workflow_rate(tenant);
-        for _ in 0..8 {
-            let (bucket, condition) = match self.store.get(&key).await? {
-                Some(item) => (
-                    item.parse::<Bucket>()?,
-                    PutCondition::VersionEquals(item.version),
-                ),
-                None => (
-                    Bucket {
-                        tokens: rate,
-                        at: now,
-                    },
-                    PutCondition::Absent,
-                ),
-            };
-            let elapsed = (now - bucket.at).num_milliseconds().max(0) as f64 / 60_000.0;
-            let tokens = (bucket.tokens + elapsed * rate).min(rate);
-            let got = tokens.floor().min(f64::from(wanted)).max(0.0);
-            if got < 1.0 {
-                return Ok(0);
-            }
-            let next = Bucket {
-                tokens: tokens - got,
-                at: now.max(bucket.at),
-            };
-            match self
-                .store
-                .put(Item::new(key.clone(), to_json(&next)?), condition)
-                .await
-            {
-                Ok(_) => return Ok(got as u32),
-                Err(StoreError::AlreadyExists | StoreError::VersionConflict) => continue,
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(Error::Unavailable(
-            "the run rate bucket is too busy; try again".into(),
-        ))
     }
 
     // ---- walking runs ------------------------------------------------------------------------
@@ -735,238 +516,6 @@ impl WorkflowEngine {
         Ok(())
     }
 
-    async fn request_approval(
-        &self,
-        tenant: &str,
-        mut run: WorkflowRun,
-        version: u64,
-        approvers: Role,
-        timeout_minutes: u32,
-        path: &str,
-    ) -> Result<()> {
-        let now = self.clock.now();
-        let id = ids::stable_id("apr", &[tenant, &run.run_id, &run.cursor.to_string()]);
-        let expires_at = now + Duration::minutes(i64::from(timeout_minutes));
-        let approval = Approval {
-            id: id.clone(),
-            run_id: run.run_id.clone(),
-            workflow_id: run.workflow_id.clone(),
-            step: path.to_owned(),
-            subject: run.subject.clone(),
-            approvers,
-            status: ApprovalStatus::Pending,
-            requested_at: now,
-            expires_at,
-            decided_at: None,
-            decided_by: None,
-            reason: None,
-        };
-        run.become_(RunStatus::AwaitingApproval, now)?;
-        run.approval = Some(PendingApproval {
-            id: id.clone(),
-            approvers,
-            expires_at,
-        });
-        let written = self
-            .store
-            .transact(vec![
-                WriteOp::Put {
-                    item: run.to_item(tenant)?,
-                    condition: written_at(version),
-                },
-                WriteOp::Put {
-                    item: approval.to_item(tenant)?,
-                    condition: PutCondition::Absent,
-                },
-            ])
-            .await;
-        match written {
-            Ok(()) => {}
-            Err(StoreError::TransactionCancelled { .. }) => return Ok(()),
-            Err(other) => return Err(other.into()),
-        }
-        let subject = run
-            .snapshot
-            .pointer("/client/name")
-            .and_then(Value::as_str)
-            .unwrap_or(&run.subject)
-            .to_owned();
-        self.outbox
-            .emit(
-                tenant,
-                NewNotification {
-                    kind: NotificationType::ApprovalRequested,
-                    severity: Severity::Sev3,
-                    title: format!("Approval needed: {} for {subject}", run.workflow_name),
-                    summary: format!(
-                        "Run {} waits for a {} to approve or reject it before {}.",
-                        run.run_id,
-                        approvers.as_str(),
-                        expires_at.to_rfc3339()
-                    ),
-                    link_ref: Some(format!("approval:{id}")),
-                    dedupe_key: format!("approval:{id}"),
-                    payload: json!({"approval_id": id, "run_id": run.run_id,
-                                    "workflow_id": run.workflow_id, "step": path,
-                                    "expires_at": expires_at}),
-                },
-            )
-            .await?;
-        Ok(())
-    }
-
-    // ---- people and the clock moving runs on -------------------------------------------------
-
-    /// Approves or rejects a run's pending approval (once: a second decision is a conflict).
-    pub async fn decide(
-        &self,
-        tenant: &str,
-        run_id: &str,
-        decision: Decision,
-        actor: &Actor,
-        role: Role,
-        reason: Option<String>,
-    ) -> Result<WorkflowRun> {
-        let (mut run, version) = self
-            .read_run(tenant, run_id)
-            .await?
-            .ok_or_else(|| Error::NotFound("workflow run".into()))?;
-        let Some(pending) = run.approval.clone() else {
-            return Err(Error::Conflict(format!(
-                "run {run_id} is {} and waits for no approval (an approval is decided once)",
-                status_word(run.status)
-            )));
-        };
-        if self.clock.now() >= pending.expires_at {
-            return Err(Error::Conflict(format!(
-                "the approval expired at {}; the run will be rejected",
-                pending.expires_at.to_rfc3339()
-            )));
-        }
-        if !role.at_least(pending.approvers) {
-            return Err(Error::Forbidden(format!(
-                "this approval needs the {} role",
-                pending.approvers.as_str()
-            )));
-        }
-        if decision == Decision::Reject && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            return Err(Error::invalid(
-                "reason_required",
-                "a rejection needs a reason",
-            ));
-        }
-        let (status, outcome) = match decision {
-            Decision::Approve => (ApprovalStatus::Approved, StepOutcome::Approved),
-            Decision::Reject => (ApprovalStatus::Rejected, StepOutcome::Rejected),
-        };
-        let action = match decision {
-            Decision::Approve => "workflow_run.approve",
-            Decision::Reject => "workflow_run.reject",
-        };
-        let moved = self
-            .settle_approval(
-                tenant,
-                &mut run,
-                version,
-                &pending,
-                status,
-                outcome,
-                actor,
-                reason,
-                Some(action),
-            )
-            .await?;
-        if !moved {
-            return Err(Error::Conflict(
-                "the approval was decided meanwhile (an approval is decided once)".into(),
-            ));
-        }
-        if decision == Decision::Approve {
-            self.send_advance(tenant, run_id).await;
-        }
-        Ok(run)
-    }
-
-    /// Writes an approval's outcome and moves its run on (approved) or ends it. False when
-    /// somebody decided first.
-    #[allow(clippy::too_many_arguments)]
-    async fn settle_approval(
-        &self,
-        tenant: &str,
-        run: &mut WorkflowRun,
-        version: u64,
-        pending: &PendingApproval,
-        status: ApprovalStatus,
-        outcome: StepOutcome,
-        actor: &Actor,
-        reason: Option<String>,
-        audit_action: Option<&str>,
-    ) -> Result<bool> {
-        let now = self.clock.now();
-        let Some(item) = self.store.get(&keys::approval(tenant, &pending.id)).await? else {
-            return Err(Error::Internal(format!(
-                "approval {} is missing",
-                pending.id
-            )));
-        };
-        let mut approval: Approval = item.parse()?;
-        if approval.status != ApprovalStatus::Pending {
-            return Ok(false);
-        }
-        approval.status = status;
-        approval.decided_at = Some(now);
-        approval.decided_by = Some(actor.clone());
-        approval.reason = reason.clone();
-        let compiled = self.compiled(tenant, &run.workflow_id, run.version).await?;
-        let path = instruction_path(&compiled.1, run.cursor);
-        run.steps.push(StepRecord {
-            pc: run.cursor,
-            path,
-            kind: "approval".into(),
-            outcome,
-            detail: json!({"approval_id": approval.id, "decided_by": actor, "reason": reason}),
-            error: None,
-            attempts: 1,
-            at: now,
-        });
-        match status {
-            ApprovalStatus::Approved => {
-                run.become_(RunStatus::Running, now)?;
-                run.cursor += 1;
-            }
-            ApprovalStatus::Cancelled => {
-                run.become_(RunStatus::Cancelled, now)?;
-                run.reason = reason;
-            }
-            _ => {
-                run.become_(RunStatus::Rejected, now)?;
-                run.reason = match status {
-                    ApprovalStatus::Expired => Some(reasons::APPROVAL_TIMED_OUT.into()),
-                    _ => reason,
-                };
-            }
-        }
-        let mut ops = vec![
-            WriteOp::Put {
-                item: approval.to_item(tenant)?,
-                condition: PutCondition::VersionEquals(item.version),
-            },
-            // The pending list entry goes; the approval's own item carries its new list key.
-            WriteOp::Put {
-                item: run.to_item(tenant)?,
-                condition: PutCondition::VersionEquals(version),
-            },
-        ];
-        if let Some(action) = audit_action {
-            ops.push(audit::record(tenant, actor, action, &run.run_id, now));
-        }
-        match self.store.transact(ops).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::TransactionCancelled { .. }) => Ok(false),
-            Err(other) => Err(other.into()),
-        }
-    }
-
     /// Resumes a failed run at the step that failed (audited); earlier steps are not repeated.
     pub async fn retry(&self, tenant: &str, run_id: &str, actor: &Actor) -> Result<WorkflowRun> {
         let (mut run, version) = self
@@ -1088,56 +637,6 @@ impl WorkflowEngine {
         Ok(resumed)
     }
 
-    /// Rejects the approvals past their time-out, with a notification for each.
-    pub async fn expire_approvals(&self, tenant: &str) -> Result<usize> {
-        let now = self.clock.now();
-        let mut expired = 0;
-        for (mut run, version) in self
-            .due_runs(tenant, RunStatus::AwaitingApproval, Some(now))
-            .await?
-        {
-            let Some(pending) = run.approval.clone() else {
-                continue;
-            };
-            let moved = self
-                .settle_approval(
-                    tenant,
-                    &mut run,
-                    version,
-                    &pending,
-                    ApprovalStatus::Expired,
-                    StepOutcome::TimedOut,
-                    &Actor::System,
-                    Some("nobody decided in time".into()),
-                    None,
-                )
-                .await?;
-            if !moved {
-                continue;
-            }
-            expired += 1;
-            self.outbox
-                .emit(
-                    tenant,
-                    NewNotification {
-                        kind: NotificationType::WorkflowNotification,
-                        severity: Severity::Sev3,
-                        title: format!("Approval timed out: {}", run.workflow_name),
-                        summary: format!(
-                            "Nobody approved run {} for {} in time; the run was rejected.",
-                            run.run_id, run.subject
-                        ),
-                        link_ref: Some(format!("approval:{}", pending.id)),
-                        dedupe_key: format!("approval-expired:{}", pending.id),
-                        payload: json!({"approval_id": pending.id, "run_id": run.run_id,
-                                        "workflow_id": run.workflow_id}),
-                    },
-                )
-                .await?;
-        }
-        Ok(expired)
-    }
-
     /// Unfinished runs in one status, due by `until` (all of them when None).
     async fn due_runs(
         &self,
@@ -1225,34 +724,6 @@ impl WorkflowEngine {
         )
         .await?;
         Ok((items, next))
-    }
-
-    /// Approvals in one status, oldest request first.
-    pub async fn approvals(
-        &self,
-        tenant: &str,
-        status: ApprovalStatus,
-        limit: u32,
-        cursor: Option<Cursor>,
-    ) -> Result<(Vec<Approval>, Option<Cursor>)> {
-        let page = self
-            .store
-            .query(
-                Query::partition(
-                    Index::Gsi1,
-                    keys::approval_list(tenant, status.as_str(), "").pk,
-                )
-                .limit(limit)
-                .after(cursor),
-            )
-            .await?;
-        let approvals = page
-            .items
-            .iter()
-            .map(Item::parse::<Approval>)
-            .filter(|a| a.as_ref().map_or(true, |a| a.status == status))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok((approvals, page.next_cursor))
     }
 
     pub fn workflows(&self) -> &WorkflowService {
