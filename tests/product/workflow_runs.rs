@@ -664,6 +664,7 @@ async fn approvals_are_decided_once_or_time_out(kind: Kind) {
     assert_eq!(figures["overall"]["rejected"], 2);
     assert!((figures["overall"]["success_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(figures["workflows"][0]["workflow_id"], flow.as_str());
+    assert_eq!(figures["truncated"], false);
 }
 
 async fn a_failed_step_halts_the_run_and_a_retry_resumes_there(kind: Kind) {

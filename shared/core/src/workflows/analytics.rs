@@ -8,7 +8,10 @@ use super::engine::WorkflowEngine;
 use super::run::{Approval, ApprovalStatus, WorkflowRun};
 use super::run_status::RunStatus;
 use crate::Result;
-use crate::ports::store::all_pages;
+use crate::ports::store::{MAX_PAGE, MAX_PAGES_PER_LIST, all_pages};
+
+/// Runs of one workflow analytics read at most.
+pub const MAX_RUNS_READ: usize = MAX_PAGES_PER_LIST * MAX_PAGE as usize;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunFigures {
@@ -33,6 +36,9 @@ pub struct RunFigures {
 pub struct WorkflowFigures {
     pub workflow_id: String,
     pub name: String,
+    /// The workflow started more runs in the window than analytics read ([`MAX_RUNS_READ`]):
+    /// its figures cover the newest of them.
+    pub truncated: bool,
     #[serde(flatten)]
     pub figures: RunFigures,
 }
@@ -40,6 +46,8 @@ pub struct WorkflowFigures {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Analytics {
     pub since: DateTime<Utc>,
+    /// Some workflow's figures cover only its newest runs (see `workflows[].truncated`).
+    pub truncated: bool,
     pub overall: RunFigures,
     pub workflows: Vec<WorkflowFigures>,
 }
@@ -110,6 +118,7 @@ impl WorkflowEngine {
             workflows.push(WorkflowFigures {
                 workflow_id: workflow.id,
                 name: workflow.spec.name,
+                truncated: count >= MAX_RUNS_READ,
                 figures: figures(&runs, &approvals, now),
             });
         }
@@ -117,6 +126,7 @@ impl WorkflowEngine {
         let approvals: Vec<&Approval> = waiting.iter().collect();
         Ok(Analytics {
             since,
+            truncated: workflows.iter().any(|w| w.truncated),
             overall: figures(&runs, &approvals, now),
             workflows,
         })
