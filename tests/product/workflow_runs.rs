@@ -664,7 +664,7 @@ async fn approvals_are_decided_once_or_time_out(kind: Kind) {
     assert_eq!(figures["overall"]["rejected"], 2);
     assert!((figures["overall"]["success_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(figures["workflows"][0]["workflow_id"], flow.as_str());
-    assert_eq!(figures["truncated"], false);
+    assert_eq!(figures["overall"]["in_progress"], 0);
 }
 
 async fn a_failed_step_halts_the_run_and_a_retry_resumes_there(kind: Kind) {
@@ -721,6 +721,17 @@ async fn a_failed_step_halts_the_run_and_a_retry_resumes_there(kind: Kind) {
     assert_eq!(outcomes, ["done", "failed_continued", "failed"]);
     assert_eq!(sink.requests("/crm").len(), 3);
     assert!(w.records("tickets").await.is_empty());
+    let (_, figures) = w
+        .vigil
+        .get("/api/v1/workflows/analytics?days=1", w.key())
+        .await;
+    assert_eq!(
+        (
+            figures["overall"]["failed"].clone(),
+            figures["overall"]["completed"].clone()
+        ),
+        (json!(1), json!(0))
+    );
 
     // WHEN the CRM is fixed and the run is retried: it resumes at the CRM step only
     let (status, _) = w
@@ -738,6 +749,15 @@ async fn a_failed_step_halts_the_run_and_a_retry_resumes_there(kind: Kind) {
     assert_eq!(sink.requests("/optional").len(), 1);
     assert_eq!(sink.requests("/crm").len(), 4);
     assert_eq!(w.records("tickets").await.len(), 1);
+    // the analytics count the run once, as completed
+    let (_, figures) = w
+        .vigil
+        .get("/api/v1/workflows/analytics?days=1", w.key())
+        .await;
+    assert_eq!(figures["overall"]["runs"], 1);
+    assert_eq!(figures["overall"]["failed"], 0);
+    assert_eq!(figures["overall"]["completed"], 1);
+    assert_eq!(figures["overall"]["success_rate"], 1.0);
     // the same webhook id each time, so the receiver can tell a retry
     let ids: Vec<String> = sink
         .requests("/crm")

@@ -304,6 +304,11 @@ pub fn workflow_runs_due(tenant: &str, status: &str, sort: &str) -> IndexKey {
     IndexKey::new(format!("T#{tenant}#WFDUE#{status}"), sort)
 }
 
+/// How one workflow's runs that started on one day (`YYYY-MM-DD`, UTC) ended: counters.
+pub fn workflow_day_tally(tenant: &str, workflow: &str, day: &str) -> Key {
+    Key::new(format!("T#{tenant}#WFTALLY#{workflow}"), day.to_string())
+}
+
 /// An approval request of a run's approval step.
 pub fn approval(tenant: &str, id: &str) -> Key {
     Key::new(format!("T#{tenant}#APPROVAL"), id.to_string())

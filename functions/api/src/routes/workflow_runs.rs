@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -191,7 +191,7 @@ pub struct AnalyticsQuery {
 }
 
 /// Runs, success rate, average duration and approvals waiting (with their age), per workflow and
-/// overall, for runs started in the window.
+/// overall, for the runs started in the last `days` days (today included, UTC).
 #[utoipa::path(get, path = "/api/v1/workflows/analytics", tag = "workflows", security(("api_key" = [])),
     params(AnalyticsQuery),
     responses((status = 200, body = Analytics), (status = 400, body = vigil_http::error::ErrorBody)))]
@@ -207,6 +207,5 @@ async fn workflow_analytics(
             "days must be from 1 to 90",
         ));
     }
-    let since = app.clock.now() - Duration::days(i64::from(days));
-    Ok(Json(app.engine.analytics(&caller.tenant_id, since).await?))
+    Ok(Json(app.engine.analytics(&caller.tenant_id, days).await?))
 }

@@ -1,28 +1,65 @@
 //! Workflow analytics: runs, success rate, average duration and approvals waiting, per
-//! workflow and overall, over a window.
+//! workflow and overall, over a window of days. Outcomes come from counters each run moves
+//! when it reaches one (by the day it started, UTC), so the figures stay exact however many
+//! runs there were; runs still in progress and approvals waiting are read as they stand.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::engine::WorkflowEngine;
-use super::run::{Approval, ApprovalStatus, WorkflowRun};
+use super::run::{Approval, ApprovalStatus};
 use super::run_status::RunStatus;
 use crate::Result;
-use crate::ports::store::{MAX_PAGE, MAX_PAGES_PER_LIST, all_pages};
+use crate::keys;
+use crate::ports::store::all_pages;
+use crate::ports::{Index, Query, SortKey};
 
-/// Runs of one workflow analytics read at most.
-pub const MAX_RUNS_READ: usize = MAX_PAGES_PER_LIST * MAX_PAGE as usize;
+/// How a workflow's runs ended, summed over days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    pub completed: i64,
+    pub failed: i64,
+    pub rejected: i64,
+    pub skipped: i64,
+    pub cancelled: i64,
+    /// Of completed runs, start to finish.
+    pub duration_ms: i64,
+}
+
+impl Outcomes {
+    fn add(&mut self, counters: &BTreeMap<String, i64>) {
+        let get = |name: &str| counters.get(name).copied().unwrap_or(0);
+        self.completed += get("completed");
+        self.failed += get("failed");
+        self.rejected += get("rejected");
+        self.skipped += get("skipped");
+        self.cancelled += get("cancelled");
+        self.duration_ms += get("duration_ms");
+    }
+
+    fn plus(mut self, other: Outcomes) -> Outcomes {
+        self.completed += other.completed;
+        self.failed += other.failed;
+        self.rejected += other.rejected;
+        self.skipped += other.skipped;
+        self.cancelled += other.cancelled;
+        self.duration_ms += other.duration_ms;
+        self
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunFigures {
-    pub runs: usize,
-    pub completed: usize,
-    pub failed: usize,
-    pub rejected: usize,
-    pub skipped: usize,
-    pub cancelled: usize,
+    pub runs: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub rejected: i64,
+    pub skipped: i64,
+    pub cancelled: i64,
     /// Running, waiting or awaiting an approval.
-    pub in_progress: usize,
+    pub in_progress: i64,
     /// Completed ÷ (completed + failed + rejected); none before any of those.
     pub success_rate: Option<f64>,
     /// Of completed runs, start to finish.
@@ -36,50 +73,42 @@ pub struct RunFigures {
 pub struct WorkflowFigures {
     pub workflow_id: String,
     pub name: String,
-    /// The workflow started more runs in the window than analytics read ([`MAX_RUNS_READ`]):
-    /// its figures cover the newest of them.
-    pub truncated: bool,
     #[serde(flatten)]
     pub figures: RunFigures,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Analytics {
+    /// The first day counted (runs are counted by the day they started, UTC).
     pub since: DateTime<Utc>,
-    /// Some workflow's figures cover only its newest runs (see `workflows[].truncated`).
-    pub truncated: bool,
     pub overall: RunFigures,
     pub workflows: Vec<WorkflowFigures>,
 }
 
-/// The figures of some runs and the approvals waiting among them.
-pub fn figures(runs: &[&WorkflowRun], waiting: &[&Approval], now: DateTime<Utc>) -> RunFigures {
-    let count = |status: RunStatus| runs.iter().filter(|r| r.status == status).count();
-    let completed = count(RunStatus::Completed);
-    let failed = count(RunStatus::Failed);
-    let rejected = count(RunStatus::Rejected);
-    let decided = completed + failed + rejected;
-    let durations: Vec<f64> = runs
-        .iter()
-        .filter(|r| r.status == RunStatus::Completed)
-        .filter_map(|r| {
-            r.finished_at
-                .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0)
-        })
-        .collect();
+/// The figures of some outcomes, runs in progress and approvals waiting.
+pub fn figures(
+    outcomes: Outcomes,
+    in_progress: i64,
+    waiting: &[&Approval],
+    now: DateTime<Utc>,
+) -> RunFigures {
+    let decided = outcomes.completed + outcomes.failed + outcomes.rejected;
     RunFigures {
-        runs: runs.len(),
-        completed,
-        failed,
-        rejected,
-        skipped: count(RunStatus::Skipped),
-        cancelled: count(RunStatus::Cancelled),
-        in_progress: count(RunStatus::Running)
-            + count(RunStatus::Waiting)
-            + count(RunStatus::AwaitingApproval),
-        success_rate: (decided > 0).then(|| completed as f64 / decided as f64),
-        average_duration_seconds: (!durations.is_empty())
-            .then(|| durations.iter().sum::<f64>() / durations.len() as f64),
+        runs: outcomes.completed
+            + outcomes.failed
+            + outcomes.rejected
+            + outcomes.skipped
+            + outcomes.cancelled
+            + in_progress,
+        completed: outcomes.completed,
+        failed: outcomes.failed,
+        rejected: outcomes.rejected,
+        skipped: outcomes.skipped,
+        cancelled: outcomes.cancelled,
+        in_progress,
+        success_rate: (decided > 0).then(|| outcomes.completed as f64 / decided as f64),
+        average_duration_seconds: (outcomes.completed > 0)
+            .then(|| outcomes.duration_ms as f64 / 1000.0 / outcomes.completed as f64),
         approvals_waiting: waiting.len(),
         oldest_approval_age_seconds: waiting
             .iter()
@@ -89,46 +118,86 @@ pub fn figures(runs: &[&WorkflowRun], waiting: &[&Approval], now: DateTime<Utc>)
 }
 
 impl WorkflowEngine {
-    /// Figures of the runs started since `since`, per workflow and overall.
-    pub async fn analytics(&self, tenant: &str, since: DateTime<Utc>) -> Result<Analytics> {
+    /// Figures of the runs started in the last `days` days (today included), per workflow and
+    /// overall.
+    pub async fn analytics(&self, tenant: &str, days: u32) -> Result<Analytics> {
         let now = self.clock().now();
+        let first_day = (now - Duration::days(i64::from(days.max(1)) - 1)).date_naive();
+        let since = first_day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
         let waiting = all_pages(|limit, cursor| {
             self.approvals(tenant, ApprovalStatus::Pending, limit, cursor)
         })
         .await?;
-        let mut all_runs = Vec::new();
-        let mut per_workflow = Vec::new();
-        for workflow in self.workflows().all(tenant).await? {
-            let runs = all_pages(|limit, cursor| {
-                self.list_runs(tenant, &workflow.id, None, Some(since), limit, cursor)
-            })
-            .await?;
-            per_workflow.push((workflow, runs.len()));
-            all_runs.extend(runs);
+        let mut in_progress: BTreeMap<String, i64> = BTreeMap::new();
+        for status in [
+            RunStatus::Running,
+            RunStatus::Waiting,
+            RunStatus::AwaitingApproval,
+        ] {
+            for (run, _) in self.due_runs(tenant, status, None).await? {
+                if run.started_at >= since {
+                    *in_progress.entry(run.workflow_id).or_default() += 1;
+                }
+            }
         }
-        let mut offset = 0;
+        let mut overall = (Outcomes::default(), 0);
         let mut workflows = Vec::new();
-        for (workflow, count) in per_workflow {
-            let runs: Vec<&WorkflowRun> = all_runs[offset..offset + count].iter().collect();
-            offset += count;
+        for workflow in self.workflows().all(tenant).await? {
+            let partition = keys::workflow_day_tally(tenant, &workflow.id, "").pk;
+            let days = self
+                .store()
+                .query(
+                    Query::partition(Index::Primary, partition)
+                        .sort(SortKey::GreaterOrEqual(first_day.to_string()))
+                        .limit(crate::ports::store::MAX_PAGE),
+                )
+                .await?;
+            let mut outcomes = Outcomes::default();
+            for day in &days.items {
+                outcomes.add(&day.counters);
+            }
+            let running = in_progress.get(&workflow.id).copied().unwrap_or(0);
             let approvals: Vec<&Approval> = waiting
                 .iter()
                 .filter(|a| a.workflow_id == workflow.id)
                 .collect();
+            overall = (overall.0.plus(outcomes), overall.1 + running);
             workflows.push(WorkflowFigures {
                 workflow_id: workflow.id,
                 name: workflow.spec.name,
-                truncated: count >= MAX_RUNS_READ,
-                figures: figures(&runs, &approvals, now),
+                figures: figures(outcomes, running, &approvals, now),
             });
         }
-        let runs: Vec<&WorkflowRun> = all_runs.iter().collect();
         let approvals: Vec<&Approval> = waiting.iter().collect();
         Ok(Analytics {
             since,
-            truncated: workflows.iter().any(|w| w.truncated),
-            overall: figures(&runs, &approvals, now),
+            overall: figures(overall.0, overall.1, &approvals, now),
             workflows,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_counts_decided_runs_and_duration_completed_ones() {
+        let now = Utc::now();
+        let outcomes = Outcomes {
+            completed: 3,
+            failed: 1,
+            rejected: 0,
+            skipped: 5,
+            cancelled: 1,
+            duration_ms: 4_500,
+        };
+        let f = figures(outcomes, 2, &[], now);
+        assert_eq!(f.runs, 12);
+        assert_eq!(f.success_rate, Some(0.75));
+        assert_eq!(f.average_duration_seconds, Some(1.5));
+        assert_eq!(f.oldest_approval_age_seconds, None);
+        let none = figures(Outcomes::default(), 0, &[], now);
+        assert_eq!((none.runs, none.success_rate), (0, None));
     }
 }

@@ -1,6 +1,8 @@
 //! A workflow run as stored: where it stands in its program, the snapshot it renders from, and
 //! the timeline of what each step did. Approval requests are stored beside it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -8,7 +10,7 @@ use serde_json::Value;
 use super::messages::Cause;
 use super::program::BranchTaken;
 use super::run_status::RunStatus;
-use crate::ports::Item;
+use crate::ports::{Item, WriteOp};
 use crate::tenancy::Role;
 use crate::tenancy::audit::Actor;
 use crate::tenancy::tenants::to_json;
@@ -165,6 +167,29 @@ impl WorkflowRun {
             RunStatus::AwaitingApproval => self.approval.as_ref().map(|a| a.expires_at),
             _ => None,
         }
+    }
+
+    /// The analytics counters moved by the run having reached its status (`sign` −1 takes it
+    /// back, for a failed run retried); none for a status that is not an outcome.
+    pub fn tally(&self, tenant: &str, sign: i64) -> Option<WriteOp> {
+        let counter = match self.status {
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Rejected => "rejected",
+            RunStatus::Skipped => "skipped",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Running | RunStatus::Waiting | RunStatus::AwaitingApproval => return None,
+        };
+        let mut deltas = BTreeMap::from([(counter.to_owned(), sign)]);
+        if let (RunStatus::Completed, Some(finished)) = (self.status, self.finished_at) {
+            let took = (finished - self.started_at).num_milliseconds();
+            deltas.insert("duration_ms".to_owned(), sign * took);
+        }
+        let day = self.started_at.format("%Y-%m-%d").to_string();
+        Some(WriteOp::Add {
+            key: keys::workflow_day_tally(tenant, &self.workflow_id, &day),
+            deltas,
+        })
     }
 
     pub fn to_item(&self, tenant: &str) -> Result<Item> {

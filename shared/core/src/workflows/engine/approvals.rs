@@ -246,6 +246,7 @@ impl WorkflowEngine {
                 condition: PutCondition::VersionEquals(version),
             },
         ];
+        ops.extend(run.tally(tenant, 1));
         if let Some(action) = audit_action {
             ops.push(audit::record(tenant, actor, action, &run.run_id, now));
         }

@@ -271,14 +271,8 @@ impl WorkflowEngine {
             self.walk(tenant, run, NOT_STORED).await?;
             return Ok(outcome);
         }
-        match self
-            .store
-            .put(run.to_item(tenant)?, PutCondition::Absent)
-            .await
-        {
-            Ok(_) | Err(StoreError::AlreadyExists) => Ok(outcome),
-            Err(other) => Err(other.into()),
-        }
+        self.save(tenant, &run, NOT_STORED).await?;
+        Ok(outcome)
     }
 
     // ---- walking runs ------------------------------------------------------------------------
@@ -469,13 +463,34 @@ impl WorkflowEngine {
     /// Writes the run if nobody else moved it since `version`; None when somebody did (their
     /// write wins and this worker stops).
     async fn save(&self, tenant: &str, run: &WorkflowRun, version: u64) -> Result<Option<u64>> {
-        match self
+        let item = run.to_item(tenant)?;
+        // A run reaching an outcome moves its workflow's analytics counters in the same write.
+        // (Every save starts from a status that is not an outcome: outcomes are final, and a
+        // failed run is only moved on by `retry`.)
+        let Some(tally) = run.tally(tenant, 1) else {
+            return match self.store.put(item, written_at(version)).await {
+                Ok(v) => Ok(Some(v)),
+                Err(StoreError::VersionConflict | StoreError::AlreadyExists) => {
+                    tracing::info!(run_id = %run.run_id, "run moved on elsewhere; stopping here");
+                    Ok(None)
+                }
+                Err(other) => Err(other.into()),
+            };
+        };
+        let written = self
             .store
-            .put(run.to_item(tenant)?, written_at(version))
-            .await
-        {
-            Ok(v) => Ok(Some(v)),
-            Err(StoreError::VersionConflict | StoreError::AlreadyExists) => {
+            .transact(vec![
+                WriteOp::Put {
+                    item,
+                    condition: written_at(version),
+                },
+                tally,
+            ])
+            .await;
+        match written {
+            // The run's final write: nobody moves it on, so its version is not needed again.
+            Ok(()) => Ok(Some(version + 1)),
+            Err(StoreError::TransactionCancelled { .. }) => {
                 tracing::info!(run_id = %run.run_id, "run moved on elsewhere; stopping here");
                 Ok(None)
             }
@@ -529,18 +544,18 @@ impl WorkflowEngine {
             )));
         }
         let now = self.clock.now();
+        let untally = run.tally(tenant, -1);
         run.become_(RunStatus::Running, now)?;
         run.attempts = 0;
-        let written = self
-            .store
-            .transact(vec![
-                WriteOp::Put {
-                    item: run.to_item(tenant)?,
-                    condition: PutCondition::VersionEquals(version),
-                },
-                audit::record(tenant, actor, "workflow_run.retry", run_id, now),
-            ])
-            .await;
+        let mut ops = vec![
+            WriteOp::Put {
+                item: run.to_item(tenant)?,
+                condition: PutCondition::VersionEquals(version),
+            },
+            audit::record(tenant, actor, "workflow_run.retry", run_id, now),
+        ];
+        ops.extend(untally);
+        let written = self.store.transact(ops).await;
         match written {
             Ok(()) => {}
             Err(StoreError::TransactionCancelled { .. }) => {
@@ -638,7 +653,7 @@ impl WorkflowEngine {
     }
 
     /// Unfinished runs in one status, due by `until` (all of them when None).
-    async fn due_runs(
+    pub(crate) async fn due_runs(
         &self,
         tenant: &str,
         status: RunStatus,
