@@ -186,8 +186,13 @@ impl WorkflowEngine {
             resumed: self.resume_due(tenant).await?,
             started: 0,
         };
-        let scheduled = self.started_by(tenant, Starter::Schedule).await?;
-        let stateful = self.started_by(tenant, Starter::State).await?;
+        let (scheduled, stateful): (Vec<Workflow>, Vec<Workflow>) = self
+            .workflows()
+            .all(tenant)
+            .await?
+            .into_iter()
+            .filter(|w| w.spec.enabled && starter(w) != Starter::Event)
+            .partition(|w| starter(w) == Starter::Schedule);
         if scheduled.is_empty() && stateful.is_empty() {
             return Ok(report);
         }
