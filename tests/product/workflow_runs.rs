@@ -665,6 +665,16 @@ async fn approvals_are_decided_once_or_time_out(kind: Kind) {
     assert!((figures["overall"]["success_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(figures["workflows"][0]["workflow_id"], flow.as_str());
     assert_eq!(figures["overall"]["in_progress"], 0);
+    // bad queries are refused with a JSON error
+    for path in [
+        "/api/v1/workflows/analytics?days=0".to_owned(),
+        "/api/v1/approvals?status=maybe".to_owned(),
+        format!("/api/v1/workflows/{flow}/runs?status=nope"),
+    ] {
+        let (status, body) = w.vigil.get(&path, w.key()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
 }
 
 async fn a_failed_step_halts_the_run_and_a_retry_resumes_there(kind: Kind) {
