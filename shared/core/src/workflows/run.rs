@@ -159,6 +159,11 @@ impl WorkflowRun {
         Ok(())
     }
 
+    /// Whether a waiting run waits to try a failed step again (rather than for a delay).
+    pub fn waits_for_retry(&self) -> bool {
+        self.status == RunStatus::Waiting && self.attempts > 0
+    }
+
     /// When the tick should look at the run again; None once it needs nobody.
     fn due_at(&self) -> Option<DateTime<Utc>> {
         match self.status {

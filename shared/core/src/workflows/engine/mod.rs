@@ -292,7 +292,7 @@ impl WorkflowEngine {
                     // Early (a queue delay is at most 15 minutes): come back when it is due.
                     return self.wake_at(tenant, &run, due).await;
                 }
-                let delayed = !self.is_retry_wait(&run);
+                let delayed = !run.waits_for_retry();
                 run.become_(RunStatus::Running, now)?;
                 if delayed {
                     let compiled = self.compiled(tenant, &run.workflow_id, run.version).await?;
@@ -305,11 +305,6 @@ impl WorkflowEngine {
             }
             _ => Ok(()),
         }
-    }
-
-    /// A waiting run waits for a retry (not a delay) when it holds a failure to try again.
-    fn is_retry_wait(&self, run: &WorkflowRun) -> bool {
-        run.attempts > 0
     }
 
     /// Runs steps from the run's cursor until it must wait or ends. `version` is the stored
