@@ -29,24 +29,24 @@ pub struct Outcomes {
 }
 
 impl Outcomes {
-    fn add(&mut self, counters: &BTreeMap<String, i64>) {
+    /// Read from summed day counters.
+    fn from_counters(counters: &BTreeMap<String, i64>) -> Outcomes {
         let get = |name: &str| counters.get(name).copied().unwrap_or(0);
-        self.completed += get("completed");
-        self.failed += get("failed");
-        self.rejected += get("rejected");
-        self.skipped += get("skipped");
-        self.cancelled += get("cancelled");
-        self.duration_ms += get("duration_ms");
+        Outcomes {
+            completed: get("completed"),
+            failed: get("failed"),
+            rejected: get("rejected"),
+            skipped: get("skipped"),
+            cancelled: get("cancelled"),
+            duration_ms: get("duration_ms"),
+        }
     }
+}
 
-    fn plus(mut self, other: Outcomes) -> Outcomes {
-        self.completed += other.completed;
-        self.failed += other.failed;
-        self.rejected += other.rejected;
-        self.skipped += other.skipped;
-        self.cancelled += other.cancelled;
-        self.duration_ms += other.duration_ms;
-        self
+/// Adds one set of counters into running totals.
+fn sum_into(totals: &mut BTreeMap<String, i64>, counters: &BTreeMap<String, i64>) {
+    for (name, value) in counters {
+        *totals.entry(name.clone()).or_default() += value;
     }
 }
 
@@ -140,7 +140,7 @@ impl WorkflowEngine {
                 }
             }
         }
-        let mut overall = (Outcomes::default(), 0);
+        let (mut overall_counters, mut overall_running) = (BTreeMap::new(), 0);
         let mut workflows = Vec::new();
         for workflow in self.workflows().all(tenant).await? {
             let partition = keys::workflow_day_tally(tenant, &workflow.id, "").pk;
@@ -152,16 +152,18 @@ impl WorkflowEngine {
                         .limit(crate::ports::store::MAX_PAGE),
                 )
                 .await?;
-            let mut outcomes = Outcomes::default();
+            let mut counters = BTreeMap::new();
             for day in &days.items {
-                outcomes.add(&day.counters);
+                sum_into(&mut counters, &day.counters);
             }
+            sum_into(&mut overall_counters, &counters);
+            let outcomes = Outcomes::from_counters(&counters);
             let running = in_progress.get(&workflow.id).copied().unwrap_or(0);
             let approvals: Vec<&Approval> = waiting
                 .iter()
                 .filter(|a| a.workflow_id == workflow.id)
                 .collect();
-            overall = (overall.0.plus(outcomes), overall.1 + running);
+            overall_running += running;
             workflows.push(WorkflowFigures {
                 workflow_id: workflow.id,
                 name: workflow.spec.name,
@@ -171,7 +173,12 @@ impl WorkflowEngine {
         let approvals: Vec<&Approval> = waiting.iter().collect();
         Ok(Analytics {
             since,
-            overall: figures(overall.0, overall.1, &approvals, now),
+            overall: figures(
+                Outcomes::from_counters(&overall_counters),
+                overall_running,
+                &approvals,
+                now,
+            ),
             workflows,
         })
     }

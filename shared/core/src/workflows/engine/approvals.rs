@@ -144,9 +144,9 @@ impl WorkflowEngine {
                 "a rejection needs a reason",
             ));
         }
-        let (status, outcome) = match decision {
-            Decision::Approve => (ApprovalStatus::Approved, StepOutcome::Approved),
-            Decision::Reject => (ApprovalStatus::Rejected, StepOutcome::Rejected),
+        let status = match decision {
+            Decision::Approve => ApprovalStatus::Approved,
+            Decision::Reject => ApprovalStatus::Rejected,
         };
         let action = match decision {
             Decision::Approve => "workflow_run.approve",
@@ -157,9 +157,7 @@ impl WorkflowEngine {
                 tenant,
                 &mut run,
                 version,
-                &pending,
                 status,
-                outcome,
                 actor,
                 reason,
                 Some(action),
@@ -176,21 +174,29 @@ impl WorkflowEngine {
         Ok(run)
     }
 
-    /// Writes an approval's outcome and moves its run on (approved) or ends it. False when
-    /// somebody decided first.
+    /// Writes the outcome of the run's pending approval and moves the run on (approved) or ends
+    /// it. False when somebody decided first.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn settle_approval(
         &self,
         tenant: &str,
         run: &mut WorkflowRun,
         version: u64,
-        pending: &PendingApproval,
         status: ApprovalStatus,
-        outcome: StepOutcome,
         actor: &Actor,
         reason: Option<String>,
         audit_action: Option<&str>,
     ) -> Result<bool> {
+        let Some(pending) = run.approval.clone() else {
+            return Ok(false);
+        };
+        let outcome = match status {
+            ApprovalStatus::Approved => StepOutcome::Approved,
+            ApprovalStatus::Expired => StepOutcome::TimedOut,
+            ApprovalStatus::Pending | ApprovalStatus::Rejected | ApprovalStatus::Cancelled => {
+                StepOutcome::Rejected
+            }
+        };
         let now = self.clock.now();
         let Some(item) = self.store.get(&keys::approval(tenant, &pending.id)).await? else {
             return Err(Error::Internal(format!(
@@ -273,9 +279,7 @@ impl WorkflowEngine {
                     tenant,
                     &mut run,
                     version,
-                    &pending,
                     ApprovalStatus::Expired,
-                    StepOutcome::TimedOut,
                     &Actor::System,
                     Some("nobody decided in time".into()),
                     None,

@@ -599,15 +599,13 @@ impl WorkflowEngine {
                 if run.workflow_id != workflow_id {
                     continue;
                 }
-                let moved = match run.approval.clone() {
-                    Some(pending) => {
+                let moved = match run.approval {
+                    Some(_) => {
                         self.settle_approval(
                             tenant,
                             &mut run,
                             version,
-                            &pending,
                             ApprovalStatus::Cancelled,
-                            StepOutcome::Rejected,
                             &Actor::System,
                             Some(reason.to_owned()),
                             None,
