@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use vigil_core::App;
 use vigil_core::deployment::{CRON_FLOWS, CronFlow, FlowInvocation, FunctionName};
 use vigil_core::flows::{FlowReport, Message, MessageHandler, handle_batch};
-use vigil_core::ports::{Queue, QueueRole};
+use vigil_core::ports::{Queue, QueueRole, ReceivedMessage};
 use vigil_runtime::{Backend, Config};
 
 /// Pollers per queue.
@@ -60,7 +60,11 @@ pub async fn run(config: &Config, addr: SocketAddr) -> anyhow::Result<()> {
     for (role, handler) in consumers {
         // Several pollers per queue, as SQS runs several Lambda batches at once: one batch's
         // slow message does not hold up the next, and their writes share group commits.
-        for _ in 0..CONSUMERS_PER_QUEUE {
+        let n: usize = std::env::var("XP_CONSUMERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(CONSUMERS_PER_QUEUE);
+        for _ in 0..n {
             let queue = app.ports.queue(role).clone();
             workers.spawn(consume(queue, handler.clone(), stop_rx.clone()));
         }
@@ -137,17 +141,17 @@ async fn consume(
         }
         let messages: Vec<Message> = batch.iter().map(Message::from).collect();
         let failed = handle_batch(handler.as_ref(), &messages).await;
-        let handled = batch.iter().filter(|m| !failed.contains(&m.message_id));
-        let deletes = handled.map(|message| {
-            let queue = &queue;
-            async move {
-                if let Err(e) = queue.delete(&message.receipt).await {
-                    tracing::warn!(error = %e, id = %message.message_id, "could not delete a handled message");
-                }
+        let handled: Vec<&ReceivedMessage> = batch
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id))
+            .collect();
+        let receipts: Vec<&str> = handled.iter().map(|m| m.receipt.as_str()).collect();
+        let deleted = queue.delete_batch(&receipts).await;
+        for (message, outcome) in handled.iter().zip(deleted) {
+            if let Err(e) = outcome {
+                tracing::warn!(error = %e, id = %message.message_id, "could not delete a handled message");
             }
-        });
-        // Together, so the deletes share one commit.
-        futures_util::future::join_all(deletes).await;
+        }
     }
 }
 

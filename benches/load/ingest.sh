@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of a hook through `vigil serve` on the embedded store.
 # Usage: benches/load/ingest.sh [seconds=20] [connections=16] [script=ingest]
-#   script: ingest (domain events, /hooks/{tenant}/events), runs (/hooks/{tenant}/runs) or
+#   script: ingest (domain events no workflow acts on, /hooks/{tenant}/events), client_events
+#   (client.activity events, which the workflow executor also consumes), runs (/hooks/{tenant}/runs) or
 #   stripe (signed Stripe events, /hooks/{tenant}/stripe, pre-signed by stripe_events.py);
 #   each loads benches/load/common.lua.
 # Needs wrk (Debian package `wrk`). Prints requests/s, p50/p99 and store requests per event.

@@ -12,9 +12,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_eventbridge::types::{DeadLetterConfig, RuleState, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
-use vigil_core::deployment::ResourceNames;
+use vigil_core::deployment::{ResourceNames, bus_rule_pattern};
 use vigil_core::ports::QueueRole;
-use vigil_core::ports::bus::EVENT_SOURCE;
 
 use crate::AwsResources;
 use crate::error::AwsError;
@@ -391,13 +390,12 @@ async fn create_bus_rule(
         Err(err) => return Err(AwsError::request("CreateEventBus", &bus, &err)),
     }
     let rule = names.bus_rule();
-    let pattern = serde_json::json!({ "source": [EVENT_SOURCE] });
     events
         .put_rule()
         .name(&rule)
         .event_bus_name(&bus)
-        .description("Every Vigil domain event goes to the workflow queue.")
-        .event_pattern(pattern.to_string())
+        .description("The events workflows act on go to the workflow queue.")
+        .event_pattern(bus_rule_pattern().to_string())
         .state(RuleState::Enabled)
         .send()
         .await

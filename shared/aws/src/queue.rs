@@ -5,7 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 use vigil_core::ports::queue::{MAX_DELAY, MAX_MESSAGE_BYTES, MAX_RECEIVE_BATCH};
 use vigil_core::ports::{Queue, QueueError, ReceivedMessage, RequestCounter, RequestCounts};
 
@@ -59,15 +61,98 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    match service_code(err) {
+    if is_receipt_code(service_code(err)) {
+        QueueError::InvalidReceipt
+    } else {
+        unavailable(err)
+    }
+}
+
+/// Whether SQS's error code says the receipt was at fault.
+fn is_receipt_code(code: Option<&str>) -> bool {
+    matches!(
+        code,
         Some(
             "ReceiptHandleIsInvalid"
-            | "InvalidIdFormat"
-            | "MessageNotInflight"
-            | "InvalidParameterValue"
-            | "AWS.SimpleQueueService.MessageNotInflight",
-        ) => QueueError::InvalidReceipt,
-        _ => unavailable(err),
+                | "InvalidIdFormat"
+                | "MessageNotInflight"
+                | "InvalidParameterValue"
+                | "AWS.SimpleQueueService.MessageNotInflight",
+        )
+    )
+}
+
+/// Most entries one SQS batch request takes.
+const MAX_BATCH_ENTRIES: usize = 10;
+
+impl SqsQueue {
+    /// One DeleteMessageBatch request; entry ids are positions in `receipts`.
+    async fn delete_chunk(&self, receipts: &[&str]) -> Vec<Result<(), QueueError>> {
+        // SQS refuses a whole request over one empty receipt: those are answered here.
+        let mut results: Vec<Result<(), QueueError>> = receipts
+            .iter()
+            .map(|r| {
+                if r.is_empty() {
+                    Err(QueueError::InvalidReceipt)
+                } else {
+                    Ok(())
+                }
+            })
+            .collect();
+        let mut entries = Vec::new();
+        for (index, receipt) in receipts.iter().enumerate() {
+            if receipt.is_empty() {
+                continue;
+            }
+            let entry = DeleteMessageBatchRequestEntry::builder()
+                .id(index.to_string())
+                .receipt_handle(*receipt)
+                .build();
+            match entry {
+                Ok(entry) => entries.push(entry),
+                Err(e) => results[index] = Err(QueueError::Unavailable(e.to_string())),
+            }
+        }
+        if entries.is_empty() {
+            return results;
+        }
+        let answer = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        let output = match answer {
+            Ok(output) => output,
+            Err(e) => {
+                let failure = receipt_error(&e);
+                for result in results.iter_mut().filter(|r| r.is_ok()) {
+                    *result = Err(failure.clone());
+                }
+                return results;
+            }
+        };
+        for failed in output.failed() {
+            let Some(result) = failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| results.get_mut(i))
+            else {
+                continue;
+            };
+            *result = Err(if is_receipt_code(Some(failed.code())) {
+                QueueError::InvalidReceipt
+            } else {
+                QueueError::Unavailable(format!(
+                    "{}: {}",
+                    failed.code(),
+                    failed.message().unwrap_or_default()
+                ))
+            });
+        }
+        results
     }
 }
 
@@ -140,18 +225,12 @@ impl Queue for SqsQueue {
             .collect()
     }
 
-    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
-        if receipt.is_empty() {
-            return Err(QueueError::InvalidReceipt);
+    async fn delete_batch(&self, receipts: &[&str]) -> Vec<Result<(), QueueError>> {
+        let mut results = Vec::with_capacity(receipts.len());
+        for chunk in receipts.chunks(MAX_BATCH_ENTRIES) {
+            results.extend(self.delete_chunk(chunk).await);
         }
-        self.client
-            .delete_message()
-            .queue_url(&self.url)
-            .receipt_handle(receipt)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| receipt_error(&e))
+        results
     }
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {

@@ -278,6 +278,18 @@ fn resource_names_are_those_of_the_default_prefix() {
 }
 
 #[test]
+fn the_bus_rule_routes_what_the_code_routes() {
+    // GIVEN the template
+    let template = template();
+
+    // WHEN its bus rule's event pattern is read
+    let pattern = &properties(&template, "EventsToWorkflowsRule")["EventPattern"];
+
+    // THEN it is the pattern `vigil infra bootstrap` puts and the embedded bus applies
+    assert_eq!(pattern, &vigil_core::deployment::bus_rule_pattern());
+}
+
+#[test]
 fn queues_dead_letter_after_the_default_receives() {
     // GIVEN the template
     let template = template();

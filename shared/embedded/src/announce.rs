@@ -5,13 +5,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use vigil_core::ports::bus::MAX_PUBLISH_BATCH;
 use vigil_core::ports::{
-    AnnounceError, Announced, Announcement, Announcer, BusError, Item, PutCondition, QueueRole,
-    StoreError,
+    AnnounceError, Announced, Announcement, Announcer, Item, PutCondition, QueueRole, StoreError,
 };
 
-use crate::bus::{SqliteBus, envelope};
+use crate::bus::{SqliteBus, routed_envelopes};
 use crate::queue::{SqliteQueue, check_message, insert_message};
 use crate::store::{SqliteStore, put_item, validate_item};
 
@@ -33,15 +31,7 @@ impl SqliteAnnouncer {
     fn prepare(&self, announcement: Announcement) -> Result<Messages, AnnounceError> {
         match announcement {
             Announcement::Bus(events) => {
-                if events.len() > MAX_PUBLISH_BATCH {
-                    return Err(BusError::BatchTooLarge(events.len()).into());
-                }
-                let mut bodies = Vec::with_capacity(events.len());
-                for event in &events {
-                    let body = envelope(event)
-                        .map_err(|reason| BusError::Rejected { failed: 1, reason })?;
-                    bodies.push(body);
-                }
+                let bodies = routed_envelopes(events)?;
                 Ok(Messages {
                     queue: self.bus.target().to_owned(),
                     bodies,
@@ -87,10 +77,11 @@ impl Announcer for SqliteAnnouncer {
         };
         self.store.counter().write();
         let sent = messages.is_some();
+        let queued = messages.as_ref().is_some_and(|m| !m.bodies.is_empty());
         let version = self
             .store
             .database()
-            .write(move |conn| {
+            .write_fails_clean(move |conn| {
                 let version = put_item(conn, &item, condition)?;
                 if let Some(Messages {
                     queue,
@@ -112,8 +103,10 @@ impl Announcer for SqliteAnnouncer {
                 None => self.bus.counter().publish(),
                 Some(role) => self.queue(role).counter().queue_send(),
             }
+        }
+        if queued {
             self.queue(role.unwrap_or(QueueRole::Workflows))
-                .wake_receivers();
+                .wake_a_receiver();
         }
         Ok(Announced {
             version,

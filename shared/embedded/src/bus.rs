@@ -1,5 +1,7 @@
-//! `EventBus` on SQLite: the deployment's one bus rule, done locally. Every event goes to the
-//! workflow queue in its EventBridge envelope, as the AWS rule and SQS target deliver it.
+//! `EventBus` on SQLite: the deployment's one bus rule, done locally. Events of the types the
+//! rule routes ([`bus_rule_pattern`](vigil_core::deployment::bus_rule_pattern)) go to the
+//! workflow queue in their EventBridge envelope, as the AWS rule and SQS target deliver them;
+//! others are accepted and go nowhere, as on EventBridge.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use tokio::sync::Notify;
 use vigil_core::ports::bus::{EVENT_SOURCE, MAX_PUBLISH_BATCH};
 use vigil_core::ports::queue::MAX_MESSAGE_BYTES;
 use vigil_core::ports::{BusEnvelope, BusError, BusEvent, EventBus, RequestCounter, RequestCounts};
+use vigil_core::workflows::messages::is_routed;
 
 use crate::db::Database;
 use crate::queue::insert_message;
@@ -45,7 +48,7 @@ impl SqliteBus {
 }
 
 /// The envelope EventBridge would deliver for `event`, as JSON.
-pub(crate) fn envelope(event: &BusEvent) -> Result<String, String> {
+pub(crate) fn envelope(event: BusEvent) -> Result<String, String> {
     if event.detail_type.is_empty() {
         return Err("an event has an empty detail-type".into());
     }
@@ -58,51 +61,63 @@ pub(crate) fn envelope(event: &BusEvent) -> Result<String, String> {
     let envelope = BusEnvelope {
         version: "0".into(),
         id: ulid::Ulid::new().to_string(),
-        detail_type: event.detail_type.clone(),
+        detail_type: event.detail_type,
         source: EVENT_SOURCE.into(),
         account: None,
         time: event.time,
         region: LOCAL_REGION.into(),
         resources: Vec::new(),
-        detail: event.detail.clone(),
+        detail: event.detail,
     };
     let json = serde_json::to_string(&envelope).map_err(|e| e.to_string())?;
     if json.len() > MAX_MESSAGE_BYTES {
         return Err(format!(
             "the event {} is larger than 256 KiB",
-            event.detail_type
+            envelope.detail_type
         ));
     }
     Ok(json)
 }
 
+/// Checks a publish as EventBridge would, and returns the envelopes the bus rule routes to the
+/// workflow queue.
+pub(crate) fn routed_envelopes(events: Vec<BusEvent>) -> Result<Vec<String>, BusError> {
+    if events.len() > MAX_PUBLISH_BATCH {
+        return Err(BusError::BatchTooLarge(events.len()));
+    }
+    let mut bodies = Vec::with_capacity(events.len());
+    let mut rejected = Vec::new();
+    for event in events {
+        let routed = is_routed(&event.detail_type);
+        match envelope(event) {
+            Ok(body) if routed => bodies.push(body),
+            Ok(_) => {}
+            Err(reason) => rejected.push(reason),
+        }
+    }
+    match rejected.first() {
+        Some(reason) => Err(BusError::Rejected {
+            failed: rejected.len(),
+            reason: reason.clone(),
+        }),
+        None => Ok(bodies),
+    }
+}
+
 #[async_trait]
 impl EventBus for SqliteBus {
     async fn publish(&self, events: &[BusEvent]) -> Result<(), BusError> {
-        if events.len() > MAX_PUBLISH_BATCH {
-            return Err(BusError::BatchTooLarge(events.len()));
-        }
         if events.is_empty() {
             return Ok(());
         }
-        let mut bodies = Vec::with_capacity(events.len());
-        let mut rejected = Vec::new();
-        for event in events {
-            match envelope(event) {
-                Ok(body) => bodies.push(body),
-                Err(reason) => rejected.push(reason),
-            }
-        }
-        if let Some(reason) = rejected.first() {
-            return Err(BusError::Rejected {
-                failed: rejected.len(),
-                reason: reason.clone(),
-            });
-        }
+        let bodies = routed_envelopes(events.to_vec())?;
         self.counter.publish();
+        if bodies.is_empty() {
+            return Ok(());
+        }
         let target = self.target.clone();
         self.db
-            .write(move |conn| {
+            .write_fails_clean(move |conn| {
                 for body in &bodies {
                     insert_message(conn, &target, body, Duration::ZERO)
                         .map_err(|e| BusError::Unavailable(e.to_string()))?;
@@ -110,7 +125,7 @@ impl EventBus for SqliteBus {
                 Ok(())
             })
             .await?;
-        self.notify.notify_waiters();
+        self.notify.notify_one();
         Ok(())
     }
 
@@ -164,12 +179,12 @@ mod tests {
         let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
         let ports = backend.ports();
         let good = BusEvent {
-            detail_type: "a".into(),
+            detail_type: "client.activity".into(),
             detail: serde_json::json!({}),
             time: Utc::now(),
         };
         let bad = BusEvent {
-            detail_type: "b".into(),
+            detail_type: "client.activity".into(),
             detail: serde_json::json!(3),
             time: Utc::now(),
         };

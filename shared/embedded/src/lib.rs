@@ -235,8 +235,11 @@ fn scan_for_expired(
     cutoff: i64,
 ) -> rusqlite::Result<(Option<i64>, Vec<i64>)> {
     let rows = conn
-        .prepare_cached("SELECT id, expires_at < ?2 FROM items WHERE id > ?1 ORDER BY id LIMIT ?3")?
-        .query_map(params![after, cutoff, PURGE_SCAN_CHUNK], |r| {
+        .prepare_cached(&format!(
+            "SELECT id, expires_at < ?2 FROM items WHERE id > ?1 ORDER BY id \
+             LIMIT {PURGE_SCAN_CHUNK}"
+        ))?
+        .query_map(params![after, cutoff], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, Option<bool>>(1)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -37,9 +37,10 @@ impl SqliteQueue {
         &self.counter
     }
 
-    /// Wakes receivers long-polling this queue (after a message was inserted elsewhere).
-    pub(crate) fn wake_receivers(&self) {
-        self.notify.notify_waiters();
+    /// Wakes a receiver long-polling this queue (after a message was inserted elsewhere). One,
+    /// not all: a receiver that takes a full batch wakes the next.
+    pub(crate) fn wake_a_receiver(&self) {
+        self.notify.notify_one();
     }
 
     pub(crate) fn new(
@@ -147,12 +148,14 @@ fn take_messages(
     };
     loop {
         let want = max as usize - taken.messages.len();
+        // The limit is written into the statement, not bound: SQLite plans with a bound LIMIT's
+        // value, so it would prepare the statement again each time the value changed.
         let candidates: Vec<(i64, String, String, u32)> = conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT seq, id, body, receive_count FROM messages \
-                 WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3",
-            )?
-            .query_map(params![queue, now, want], |r| {
+                 WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT {want}"
+            ))?
+            .query_map(params![queue, now], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -209,9 +212,11 @@ impl Queue for SqliteQueue {
         let (queue, body) = (self.name.clone(), body.to_owned());
         let id = self
             .db
-            .write(move |conn| insert_message(conn, &queue, &body, delay).map_err(unavailable))
+            .write_fails_clean(move |conn| {
+                insert_message(conn, &queue, &body, delay).map_err(unavailable)
+            })
             .await?;
-        self.notify.notify_waiters();
+        self.wake_a_receiver();
         Ok(id)
     }
 
@@ -224,13 +229,16 @@ impl Queue for SqliteQueue {
         self.counter.queue_receive();
         let max = max.clamp(1, MAX_RECEIVE_BATCH);
         let deadline = tokio::time::Instant::now() + wait;
+        // The first try and a wake by a send take at once, on the writer; a try after a quiet
+        // poll interval looks first on a reader, cheaper than a write while the queue is idle.
+        let mut woken = true;
         loop {
             // Registered before looking, so a send between the look and the wait is not missed.
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
 
-            if self.any_visible().await? {
+            if woken || self.any_visible().await? {
                 let queue = self.name.clone();
                 let dead_letter = self
                     .dead_letter
@@ -238,7 +246,7 @@ impl Queue for SqliteQueue {
                     .map(|d| (d.queue.clone(), d.max_receives));
                 let taken = self
                     .db
-                    .write(move |conn| {
+                    .write_fails_clean(move |conn| {
                         let dead_letter = dead_letter.as_ref().map(|(q, n)| (q.as_str(), *n));
                         take_messages(conn, &queue, dead_letter, max, visibility)
                             .map_err(unavailable)
@@ -247,7 +255,11 @@ impl Queue for SqliteQueue {
                 if taken.dead_lettered
                     && let Some(dead_letter) = &self.dead_letter
                 {
-                    dead_letter.notify.notify_waiters();
+                    dead_letter.notify.notify_one();
+                }
+                if taken.messages.len() == max as usize {
+                    // More may be waiting: another receiver can take them meanwhile.
+                    self.wake_a_receiver();
                 }
                 if !taken.messages.is_empty() {
                     return Ok(taken.messages);
@@ -257,28 +269,46 @@ impl Queue for SqliteQueue {
             if now >= deadline {
                 return Ok(Vec::new());
             }
-            let _ = tokio::time::timeout((deadline - now).min(POLL), notified).await;
+            woken = tokio::time::timeout((deadline - now).min(POLL), notified)
+                .await
+                .is_ok();
         }
     }
 
-    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
-        let seq = parse_receipt(receipt)?;
-        let (queue, receipt) = (self.name.clone(), receipt.to_owned());
-        self.db
-            .write(move |conn| {
-                let deleted = conn
+    async fn delete_batch(&self, receipts: &[&str]) -> Vec<Result<(), QueueError>> {
+        let parsed: Vec<Result<(i64, String), QueueError>> = receipts
+            .iter()
+            .map(|receipt| parse_receipt(receipt).map(|seq| (seq, (*receipt).to_owned())))
+            .collect();
+        let queue = self.name.clone();
+        let deleted = self
+            .db
+            .write_fails_clean(move |conn| {
+                let mut statement = conn
                     .prepare_cached(
                         "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
                     )
-                    .and_then(|mut s| s.execute(params![seq, queue, receipt]))
                     .map_err(unavailable)?;
-                if deleted == 0 {
-                    Err(QueueError::InvalidReceipt)
-                } else {
-                    Ok(())
-                }
+                parsed
+                    .into_iter()
+                    .map(|receipt| {
+                        let (seq, receipt) = match receipt {
+                            Ok(parsed) => parsed,
+                            Err(refused) => return Ok(Err(refused)),
+                        };
+                        let deleted = statement
+                            .execute(params![seq, queue, receipt])
+                            .map_err(unavailable)?;
+                        Ok(if deleted == 0 {
+                            Err(QueueError::InvalidReceipt)
+                        } else {
+                            Ok(())
+                        })
+                    })
+                    .collect::<Result<Vec<_>, QueueError>>()
             })
-            .await
+            .await;
+        deleted.unwrap_or_else(|failure| vec![Err(failure); receipts.len()])
     }
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {
@@ -286,7 +316,7 @@ impl Queue for SqliteQueue {
         let (queue, receipt) = (self.name.clone(), receipt.to_owned());
         let changed = self
             .db
-            .write(move |conn| {
+            .write_fails_clean(move |conn| {
                 let visible_at = now_millis().saturating_add(millis(timeout));
                 let changed = conn
                     .prepare_cached(
@@ -303,7 +333,7 @@ impl Queue for SqliteQueue {
             })
             .await;
         if changed.is_ok() && timeout.is_zero() {
-            self.notify.notify_waiters();
+            self.wake_a_receiver();
         }
         changed
     }

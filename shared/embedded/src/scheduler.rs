@@ -168,7 +168,7 @@ impl SqliteScheduler {
             .await?;
         for target in [ScheduleTarget::Outbox, ScheduleTarget::Workflows] {
             if fired.iter().any(|(_, t)| *t == target) {
-                self.target(target).notify.notify_waiters();
+                self.target(target).notify.notify_one();
             }
         }
         Ok(fired.into_iter().map(|(name, _)| name).collect())

@@ -48,7 +48,7 @@ impl ItemStore for SqliteStore {
         validate_item(&item)?;
         self.counter.write();
         self.db
-            .write(move |conn| put_item(conn, &item, condition))
+            .write_fails_clean(move |conn| put_item(conn, &item, condition))
             .await
     }
 
@@ -77,7 +77,7 @@ impl ItemStore for SqliteStore {
         self.counter.write();
         let key = key.clone();
         self.db
-            .write(move |conn| delete_item(conn, &key, condition))
+            .write_fails_clean(move |conn| delete_item(conn, &key, condition))
             .await
     }
 
@@ -91,7 +91,7 @@ impl ItemStore for SqliteStore {
         self.counter.write();
         let (key, deltas) = (key.clone(), deltas.clone());
         self.db
-            .write(move |conn| add_counters(conn, &key, &deltas))
+            .write_fails_clean(move |conn| add_counters(conn, &key, &deltas))
             .await
     }
 

@@ -89,13 +89,12 @@ impl IngestService {
             received_at: now,
         };
         let item = stored.to_item(tenant_id, now + self.settings.retention)?;
-        let bus_event = stored.bus_event(tenant_id);
         let announced = match self
             .announcer
             .put_and_announce(
                 item,
                 PutCondition::Absent,
-                Announcement::Bus(vec![bus_event.clone()]),
+                Announcement::Bus(vec![stored.bus_event(tenant_id)]),
             )
             .await
         {
@@ -109,6 +108,7 @@ impl IngestService {
             Err(other) => return Err(other.into()),
         };
         if let Err(bus_error) = announced.announcement {
+            let bus_event = stored.bus_event(tenant_id);
             self.park(tenant_id, &stored.event.id, &bus_event, &bus_error)
                 .await?;
         }

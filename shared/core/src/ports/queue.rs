@@ -60,7 +60,20 @@ pub trait Queue: Send + Sync {
     /// Removes a received message for good. A receipt whose message was deleted or received
     /// again since may be refused ([`QueueError::InvalidReceipt`], embedded) or accepted (SQS
     /// accepts it, and may or may not delete the message): callers must not rely on either.
-    async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        self.delete_batch(&[receipt])
+            .await
+            .pop()
+            .unwrap_or_else(|| {
+                Err(QueueError::Unavailable(
+                    "the queue answered no result for a delete".into(),
+                ))
+            })
+    }
+
+    /// Removes received messages for good, as SQS's batch delete does (in requests of ten):
+    /// one result per receipt, in order; receipts are judged as by [`delete`](Self::delete).
+    async fn delete_batch(&self, receipts: &[&str]) -> Vec<Result<(), QueueError>>;
 
     /// Hides a received message for `timeout` from now (zero makes it visible at once).
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError>;

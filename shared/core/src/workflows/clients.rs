@@ -68,9 +68,22 @@ pub struct PendingChange {
     condition: PutCondition,
 }
 
+/// The event types clients follow, and so the only domain events workflows act on.
+pub const FOLLOWED_EVENT_TYPES: [&str; 6] = [
+    "client.stage_changed",
+    "client.kpi_updated",
+    "client.activity",
+    "message.received",
+    "ticket.created",
+    "client.deleted",
+];
+
 /// Applies a known event type to a client; false (nothing changed) for other types or events
 /// missing what their type needs.
 pub fn apply_event(client: &mut Client, event: &DomainEvent) -> bool {
+    if !FOLLOWED_EVENT_TYPES.contains(&event.event_type.as_str()) {
+        return false;
+    }
     let text = |key: &str| {
         event
             .data

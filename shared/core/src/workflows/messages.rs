@@ -5,14 +5,29 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use crate::anomaly::Anomaly;
 use crate::ingest::DomainEvent;
-use crate::ports::{BusEnvelope, BusEvent};
+use crate::ports::BusEvent;
 use crate::severity::Severity;
+use crate::workflows::clients::FOLLOWED_EVENT_TYPES;
 
 /// `detail-type` of the event Vigil publishes when it opens an anomaly.
 pub const ANOMALY_OPENED: &str = "anomaly.opened";
+
+/// The `detail-type`s the bus routes to the workflow queue: the events clients follow and
+/// anomalies opened. No workflow starts from any other event, so others are not queued.
+pub fn routed_detail_types() -> impl Iterator<Item = &'static str> {
+    FOLLOWED_EVENT_TYPES
+        .into_iter()
+        .chain(std::iter::once(ANOMALY_OPENED))
+}
+
+/// Whether the bus routes events of `detail_type` to the workflow queue.
+pub fn is_routed(detail_type: &str) -> bool {
+    routed_detail_types().any(|routed| routed == detail_type)
+}
 
 /// The workflow run whose effect an event is, for loop detection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -63,26 +78,62 @@ pub enum Incoming {
     },
 }
 
+/// The parts of a workflow-queue message that tell what it is; the detail is read once that is
+/// known, in one pass (the queue carries one message per ingested event).
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    /// Only the executor's own messages have it.
+    #[serde(default, borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(rename = "detail-type")]
+    detail_type: Option<String>,
+    #[serde(borrow)]
+    detail: Option<&'a RawValue>,
+}
+
+/// A bus event's detail that may or may not be a published domain event.
+#[derive(Deserialize)]
+struct MaybePublished {
+    tenant_id: Option<String>,
+    event: Option<DomainEvent>,
+    #[serde(default)]
+    caused_by: Option<Cause>,
+}
+
 /// Reads a workflow-queue message; the error says why it can never be handled.
 pub fn read(body: &str) -> Result<Incoming, String> {
-    if let Ok(message) = serde_json::from_str::<RunMessage>(body) {
-        return Ok(Incoming::Run(message));
-    }
-    let envelope: BusEnvelope =
+    let envelope: Envelope =
         serde_json::from_str(body).map_err(|e| format!("not an event envelope: {e}"))?;
-    if envelope.detail_type == ANOMALY_OPENED {
-        return serde_json::from_value(envelope.detail)
+    if envelope.kind.is_some() {
+        return serde_json::from_str(body)
+            .map(Incoming::Run)
+            .map_err(|e| format!("not a run message: {e}"));
+    }
+    let (Some(detail_type), Some(detail)) = (envelope.detail_type, envelope.detail) else {
+        return Err("not an event envelope: no detail-type or detail".into());
+    };
+    if detail_type == ANOMALY_OPENED {
+        return serde_json::from_str(detail.get())
             .map(Incoming::Anomaly)
             .map_err(|e| format!("not an opened anomaly: {e}"));
     }
-    if envelope.detail.get("event").is_none() {
-        return Ok(Incoming::Other {
-            detail_type: envelope.detail_type,
-        });
+    let maybe: MaybePublished = serde_json::from_str(detail.get())
+        .map_err(|e| format!("not a published domain event: {e}"))?;
+    match maybe {
+        MaybePublished { event: None, .. } => Ok(Incoming::Other { detail_type }),
+        MaybePublished {
+            tenant_id: Some(tenant_id),
+            event: Some(event),
+            caused_by,
+        } => Ok(Incoming::Event(PublishedEvent {
+            tenant_id,
+            event,
+            caused_by,
+        })),
+        MaybePublished {
+            tenant_id: None, ..
+        } => Err("not a published domain event: missing field `tenant_id`".into()),
     }
-    serde_json::from_value(envelope.detail)
-        .map(Incoming::Event)
-        .map_err(|e| format!("not a published domain event: {e}"))
 }
 
 /// The bus event announcing an opened anomaly (its evidence names the run that raised it, if any).

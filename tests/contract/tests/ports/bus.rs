@@ -1,4 +1,5 @@
-//! `EventBus`: published events reach the workflow queue in their EventBridge envelope.
+//! `EventBus`: published events of the types workflows act on reach the workflow queue in their
+//! EventBridge envelope; others go nowhere.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use vigil_core::ports::{BusEnvelope, BusError, BusEvent, RequestCounts};
 
 vigil_contract::contract!(
     published_events_reach_the_workflow_queue_in_their_envelope,
+    events_no_workflow_acts_on_are_not_queued,
     a_full_batch_is_one_publish_and_every_event_arrives,
     more_than_ten_events_are_refused,
 );
@@ -50,7 +52,7 @@ async fn delivered(b: &Backend, expected: usize) -> Vec<BusEnvelope> {
 
 async fn published_events_reach_the_workflow_queue_in_their_envelope(b: &Backend) {
     // GIVEN two domain events
-    let events = [event("client.stage_changed", 1), event("payment.failed", 2)];
+    let events = [event("client.stage_changed", 1), event("anomaly.opened", 2)];
 
     // WHEN they are published
     b.ports.bus.publish(&events).await.unwrap();
@@ -71,10 +73,31 @@ async fn published_events_reach_the_workflow_queue_in_their_envelope(b: &Backend
     assert_eq!(b.ports.outbox.depth().await.unwrap(), 0);
 }
 
+async fn events_no_workflow_acts_on_are_not_queued(b: &Backend) {
+    // GIVEN an event of a type no workflow starts from, and one of a type they do
+    let ignored = event("payment.failed", 1);
+    let followed = event("client.activity", 2);
+
+    // WHEN the first is published, then the second
+    b.ports.bus.publish(&[ignored]).await.unwrap();
+    b.ports
+        .bus
+        .publish(std::slice::from_ref(&followed))
+        .await
+        .unwrap();
+
+    // THEN only the second reaches the workflow queue
+    let envelopes = delivered(b, 1).await;
+    assert_eq!(envelopes.len(), 1, "{envelopes:?}");
+    assert_eq!(envelopes[0].detail_type, followed.detail_type);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.ports.workflow_queue.depth().await.unwrap(), 0);
+}
+
 async fn a_full_batch_is_one_publish_and_every_event_arrives(b: &Backend) {
     // GIVEN ten events, the most one publish carries
     let events: Vec<BusEvent> = (0..MAX_PUBLISH_BATCH as i64)
-        .map(|n| event("run.failed", n))
+        .map(|n| event("client.kpi_updated", n))
         .collect();
 
     // WHEN they are published
@@ -97,7 +120,7 @@ async fn a_full_batch_is_one_publish_and_every_event_arrives(b: &Backend) {
 
 async fn more_than_ten_events_are_refused(b: &Backend) {
     // GIVEN eleven events
-    let events: Vec<BusEvent> = (0..11).map(|n| event("run.failed", n)).collect();
+    let events: Vec<BusEvent> = (0..11).map(|n| event("client.activity", n)).collect();
 
     // WHEN they are published in one call
     let result = b.ports.bus.publish(&events).await;

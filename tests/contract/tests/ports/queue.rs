@@ -19,6 +19,7 @@ vigil_contract::contract!(
     changing_visibility_to_zero_makes_the_message_visible,
     a_message_received_too_often_moves_to_the_dead_letter_queue,
     invalid_receipts_are_refused,
+    a_batch_delete_answers_each_receipt,
     delays_and_bodies_beyond_the_limits_are_refused,
     depth_counts_visible_and_in_flight_messages,
     request_counts_move_one_per_send_and_receive,
@@ -285,6 +286,37 @@ async fn invalid_receipts_are_refused(b: &Backend) {
     assert_eq!(other_change, Err(QueueError::InvalidReceipt));
     assert_eq!(outbox.depth().await.unwrap(), 1);
     outbox.delete(&message.receipt).await.unwrap();
+}
+
+async fn a_batch_delete_answers_each_receipt(b: &Backend) {
+    // GIVEN twelve messages in flight on the outbox (more than one SQS batch request)
+    let outbox = &b.ports.outbox;
+    for n in 0..12 {
+        outbox.send(&format!("m{n}"), Duration::ZERO).await.unwrap();
+    }
+    let mut received = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.len() < 12 && Instant::now() < deadline {
+        received.extend(outbox.receive(10, LONG, SECOND).await.unwrap());
+    }
+    assert_eq!(received.len(), 12);
+
+    // WHEN they are deleted in one call, with an empty receipt among them
+    let mut receipts: Vec<&str> = received.iter().map(|m| m.receipt.as_str()).collect();
+    receipts.insert(5, "");
+    let results = outbox.delete_batch(&receipts).await;
+
+    // THEN each receipt has its answer in order, and the queue is empty
+    assert_eq!(results.len(), 13);
+    for (index, result) in results.iter().enumerate() {
+        let expected = if index == 5 {
+            Err(QueueError::InvalidReceipt)
+        } else {
+            Ok(())
+        };
+        assert_eq!(result, &expected, "receipt {index}");
+    }
+    assert_eq!(outbox.depth().await.unwrap(), 0);
 }
 
 async fn delays_and_bodies_beyond_the_limits_are_refused(b: &Backend) {
