@@ -102,6 +102,12 @@ env = {
     "VIGIL_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/vigil-scheduler",
     "VIGIL_LOG": "warn",
     "VIGIL_LOG_FORMAT": "json",
+    # The template points the TLS roots at the runtime's CA bundle; this machine's bundle here.
+    "SSL_CERT_FILE": next(
+        (p for p in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+         if os.path.exists(p)),
+        "",
+    ),
 }
 
 timings = []
