@@ -343,7 +343,8 @@ impl Database {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(checkpointer) = checkpointer {
-            checkpointer.stop();
+            // Joining waits for a checkpoint in progress: off the async workers.
+            let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
         }
         // The writer's connection closes last, so SQLite checkpoints the WAL into the database.
         let (done, stopped) = oneshot::channel();
