@@ -1,5 +1,6 @@
-//! The SQLite database behind every embedded adapter: one writer thread doing group commit, and a
-//! small pool of read-only connections beside it (WAL lets readers run while the writer writes).
+//! The SQLite database behind every embedded adapter: one writer thread doing group commit, a
+//! checkpointer thread copying the WAL into the database file beside it, and a small pool of
+//! read-only connections (WAL lets readers run while the writer writes).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
