@@ -1,44 +1,43 @@
--- What every wrk load script shares: a unique id prefix per thread, answers counted by status,
--- and a summary line. A script sets `path` and defines `body(prefix, n)`, then loads this file.
--- Environment: VIGIL_TENANT, VIGIL_INGEST_TOKEN.
+-- What every wrk load script shares: a unique id prefix per thread, lean requests, and a summary
+-- line with the answers counted by class. A script sets `hook` and defines `body(prefix, n)`, which
+-- may return header lines of that request as a second value; a script that signs each request
+-- sets `bearer = false`. Then it loads this file. Environment: VIGIL_TENANT, VIGIL_INGEST_TOKEN.
 local tenant = os.getenv("VIGIL_TENANT")
 local token = os.getenv("VIGIL_INGEST_TOKEN")
 local threads = {}
 -- Per-thread globals (each wrk thread has its own Lua state; done() reads them with thread:get).
 counter = 0
 prefix = ""
-statuses = {}
 
 function setup(thread)
   thread:set("prefix", tostring(#threads + 1) .. "_" .. tostring(math.random(1, 1000000000)))
   table.insert(threads, thread)
 end
 
+-- The request line and common headers are built once: per request only the body, its length and
+-- its own headers change, so the load generator, which shares the machine's cores with the
+-- server, spends little on each.
+local head
+
 function init(args)
-  wrk.method = "POST"
-  wrk.path = "/hooks/" .. tenant .. "/" .. hook
-  wrk.headers["Authorization"] = "Bearer " .. token
-  wrk.headers["Content-Type"] = "application/json"
+  head = "POST /hooks/" .. tenant .. "/" .. hook .. " HTTP/1.1\r\n"
+    .. "Host: " .. wrk.host .. "\r\n"
+    .. (bearer == false and "" or "Authorization: Bearer " .. token .. "\r\n")
+    .. "Content-Type: application/json\r\n"
 end
 
 function request()
   counter = counter + 1
-  return wrk.format(nil, nil, nil, body(prefix, counter))
+  local b, headers = body(prefix, counter)
+  return head .. (headers or "") .. "Content-Length: " .. #b .. "\r\n\r\n" .. b
 end
 
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
+-- No `response` callback: without one wrk skips parsing every answer's headers and body, and
+-- its own counts tell 2xx answers from the rest.
 function done(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    local s = thread:get("statuses")
-    for code, n in pairs(s) do total[code] = (total[code] or 0) + n end
-  end
-  for code, n in pairs(total) do
-    io.write(string.format("status %d: %d\n", code, n))
-  end
+  -- Every id is unique, so each 2xx answer is an accepted (new) event.
+  io.write(string.format("answered 2xx: %d, other: %d\n",
+    summary.requests - summary.errors.status, summary.errors.status))
   io.write(string.format("p50 %.2f ms, p99 %.2f ms, requests/s %.0f\n",
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.requests / (summary.duration / 1000000)))

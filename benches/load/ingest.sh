@@ -27,10 +27,13 @@ if [ "$script" = stripe ]; then
   python3 benches/load/stripe_events.py "$stripe_secret" $((seconds * 30000)) >"$VIGIL_STRIPE_EVENTS"
 fi
 
-echo "== wrk ($script): ${seconds}s, 2 threads, ${connections} connections, unique ids"
-out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "benches/load/$script.lua" "http://127.0.0.1:$port")
-echo "$out" | grep -E "Requests/sec|Latency|status|p50|99%|50%" || { echo "$out"; exit 1; }
-accepted=$(echo "$out" | awk '/^status 202:/ {print $3}')
+# One wrk thread: it drives 16 connections easily, and a second one only takes CPU from the
+# server on the same cores (measured: ~10% fewer events/s).
+export VIGIL_WRK_THREADS=1
+echo "== wrk ($script): ${seconds}s, 1 thread, ${connections} connections, unique ids"
+out=$(wrk -t"$VIGIL_WRK_THREADS" -c"$connections" -d"${seconds}s" --latency -s "benches/load/$script.lua" "http://127.0.0.1:$port")
+echo "$out" | grep -E "Requests/sec|Latency|answered|p50|99%|50%" || { echo "$out"; exit 1; }
+accepted=$(echo "$out" | awk '/^answered 2xx:/ {print $3+0}')
 
 stop_serve
 echo "== vigil serve at shutdown"

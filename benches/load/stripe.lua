@@ -1,6 +1,8 @@
 -- wrk script: POST pre-signed Stripe events (VIGIL_STRIPE_EVENTS, one `signature<TAB>body` per
--- line) to /hooks/{tenant}/stripe; thread i sends lines i, i + threads, ...
+-- line) to /hooks/{tenant}/stripe; of VIGIL_WRK_THREADS threads, thread i sends lines i,
+-- i + threads, ...
 hook = "stripe"
+bearer = false
 local events = {}
 
 function body(prefix, n)
@@ -9,8 +11,7 @@ function body(prefix, n)
     -- Out of pre-signed events: repeat the first (answered 200 as a duplicate, not 202).
     event = events[1]
   end
-  wrk.headers["Stripe-Signature"] = event.signature
-  return event.body
+  return event.body, "Stripe-Signature: " .. event.signature .. "\r\n"
 end
 
 dofile("benches/load/common.lua")
@@ -18,12 +19,12 @@ dofile("benches/load/common.lua")
 local common_init = init
 function init(args)
   common_init(args)
-  wrk.headers["Authorization"] = nil
+  local threads = tonumber(os.getenv("VIGIL_WRK_THREADS")) or 1
   local thread = tonumber(string.match(prefix, "^(%d+)_")) or 1
   local i = 0
   for line in io.lines(os.getenv("VIGIL_STRIPE_EVENTS")) do
     i = i + 1
-    if i % 2 == thread % 2 then
+    if i % threads == thread % threads then
       local signature, text = string.match(line, "^([^\t]+)\t(.*)$")
       table.insert(events, {signature = signature, body = text})
     end

@@ -40,8 +40,8 @@ threads=$(( connections < 2 ? connections : 2 ))
 echo "== wrk (workflows): ${seconds}s, ${threads} threads, ${connections} connections"
 started=$(date +%s.%N)
 out=$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s benches/load/workflows.lua "http://127.0.0.1:$port")
-echo "$out" | grep -E "Requests/sec|p50" || { echo "$out"; exit 1; }
-accepted=$(echo "$out" | awk '/^status 202:/ {print $3}')
+echo "$out" | grep -E "Requests/sec|answered|p50" || { echo "$out"; exit 1; }
+accepted=$(echo "$out" | awk '/^answered 2xx:/ {print $3+0}')
 
 # Wait until every accepted event's run has finished, counting runs in the store itself.
 count_runs() {
