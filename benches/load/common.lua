@@ -5,7 +5,7 @@
 local tenant = os.getenv("VIGIL_TENANT")
 local token = os.getenv("VIGIL_INGEST_TOKEN")
 local threads = {}
--- Per-thread globals (each wrk thread has its own Lua state; done() reads them with thread:get).
+-- Per-thread globals (each wrk thread has its own Lua state; setup() gives each its prefix).
 counter = 0
 prefix = ""
 
