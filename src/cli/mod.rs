@@ -46,6 +46,17 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "VIGIL_ADDR")]
         addr: SocketAddr,
+        /// Which scheduled flows run in this process: `all`, `none`, or a comma-separated list
+        /// (rules_tick, summary_tick, weekly_review, baseline_update, outbox_sweep,
+        /// workflow_tick, approval_expiry).
+        #[arg(
+            long,
+            default_value = "all",
+            env = "VIGIL_SERVE_FLOWS",
+            value_name = "FLOWS",
+            value_parser = crate::serve::ScheduledFlows::parse
+        )]
+        flows: crate::serve::ScheduledFlows,
     },
     /// Create and list tenants.
     #[command(subcommand)]
@@ -169,7 +180,7 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = config(&cli)?;
     match cli.command {
-        Command::Serve { addr } => crate::serve::run(&config, addr).await,
+        Command::Serve { addr, flows } => crate::serve::run(&config, addr, flows).await,
         Command::Infra(command) => infra::run(&config, command).await,
         Command::Tenant(command) => with_app(&config, |app| tenants::run(app, command)).await,
         Command::Key(command) => with_app(&config, |app| keys::run(app, command)).await,

@@ -25,11 +25,10 @@ both!(
 
 const SECRET: &str = "whsec_rules_endpoint_secret";
 
-/// A time aligned on the hour, a day ago (windows are aligned to their length).
+/// A pinned time aligned on the hour (windows are aligned to their length). 12 December: a
+/// December day whose day and month are 12, a number a rewording may not invent.
 fn hour() -> DateTime<Utc> {
-    (Utc::now() - Duration::days(1))
-        .duration_trunc(Duration::hours(1))
-        .unwrap()
+    "2026-12-12T10:00:00Z".parse().unwrap()
 }
 
 struct Setup {
@@ -516,9 +515,9 @@ async fn ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary(kind: K
     sink.script(
         "/v1/chat/completions",
         vec![
-            answer("A calm day: 0 payment attempts and nothing open."),
+            answer("A calm day on 12 December 2026: 0 payment attempts and nothing open."),
             vigil_contract::sinks::SinkResponse::status(500),
-            answer("late").with_delay(std::time::Duration::from_secs(3)),
+            answer("late").with_delay(std::time::Duration::from_secs(60)),
             vigil_contract::sinks::SinkResponse::status(200).with_body("{not json"),
             answer("Revenue grew 12% today."),
         ],
@@ -531,7 +530,8 @@ async fn ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary(kind: K
         kind,
         &[
             ("VIGIL_AI_BASE_URL", &base),
-            ("VIGIL_AI_TIMEOUT_MS", "1000"),
+            // Generous for a loaded machine; the late answer comes far after it.
+            ("VIGIL_AI_TIMEOUT_MS", "5000"),
         ],
         clock,
     )
