@@ -4,7 +4,8 @@
 #      infra/constraints-test.txt (re-installed only when either file changed),
 #   2. moto server on a free loopback port for the AWS-side tests (VIGIL_TEST_AWS_ENDPOINT),
 #      stopped on exit,
-#   3. cargo fmt --check, clippy -D warnings, cargo test, and infra/lint-template.sh,
+#   3. cargo fmt --check, clippy -D warnings, cargo test, cargo deny (installed when missing)
+#      and infra/lint-template.sh,
 #   4. a timing summary.
 # Works from any directory; honours CARGO_TARGET_DIR. Needs python3 (with venv), a Rust
 # toolchain with rustfmt and clippy, and access to PyPI and crates.io on a fresh machine.
@@ -158,6 +159,23 @@ end
 
 begin "cargo test"
 cargo test --workspace --all-features --no-fail-fast
+end
+
+begin "cargo deny (bans, licenses, sources)"
+deny_version="0.20.2"
+if ! cargo deny --version 2>/dev/null | grep -q "$deny_version"; then
+    echo "installing cargo-deny $deny_version (a few minutes, once)"
+    cargo install --locked --quiet "cargo-deny@$deny_version"
+fi
+cargo deny --log-level error check bans licenses sources
+# The advisory database is a git repository fetched from outside; check against a local copy
+# when there is one (README: "Dependency checks").
+advisory_dbs="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
+if [[ -n "$(ls -A "$advisory_dbs" 2>/dev/null)" ]]; then
+    cargo deny --log-level error check --disable-fetch advisories
+else
+    echo "advisories: no local copy of the advisory database in $advisory_dbs; not checked"
+fi
 end
 
 # Run through bash, so a lost execute bit cannot turn the lint into a silent skip.
