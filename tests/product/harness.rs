@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tower::ServiceExt as _;
 use vigil_contract::sinks::Mailbox;
@@ -15,7 +16,7 @@ use vigil_core::delivery::dispatcher::DispatchReport;
 use vigil_core::delivery::outbox::NotificationFilter;
 use vigil_core::deployment::ResourceNames;
 use vigil_core::tenancy::tenants::CreatedTenant;
-use vigil_core::{App, Clock, SystemClock};
+use vigil_core::{App, Clock, ManualClock, SystemClock};
 use vigil_runtime::{Backend, Config};
 
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +49,19 @@ macro_rules! both {
             }
         }
     )*};
+}
+
+/// The instant a test pins the app's clock to when the time could change what it sees (a
+/// bucket, window or day boundary crossed between two readings of the clock): the middle of a
+/// 5-minute bucket on a Wednesday morning, UTC.
+pub const PINNED_AT: &str = "2026-11-18T10:02:30Z";
+
+/// A clock standing at [`PINNED_AT`] until the test moves it.
+pub fn pinned_clock() -> Arc<ManualClock> {
+    let at = DateTime::parse_from_rfc3339(PINNED_AT)
+        .expect("PINNED_AT is RFC 3339")
+        .with_timezone(&Utc);
+    Arc::new(ManualClock::new(at))
 }
 
 fn unique_prefix() -> String {
@@ -106,6 +120,12 @@ impl TestApp {
             router,
             _dir: dir,
         }
+    }
+
+    /// The app's now, on whichever clock it runs: what a signature timestamp or a time derived
+    /// from the present must agree with.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// The same data with a new configuration, as after a restart with other variables.

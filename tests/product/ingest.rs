@@ -1,6 +1,6 @@
 //! `POST /hooks/{tenant}/events`: authentication, idempotency, publishing, cost per event.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -8,7 +8,7 @@ use vigil_core::keys;
 use vigil_core::ports::BusEnvelope;
 
 use crate::both;
-use crate::harness::{Kind, TestApp};
+use crate::harness::{Kind, TestApp, pinned_clock};
 
 both!(
     an_event_is_stored_once_when_posted_twice,
@@ -48,10 +48,6 @@ async fn post_with_token(
             body.to_string(),
         )
         .await
-}
-
-fn now_ts() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 /// Posts `body` to `/hooks/{tenant}/{hook}` with a Standard Webhooks signature.
@@ -105,10 +101,11 @@ async fn an_event_is_stored_once_when_posted_twice(kind: Kind) {
 }
 
 async fn signed_events_are_accepted_with_any_active_signature(kind: Kind) {
-    let vigil = TestApp::start(kind).await;
+    // The app's clock is pinned, and the signature is made at its now.
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let t = vigil.tenant("Acme").await;
     let body = event("evt_signed").to_string();
-    let ts = now_ts();
+    let ts = vigil.now().timestamp();
     let good =
         vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
     let other = vigil_core::signature::sign(
@@ -133,10 +130,11 @@ async fn signed_events_are_accepted_with_any_active_signature(kind: Kind) {
 }
 
 async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
-    let vigil = TestApp::start(kind).await;
+    // GIVEN the app's clock pinned, so every rejected hook falls in one 5-minute bucket
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let t = vigil.tenant("Acme").await;
     let body = event("evt_x").to_string();
-    let ts = now_ts();
+    let ts = vigil.now().timestamp();
     let signature =
         vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
     let altered = body.replace("at_risk", "at_riskk");
@@ -160,7 +158,7 @@ async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
     assert_eq!([s1, s2, s3, s4], [StatusCode::UNAUTHORIZED; 4]);
     assert_eq!(e1["error"]["code"], "unauthenticated");
     // AND each attempt is counted for the webhook-integrity rule
-    let bucket = vigil_core::ingest::integrity::bucket_start(chrono::Utc::now());
+    let bucket = vigil_core::ingest::integrity::bucket_start(vigil.now());
     let item = vigil
         .app
         .ports
@@ -220,14 +218,12 @@ async fn accepted_events_are_published_to_the_bus(kind: Kind) {
     // THEN the workflow queue receives it in the EventBridge envelope, with its tenant
     let queue = &vigil.app.ports.workflow_queue;
     let mut received = Vec::new();
-    for _ in 0..10 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.is_empty() && Instant::now() < deadline {
         received = queue
             .receive(10, Duration::from_secs(30), Duration::from_secs(1))
             .await
             .unwrap();
-        if !received.is_empty() {
-            break;
-        }
     }
     assert_eq!(received.len(), 1);
     let envelope: BusEnvelope = serde_json::from_str(&received[0].body).unwrap();

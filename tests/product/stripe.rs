@@ -9,7 +9,7 @@ use vigil_core::ports::{Index, Query};
 use vigil_core::stripe::signature::sign;
 
 use crate::both;
-use crate::harness::{Kind, TestApp};
+use crate::harness::{Kind, TestApp, pinned_clock};
 
 both!(
     a_signed_stripe_event_is_stored_once_and_counted_once,
@@ -56,11 +56,12 @@ async fn post(
 
 async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
     // GIVEN a tenant with a Stripe endpoint secret and a charge.failed event created 10 min ago
-    let vigil = TestApp::start(kind).await;
+    // (on a pinned clock; Stripe signs at its now)
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let tenant = vigil.tenant_with_stripe(SECRET).await;
-    let created = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let created = vigil.now() - chrono::Duration::minutes(10);
     let body = charge_failed("evt_1", created.timestamp());
-    let signature = sign(SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
+    let signature = sign(SECRET, vigil.now().timestamp(), body.as_bytes());
 
     // WHEN Stripe delivers it twice
     let (first, answer) = post(&vigil, &tenant.tenant_id, Some(&signature), &body).await;
@@ -111,7 +112,7 @@ async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
     let other = json!({"id": "evt_2", "type": "customer.created", "created": created.timestamp(),
                        "data": {"object": {}}})
     .to_string();
-    let signature = sign(SECRET, chrono::Utc::now().timestamp(), other.as_bytes());
+    let signature = sign(SECRET, vigil.now().timestamp(), other.as_bytes());
     let (status, _) = post(&vigil, &tenant.tenant_id, Some(&signature), &other).await;
     assert_eq!(status, StatusCode::OK);
     let bucket = vigil
@@ -129,9 +130,10 @@ async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
 }
 
 async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Kind) {
-    let vigil = TestApp::start(kind).await;
+    // On a pinned clock, "stale" and "future" are exactly 10 minutes off however long this takes.
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let tenant = vigil.tenant_with_stripe(SECRET).await;
-    let now = chrono::Utc::now().timestamp();
+    let now = vigil.now().timestamp();
     let body = charge_failed("evt_bad", now);
     let mut altered = body.clone().into_bytes();
     altered[12] ^= 1;
@@ -214,11 +216,11 @@ async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Ki
 }
 
 async fn stripe_secrets_are_set_and_rotated_by_admins(kind: Kind) {
-    // GIVEN a tenant without a Stripe secret
-    let vigil = TestApp::start(kind).await;
+    // GIVEN a tenant without a Stripe secret (on a pinned clock, signed at its now)
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let tenant = vigil.tenant("Acme").await;
-    let body = charge_failed("evt_r", chrono::Utc::now().timestamp());
-    let signed = |secret: &str| sign(secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    let body = charge_failed("evt_r", vigil.now().timestamp());
+    let signed = |secret: &str| sign(secret, vigil.now().timestamp(), body.as_bytes());
     let (status, _) = post(&vigil, &tenant.tenant_id, Some(&signed(SECRET)), &body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
