@@ -212,18 +212,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules(RulesCommand::Run { now, json }) => {
             with_app(&config, |app| async move {
                 let now = now.unwrap_or_else(|| app.clock.now());
-                let report = vigil_rules::run_all(&app, now).await?;
+                let (report, failed) = vigil_rules::run_all(&app, now).await?;
                 if json {
-                    return print_json(&report);
+                    let mut answer = serde_json::to_value(&report)?;
+                    if let Some(fields) = answer.as_object_mut().filter(|_| !failed.is_empty()) {
+                        fields.insert("failed_tenants".into(), serde_json::to_value(&failed)?);
+                    }
+                    print_json(&answer)?;
+                } else {
+                    println!(
+                        "Evaluated {} window(s); opened {} anomaly(ies); store reads {}, writes {}",
+                        report.windows_evaluated,
+                        report.anomalies_opened,
+                        report.store_reads,
+                        report.store_writes
+                    );
+                    for failure in &failed {
+                        eprintln!("{}: failed: {}", failure.tenant, failure.error);
+                    }
                 }
-                println!(
-                    "Evaluated {} window(s); opened {} anomaly(ies); store reads {}, writes {}",
-                    report.windows_evaluated,
-                    report.anomalies_opened,
-                    report.store_reads,
-                    report.store_writes
-                );
-                Ok(())
+                if failed.is_empty() {
+                    Ok(())
+                } else {
+                    anyhow::bail!("the rule run failed for {} tenant(s)", failed.len())
+                }
             })
             .await
         }
