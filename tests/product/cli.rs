@@ -29,6 +29,8 @@ fn vigil(data_dir: &std::path::Path) -> Command {
     }
     command
         .env("VIGIL_LOG", "warn")
+        // The sinks these tests deliver to listen on loopback.
+        .env("VIGIL_EGRESS_ALLOW", "127.0.0.0/8,::1/128")
         .arg("--data-dir")
         .arg(data_dir);
     command
@@ -101,7 +103,13 @@ async fn a_newcomer_serves_creates_a_tenant_and_posts_a_signed_event_twice() {
         String::from_utf8_lossy(&output.stderr)
     );
     let tenant: Value = serde_json::from_slice(&output.stdout).unwrap();
-    for field in ["tenant_id", "api_key", "ingest_token", "webhook_secret"] {
+    for field in [
+        "tenant_id",
+        "api_key",
+        "ingest_token",
+        "webhook_secret",
+        "outbound_secret",
+    ] {
         assert!(
             tenant[field].as_str().is_some_and(|v| !v.is_empty()),
             "{field} in {tenant}"
