@@ -146,7 +146,7 @@ impl HttpSender for ReqwestHttpSender {
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        let mut response = builder.send().await.map_err(|e| self.transport_error(&e))?;
+        let mut response = builder.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -171,8 +171,11 @@ impl HttpSender for ReqwestHttpSender {
 }
 
 impl ReqwestHttpSender {
-    fn transport_error(&self, e: &reqwest::Error) -> TransportError {
-        if let Some(refusal) = egress_refusal(e) {
+    /// The error without its URL: a channel's URL may hold a token (Slack's does), and this
+    /// text ends up in `last_error`.
+    fn transport_error(&self, e: reqwest::Error) -> TransportError {
+        let e = e.without_url();
+        if let Some(refusal) = egress_refusal(&e) {
             TransportError::EgressDenied(refusal.0.to_string())
         } else if e.is_timeout() {
             TransportError::Timeout(self.timeout)
