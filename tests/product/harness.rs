@@ -144,14 +144,43 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> (StatusCode, Value) {
+        self.call_as(None, method, path, headers, body).await
+    }
+
+    /// [`TestApp::call`] from a peer address, as `vigil serve`'s listener reports it.
+    pub async fn call_from(
+        &self,
+        peer: std::net::SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
+        self.call_as(Some(peer), method, path, headers, body).await
+    }
+
+    async fn call_as(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().method(method).uri(path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
+        let mut request = request.body(body.into()).expect("request");
+        if let Some(peer) = peer {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let response = self
             .router
             .clone()
-            .oneshot(request.body(body.into()).expect("request"))
+            .oneshot(request)
             .await
             .expect("router answers");
         let status = response.status();

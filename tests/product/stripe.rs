@@ -39,13 +39,15 @@ async fn post(
 ) -> (StatusCode, Value) {
     let mut headers = vec![
         ("content-type", "application/json"),
-        ("x-forwarded-for", "203.0.113.7"),
+        ("x-forwarded-for", "198.51.100.66"),
     ];
     if let Some(signature) = signature {
         headers.push(("stripe-signature", signature));
     }
+    // The address comes from the connection, never from the client's X-Forwarded-For.
     vigil
-        .call(
+        .call_from(
+            "192.0.2.10:40000".parse().expect("an address"),
             "POST",
             &format!("/hooks/{tenant}/stripe"),
             &headers,
@@ -178,12 +180,32 @@ async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Ki
             "malformed_event",
         ),
     ];
+    let unconfigured = vigil.tenant("No Stripe").await;
     for (name, signature, body, code) in &cases {
         // WHEN a bad delivery arrives
         let (status, answer) = post(&vigil, &tenant.tenant_id, signature.as_deref(), body).await;
         // THEN 400 with a clear code
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {answer}");
         assert_eq!(answer["error"]["code"], *code, "{name}: {answer}");
+        // AND an unknown tenant, or one without a Stripe secret, answers as a wrong signature
+        // would (a malformed body is never read there: its signature cannot match)
+        let expected = if *code == "malformed_event" {
+            "invalid_signature"
+        } else {
+            code
+        };
+        for other in [
+            "tnt_01jd0000000000000000000000",
+            "not-a-tenant",
+            unconfigured.tenant_id.as_str(),
+        ] {
+            let (status, answer) = post(&vigil, other, signature.as_deref(), body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{name} {other}: {answer}");
+            assert_eq!(
+                answer["error"]["code"], expected,
+                "{name} {other}: {answer}"
+            );
+        }
     }
 
     // AND nothing was stored but one integrity record per reject, with its reason, IP and size
@@ -210,7 +232,7 @@ async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Ki
     assert_eq!(page.items.len(), cases.len());
     let record: Value = serde_json::from_str(&page.items[0].body).unwrap();
     assert_eq!(record["source"], "stripe");
-    assert_eq!(record["source_ip"], "203.0.113.7");
+    assert_eq!(record["source_ip"], "192.0.2.10");
     assert!(record["size"].as_u64().unwrap() > 0);
     assert!(record["reason"].is_string());
 }
