@@ -418,5 +418,8 @@ fn email_is_sent_only_as_the_configured_sender() {
             );
         }
     }
-    assert_eq!(grants, 2, "the API (channel tests) and the dispatcher send email");
+    assert_eq!(
+        grants, 2,
+        "the API (channel tests) and the dispatcher send email"
+    );
 }
