@@ -293,9 +293,9 @@ async fn concurrent_repeats_store_one_event(kind: Kind) {
 async fn signature_headers_with_thousands_of_entries_are_answered_in_about_the_time_of_one(
     kind: Kind,
 ) {
-    let vigil = TestApp::start(kind).await;
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let t = vigil.tenant("Acme").await;
-    let ts = now_ts();
+    let ts = vigil.now().timestamp();
     let body = event("evt_many").to_string();
     let good =
         vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
@@ -329,7 +329,7 @@ async fn signature_headers_with_thousands_of_entries_are_answered_in_about_the_t
             .is_some_and(|m| m.contains("2048 bytes")),
         "{answer}"
     );
-    let bucket = vigil_core::ingest::integrity::bucket_start(chrono::Utc::now());
+    let bucket = vigil_core::ingest::integrity::bucket_start(vigil.now());
     let counters = vigil
         .app
         .ports
@@ -383,12 +383,9 @@ async fn signature_headers_with_thousands_of_entries_are_answered_in_about_the_t
 }
 
 async fn a_flood_of_rejected_hooks_costs_one_write_each(kind: Kind) {
-    use chrono::DurationRound as _;
-    use vigil_core::ingest::integrity::{BUCKET, RECORDS_PER_BUCKET, bucket_start};
+    use vigil_core::ingest::integrity::{RECORDS_PER_BUCKET, bucket_start};
     // A clock held inside one 5-minute bucket.
-    let at = chrono::Utc::now().duration_trunc(BUCKET).unwrap() + chrono::Duration::minutes(1);
-    let clock = std::sync::Arc::new(vigil_core::ManualClock::new(at));
-    let vigil = TestApp::start_with_clock(kind, &[], clock).await;
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let t = vigil.tenant("Acme").await;
     let store = &vigil.app.ports.store;
     // GIVEN the first rejections of a bucket, which are also kept as records
@@ -408,7 +405,10 @@ async fn a_flood_of_rejected_hooks_costs_one_write_each(kind: Kind) {
     assert_eq!((spent.writes, spent.reads), (20, 0));
     // AND all are counted, the first ones kept as records
     let counters = store
-        .get(&keys::integrity_bucket(&t.tenant_id, &bucket_start(at)))
+        .get(&keys::integrity_bucket(
+            &t.tenant_id,
+            &bucket_start(vigil.now()),
+        ))
         .await
         .unwrap()
         .expect("integrity counters")

@@ -81,6 +81,7 @@ pub static NOBODY: LazyLock<Tenant> = LazyLock::new(|| Tenant {
     ingest_token_digest: secrets::digest(&secrets::new_ingest_token()),
     webhook_secrets: vec![secrets::new_webhook_secret()],
     stripe_secrets: vec![secrets::new_webhook_secret()],
+    outbound_secret: None,
 });
 
 /// Why a hook for an unknown tenant is refused: what the same credentials would get from a
