@@ -25,6 +25,9 @@ pub enum Error {
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A body in a media type the route does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// A backend did not answer; the caller may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -66,6 +69,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }

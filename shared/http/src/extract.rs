@@ -38,10 +38,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
             });
         if !is_json {
-            return Err(ApiError::invalid(
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            ));
+            return Err(ApiError(Error::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".into(),
+            )));
         }
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
         // Two steps so that broken JSON and JSON of the wrong shape get different codes

@@ -103,6 +103,7 @@ async fn delete_channel(
 
 /// What a test send got back.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ChannelTestResult)]
 pub struct TestResult {
     pub delivered: bool,
     /// HTTP status the channel answered with (Slack and webhook channels).

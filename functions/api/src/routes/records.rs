@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     pub client_id: Option<String>,
+    #[param(inline)]
     pub status: Option<RecordStatus>,
 }
 

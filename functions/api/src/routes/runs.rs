@@ -30,8 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct RunQuery {
     /// Only runs of this scenario.
     pub scenario: Option<String>,
+    #[param(inline)]
     pub status: Option<RunStatus>,
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub severity: Option<Severity>,
     /// Runs at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
@@ -146,6 +147,7 @@ async fn set_baseline(
 #[into_params(parameter_in = Query)]
 pub struct WindowQuery {
     /// The window, in hours back from now (1–720, default 24).
+    #[param(minimum = 1, maximum = 720)]
     pub hours: Option<u32>,
 }
 

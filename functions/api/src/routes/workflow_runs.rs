@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
+    #[param(inline)]
     pub status: Option<RunStatus>,
     /// Runs started at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
@@ -161,6 +162,7 @@ async fn decide(
 #[into_params(parameter_in = Query)]
 pub struct ApprovalsQuery {
     /// Default `pending`.
+    #[param(inline)]
     pub status: Option<ApprovalStatus>,
 }
 
@@ -187,6 +189,7 @@ async fn list_approvals(
 #[into_params(parameter_in = Query)]
 pub struct AnalyticsQuery {
     /// The window, in days back from now (1–90, default 30).
+    #[param(minimum = 1, maximum = 90)]
     pub days: Option<u32>,
 }
 

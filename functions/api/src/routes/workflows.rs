@@ -165,6 +165,7 @@ pub struct TestRun {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WorkflowTestResult)]
 pub struct TestResult {
     pub workflow_id: String,
     pub version: u32,
