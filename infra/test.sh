@@ -5,7 +5,9 @@
 #   2. moto server on a free loopback port for the AWS-side tests (VIGIL_TEST_AWS_ENDPOINT),
 #      stopped on exit,
 #   3. cargo fmt --check, clippy -D warnings, cargo test, and infra/lint-template.sh,
-#   4. a timing summary.
+#   4. the API fuzzed from its OpenAPI document (infra/api-fuzz.py: openapi-spec-validator and
+#      schemathesis --checks all against `vigil serve`),
+#   5. a timing summary.
 # Works from any directory; honours CARGO_TARGET_DIR. Needs python3 (with venv), a Rust
 # toolchain with rustfmt and clippy, and access to PyPI and crates.io on a fresh machine.
 set -euo pipefail
@@ -152,3 +154,8 @@ if [[ -x "$root/infra/lint-template.sh" ]]; then
     "$root/infra/lint-template.sh"
     end
 fi
+
+begin "API fuzz (openapi-spec-validator, schemathesis)"
+cargo build --quiet -p vigil --bin vigil
+"$venv/bin/python" "$root/infra/api-fuzz.py" --vigil "${CARGO_TARGET_DIR:-$root/target}/debug/vigil"
+end
