@@ -42,8 +42,8 @@ pub fn base() -> utoipa::openapi::OpenApi {
 /// Every route shares the extractors and the error mapping of this crate, so the statuses they
 /// add are documented here once, each with the `ErrorBody` shape:
 /// 400 (a query or body that cannot be read), 401 and 403 (a secured route: no or a bad key, a
-/// role too low), 404 (a path id that does not exist), 413 and 415 (a body too large or not
-/// JSON), 503 (the store did not answer).
+/// role too low), 404 (a path id that does not exist), 409 (a write that met a concurrent one),
+/// 413 and 415 (a body too large or not JSON), 503 (the store did not answer).
 pub fn finish(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
     let mut value = match serde_json::to_value(&doc) {
         Ok(value) => value,
@@ -110,6 +110,12 @@ fn add_common_responses(method: &str, operation: &mut serde_json::Map<String, se
     if has_path_params {
         wanted.push(("404", "Not found (or another tenant's)"));
     }
+    if method != "get" && !is_meta {
+        wanted.push((
+            "409",
+            "A concurrent change, or a state that does not allow it; read again and retry",
+        ));
+    }
     if has_body {
         wanted.push(("413", "The body is larger than VIGIL_MAX_BODY_BYTES"));
         wanted.push(("415", "The body is not sent as application/json"));
@@ -151,8 +157,8 @@ fn add_common_responses(method: &str, operation: &mut serde_json::Map<String, se
 /// composition could never validate: inside `allOf` such a member is used without that bound.
 fn open_flattened_schemas(doc: &mut serde_json::Value) {
     let Some(schemas) = doc
-        .pointer_mut("/components/schemas")
-        .and_then(|s| s.as_object_mut())
+        .pointer("/components/schemas")
+        .and_then(|s| s.as_object())
     else {
         return;
     };
@@ -167,16 +173,28 @@ fn open_flattened_schemas(doc: &mut serde_json::Value) {
             (format!("#/components/schemas/{name}"), open)
         })
         .collect();
-    for schema in schemas.values_mut() {
-        if let Some(members) = schema.get_mut("allOf").and_then(|a| a.as_array_mut()) {
-            for member in members.iter_mut() {
-                let target = member["$ref"].as_str().and_then(|r| closed.get(r)).cloned();
-                if let Some(open) = target {
-                    *member = open;
+    // Generic types (`ListResponse<T>`) inline their parameter: walk the whole document.
+    fn walk(
+        value: &mut serde_json::Value,
+        closed: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(members) = map.get_mut("allOf").and_then(|a| a.as_array_mut()) {
+                    for member in members.iter_mut() {
+                        let target = member["$ref"].as_str().and_then(|r| closed.get(r)).cloned();
+                        if let Some(open) = target {
+                            *member = open;
+                        }
+                    }
                 }
+                map.values_mut().for_each(|inner| walk(inner, closed));
             }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, closed)),
+            _ => {}
         }
     }
+    walk(doc, &closed);
 }
 
 /// Every `$ref` of `doc` that does not resolve to something inside it.

@@ -95,6 +95,7 @@ async fn retry_event(
 #[serde(deny_unknown_fields)]
 pub struct TestAlert {
     pub severity: Severity,
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
     pub summary: String,

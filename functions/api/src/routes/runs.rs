@@ -36,7 +36,7 @@ pub struct RunQuery {
     pub severity: Option<Severity>,
     /// Runs at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
-    /// Runs at or before this time (RFC 3339).
+    /// Runs at or before this time (RFC 3339); before `since`, the list is empty.
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -50,13 +50,11 @@ async fn list_runs(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListResponse<Run>>, ApiError> {
     let (limit, cursor) = page.resolve()?;
+    // Each bound is valid on its own; a window that ends before it starts holds no run.
     if let (Some(since), Some(until)) = (query.since, query.until)
         && since > until
     {
-        return Err(ApiError::invalid(
-            "invalid_query",
-            "since must not be after until",
-        ));
+        return Ok(Json(ListResponse::new(Vec::new(), None)));
     }
     let filter = RunFilter {
         scenario: query.scenario,
@@ -116,6 +114,7 @@ async fn get_scenario(
 #[serde(deny_unknown_fields)]
 pub struct BaselineUpdate {
     /// Credits a healthy run uses.
+    #[schema(exclusive_minimum = 0.0)]
     pub expected_credits: f64,
 }
 

@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct StripeSource {
     /// Endpoint secrets (`whsec_…`): one, or two while Stripe rotates them.
+    #[schema(min_items = 1, max_items = 2)]
     pub secrets: Vec<String>,
 }
 

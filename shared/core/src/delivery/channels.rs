@@ -124,6 +124,7 @@ fn url_hint(url: &str) -> String {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     pub kind: ChannelKind,
     /// Slack and webhook channels.
