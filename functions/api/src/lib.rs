@@ -23,6 +23,19 @@ pub fn openapi_document() -> serde_json::Value {
     vigil_http::openapi::finish(doc)
 }
 
+/// The admin API as a finished service (what the `api` Lambda runs).
+pub fn service(app: AppState) -> Router {
+    let (routes, _) = router().split_for_parts();
+    vigil_http::finish(routes, app)
+}
+
+/// Every HTTP route of Vigil on one router (what `vigil serve` runs).
+pub fn all_routes(app: AppState) -> Router {
+    let (api, _) = router().split_for_parts();
+    let (ingest, _) = vigil_ingest::router().split_for_parts();
+    vigil_http::finish(api.merge(ingest), app)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -35,17 +48,4 @@ mod tests {
             "$refs the document does not define"
         );
     }
-}
-
-/// The admin API as a finished service (what the `api` Lambda runs).
-pub fn service(app: AppState) -> Router {
-    let (routes, _) = router().split_for_parts();
-    vigil_http::finish(routes, app)
-}
-
-/// Every HTTP route of Vigil on one router (what `vigil serve` runs).
-pub fn all_routes(app: AppState) -> Router {
-    let (api, _) = router().split_for_parts();
-    let (ingest, _) = vigil_ingest::router().split_for_parts();
-    vigil_http::finish(api.merge(ingest), app)
 }
