@@ -14,6 +14,10 @@ pub enum Error {
         code: &'static str,
         problems: Vec<FieldProblem>,
     },
+    /// Well-formed input that breaks a rule between fields, or between a field and stored
+    /// state (a status that does not fit the record's kind): a schema cannot say it.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("authentication required: {0}")]
     Unauthenticated(String),
     #[error("not allowed: {0}")]
@@ -60,10 +64,19 @@ impl Error {
         }
     }
 
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// Stable machine-readable code for API clients.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Invalid { code, .. } | Error::InvalidFields { code, .. } => code,
+            Error::Invalid { code, .. }
+            | Error::InvalidFields { code, .. }
+            | Error::Unprocessable { code, .. } => code,
             Error::Unauthenticated(_) => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",

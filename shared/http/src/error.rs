@@ -39,7 +39,11 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match &self.0 {
-            Error::Invalid { .. } | Error::InvalidFields { .. } => StatusCode::BAD_REQUEST,
+            Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+            // A posted document's problems, each at its path, and rules between fields.
+            Error::InvalidFields { .. } | Error::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,

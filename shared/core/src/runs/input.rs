@@ -74,7 +74,7 @@ fn invalid_field(field: &str, message: impl std::fmt::Display) -> Error {
 /// Whether `id` can name a run or a scenario: printable, no `#` (the store's key separator).
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= MAX_ID_LEN
+        && id.chars().count() <= MAX_ID_LEN
         && !id.contains('#')
         && !id.chars().any(char::is_control)
 }
