@@ -228,6 +228,10 @@ PATH_IDS = {
 }
 
 
+# schemathesis's own defaults for positive_data_acceptance, which a documented 422 extends.
+POSITIVE_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+
+
 def toml_string(value: str) -> str:
     return json.dumps(value)
 
@@ -262,9 +266,15 @@ def write_config(
                 parameters[f"path.{param}"] = f'{{ dictionary = "{PATH_IDS[op_path]}", probability = 0.8 }}'
             if method == "get" and operation["operationId"] in cursors:
                 parameters["query.cursor"] = f'{{ dictionary = "{cursors[operation["operationId"]]}" }}'
-            if not parameters and headers is None:
+            # A documented 422 is a rule the schema cannot say (between fields, or against stored
+            # state): schema-valid data may meet it, and the refusal is then the right answer.
+            unprocessable = "422" in operation.get("responses", {})
+            if not parameters and headers is None and not unprocessable:
                 continue
             lines += ["[[operations]]", f"include-operation-id = {toml_string(operation['operationId'])}"]
+            if unprocessable:
+                statuses = ", ".join(toml_string(s) for s in POSITIVE_ACCEPTED + ["422"])
+                lines.append(f"checks.positive_data_acceptance.expected-statuses = [{statuses}]")
             if headers:
                 lines.append(f"headers = {headers}")
             if parameters:

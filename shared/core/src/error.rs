@@ -18,6 +18,10 @@ pub enum Error {
     /// state (a status that does not fit the record's kind): a schema cannot say it.
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// Credentials that do not verify and carry their own reason (a webhook signature that is
+    /// missing, stale or wrong): 401 with `code`.
+    #[error("{message}")]
+    Unverified { code: &'static str, message: String },
     #[error("authentication required: {0}")]
     Unauthenticated(String),
     #[error("not allowed: {0}")]
@@ -76,7 +80,8 @@ impl Error {
         match self {
             Error::Invalid { code, .. }
             | Error::InvalidFields { code, .. }
-            | Error::Unprocessable { code, .. } => code,
+            | Error::Unprocessable { code, .. }
+            | Error::Unverified { code, .. } => code,
             Error::Unauthenticated(_) => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",

@@ -44,7 +44,7 @@ impl ApiError {
             Error::InvalidFields { .. } | Error::Unprocessable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Error::Unauthenticated(_) | Error::Unverified { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,

@@ -62,6 +62,9 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
         }
     }
     open_flattened_schemas(&mut value);
+    if let Some(posted_runs) = value.pointer_mut("/components/schemas/PostedRuns") {
+        *posted_runs = vigil_core::runs::input::PostedRuns::json_schema();
+    }
     value
 }
 

@@ -128,11 +128,16 @@ pub struct NewChannel {
     pub name: String,
     pub kind: ChannelKind,
     /// Slack and webhook channels (any other kind: 422): an http(s) URL with a host.
-    #[schema(max_length = 2048, pattern = "^https?://[^/?#\\s\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://[^/?#\\s\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub url: Option<String>,
     /// Webhook channels (any other kind: 422): the signing secret, `whsec_` and a base64 key
     /// of 24 to 64 bytes.
-    #[schema(pattern = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/][AQgw]==)?)$")]
+    #[schema(
+        pattern = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/][AQgw]==)?)$"
+    )]
     pub secret: Option<String>,
     /// Email channels (any other kind: 422): 1–20 addresses.
     #[schema(min_items = 1, max_items = 20, value_type = Option<Vec<EmailAddress>>)]
@@ -151,11 +156,16 @@ fn yes() -> bool {
 pub struct ChannelPatch {
     pub enabled: Option<bool>,
     /// Slack and webhook channels (any other kind: 422).
-    #[schema(max_length = 2048, pattern = "^https?://[^/?#\\s\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://[^/?#\\s\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub url: Option<String>,
     /// Webhook channels (any other kind: 422): a new signing secret. The previous one stays
     /// active beside it (both sign every message) until `retire_previous_secret` is sent.
-    #[schema(pattern = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/][AQgw]==)?)$")]
+    #[schema(
+        pattern = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/][AQgw]==)?)$"
+    )]
     pub secret: Option<String>,
     /// Webhook channels: stop signing with every secret but the newest.
     #[serde(default)]

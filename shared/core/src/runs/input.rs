@@ -117,7 +117,7 @@ impl Fields {
         } else {
             Err(invalid_field(
                 field,
-                format!("must be 1 to {MAX_ID_LEN} bytes, without '#' or control characters"),
+                format!("must be 1 to {MAX_ID_LEN} characters, without '#' or control characters"),
             ))
         }
     }
@@ -173,9 +173,9 @@ impl RunInput {
         let scenario_id = f.id("scenario_id")?;
         let timestamp = f.timestamp("timestamp")?;
         if timestamp.is_some_and(|t| t > now + Duration::hours(MAX_FUTURE_SKEW_HOURS)) {
-            return Err(invalid_field(
-                "timestamp",
-                "is more than a day in the future",
+            return Err(Error::unprocessable(
+                "invalid_field",
+                "timestamp: is more than a day in the future",
             ));
         }
         let platform = match f.text("platform", 32)? {
@@ -224,6 +224,95 @@ impl RunInput {
         })
     }
 }
+
+/// The body of `POST /hooks/{tenant}/runs` as documented: one run (an object) or a batch of
+/// 1 to 100 (an array) whose items are each judged on their own (a bad one is listed under
+/// `rejected`, the others are stored).
+pub struct PostedRuns;
+
+fn case_insensitive(words: &[&str]) -> String {
+    let alternatives: Vec<String> = words
+        .iter()
+        .map(|word| {
+            word.chars()
+                .map(|c| match (c.to_ascii_lowercase(), c.to_ascii_uppercase()) {
+                    (lower, upper) if lower != upper => format!("[{lower}{upper}]"),
+                    _ => c.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    format!("^[ \\t\\n\\r]*(?:{})[ \\t\\n\\r]*$", alternatives.join("|"))
+}
+
+/// The JSON Schema of one posted run (every field but the two ids may be `null`).
+pub fn posted_run_schema() -> Value {
+    let id = serde_json::json!({
+        "oneOf": [
+            {"type": "string", "minLength": 1, "maxLength": MAX_ID_LEN,
+             "pattern": "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"},
+            {"type": "number"}
+        ],
+        "description": "1-200 characters without '#' or control characters; a number is read as its text"
+    });
+    let text = |max: usize| serde_json::json!({"type": ["string", "null"], "maxLength": max});
+    let amount = serde_json::json!({"type": ["number", "null"], "minimum": 0});
+    let count = serde_json::json!({"type": ["integer", "null"], "minimum": 0, "maximum": 9_007_199_254_740_991_u64});
+    serde_json::json!({
+        "type": "object",
+        "required": ["run_id", "scenario_id"],
+        "properties": {
+            "run_id": id,
+            "scenario_id": id,
+            "timestamp": {"type": ["string", "null"], "format": "date-time", "maxLength": 64,
+                          "description": "RFC 3339; more than a day in the future is 422"},
+            "scenario_name": text(MAX_TEXT_LEN),
+            "platform": {"type": ["string", "null"],
+                         "pattern": case_insensitive(&["make", "n8n", "zapier", "ghl", "other"])},
+            "job_type": text(MAX_TEXT_LEN),
+            "status": {"type": ["string", "null"],
+                       "pattern": case_insensitive(&["success", "failed", "partial"])},
+            "credits_total": amount,
+            "credits_in": amount,
+            "credits_out": amount,
+            "model": text(MAX_TEXT_LEN),
+            "input_tokens": count,
+            "output_tokens": count,
+            "execution_time_ms": count,
+            "failed_action_id": text(MAX_TEXT_LEN),
+            "failed_action_name": text(MAX_TEXT_LEN),
+            "error_message": text(MAX_ERROR_MESSAGE_LEN),
+            "retry_count": {"type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX},
+            "has_idempotency_key": {"type": ["boolean", "null"]},
+            "artifacts_link": text(MAX_TEXT_LEN)
+        },
+        "additionalProperties": {"description": "kept as sent, in `extra`"}
+    })
+}
+
+impl PostedRuns {
+    /// The schema as JSON: utoipa's model has no multi-type (`["string", "null"]`) keywords,
+    /// so the served document puts this in place of the placeholder below.
+    pub fn json_schema() -> Value {
+        serde_json::json!({
+            "oneOf": [
+                posted_run_schema(),
+                {"type": "array", "minItems": 1, "maxItems": super::MAX_BATCH,
+                 "description": "A batch: each item is read as a run on its own; one that is not is listed under `rejected`"}
+            ]
+        })
+    }
+}
+
+impl utoipa::PartialSchema for PostedRuns {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .description(Some("One run or a batch (see `PostedRuns::json_schema`)"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PostedRuns {}
 
 #[cfg(test)]
 mod tests {

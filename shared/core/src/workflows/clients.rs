@@ -39,7 +39,11 @@ pub struct Client {
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
     /// 1–200 characters without `#` or control characters.
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -75,7 +79,11 @@ impl From<NewClient> for ClientFields {
 #[serde(deny_unknown_fields)]
 pub struct ClientFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

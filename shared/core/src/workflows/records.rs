@@ -100,10 +100,18 @@ pub struct Record {
 pub struct NewRecord {
     /// 1–200 characters without `#` or control characters.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub client_id: Option<String>,
     /// 1–500 characters, not only blanks.
-    #[schema(min_length = 1, max_length = 500, pattern = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"
+    )]
     pub title: String,
     #[serde(default)]
     #[schema(max_length = 20000)]
@@ -143,11 +151,19 @@ impl From<NewRecord> for RecordFields {
 pub struct RecordFields {
     /// 1–200 characters without `#` or control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub client_id: Option<String>,
     /// 1–500 characters, not only blanks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 500, pattern = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"
+    )]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 20000)]
