@@ -3,8 +3,11 @@
 //!   verify the Standard Webhooks signature, parse and validate, build the item.
 //! - `ingest_router_sqlite`: one request through the full router onto the embedded store
 //!   (durable: WAL + fsync), measured one at a time.
+//! - `signature/…`: verifying a 2 KB event whose signature header holds 1 entry, the most a
+//!   header under 2 KiB can hold (42, of which 8 are read), and 1,500 entries (refused unread);
+//!   Standard Webhooks and `Stripe-Signature`.
 //!
-//! Run: `cargo bench --bench ingest`
+//! Run: `cargo bench --bench ingest` (`-- signature` for the signature group only)
 
 use std::sync::Arc;
 
@@ -91,5 +94,63 @@ fn ingest_router_sqlite(c: &mut Criterion) {
     runtime.block_on(backend.shutdown());
 }
 
-criterion_group!(benches, ingest_cpu, ingest_router_sqlite);
+fn signature_entries(c: &mut Criterion) {
+    let secret = secrets::new_webhook_secret();
+    let secrets = vec![secret.clone()];
+    let body = two_kb_event("evt_bench");
+    let now = chrono::Utc::now();
+    let ts = now.timestamp();
+    let ts_text = ts.to_string();
+    let good = signature::sign(&secret, "msg_1", ts, body.as_bytes()).expect("sign");
+    let wrong =
+        |i: i64| signature::sign(&secret, "msg_1", ts - 1 - i, body.as_bytes()).expect("sign");
+    let most: Vec<String> = (0..42).map(wrong).collect();
+    let most = most.join(" ");
+    assert!(most.len() <= signature::MAX_SIGNATURE_HEADER_BYTES);
+    let mut thousands = vec![good.clone()];
+    thousands.extend((1..1_500).map(wrong));
+    let thousands = thousands.join(" ");
+    let mut group = c.benchmark_group("signature");
+    for (name, header) in [
+        ("standard_1_entry", good.as_str()),
+        ("standard_42_entries", most.as_str()),
+        ("standard_1500_entries", thousands.as_str()),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let headers = SignedHeaders {
+                    id: Some("msg_1"),
+                    timestamp: Some(&ts_text),
+                    signature: Some(header),
+                };
+                signature::verify(&secrets, headers, body.as_bytes(), now).is_ok()
+            })
+        });
+    }
+    let stripe_secret = vec!["whsec_bench_endpoint_secret".to_owned()];
+    let stripe_good = vigil_core::stripe::signature::sign(&stripe_secret[0], ts, body.as_bytes());
+    let stripe_thousands = format!(
+        "{stripe_good}{}",
+        format!(",v1={}", "0".repeat(64)).repeat(1_499)
+    );
+    for (name, header) in [
+        ("stripe_1_entry", stripe_good.as_str()),
+        ("stripe_1500_entries", stripe_thousands.as_str()),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                vigil_core::stripe::signature::verify(
+                    Some(header),
+                    body.as_bytes(),
+                    &stripe_secret,
+                    now,
+                )
+                .is_ok()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ingest_cpu, ingest_router_sqlite, signature_entries);
 criterion_main!(benches);

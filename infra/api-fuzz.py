@@ -285,7 +285,9 @@ def write_config(
 
 def start_server(vigil: str, data_dir: Path, env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
-        [vigil, "serve", "--addr", "127.0.0.1:0", "--data-dir", str(data_dir)],
+        # No scheduled flows: the fuzz drives every effect through the API and the seed commands,
+        # so nothing changes behind the generated requests.
+        [vigil, "serve", "--addr", "127.0.0.1:0", "--data-dir", str(data_dir), "--flows", "none"],
         stdout=subprocess.PIPE,
         stderr=open(log_path, "wb"),
         env=env,
@@ -318,6 +320,9 @@ def main() -> int:
     bin_dir = Path(sys.executable).parent
     vigil = str(Path(args.vigil).resolve())
     env = dict(os.environ, NO_PROXY=LOOPBACK, no_proxy=LOOPBACK, VIGIL_LOG=os.environ.get("VIGIL_LOG", "warn"))
+    # The seeded webhook channel points at a closed loopback port (127.0.0.1:9): the egress
+    # guard refuses loopback URLs unless the operator allows them.
+    env["VIGIL_EGRESS_ALLOW"] = "127.0.0.0/8,::1/128"
     env.pop("VIGIL_STORE", None)
     work = Path(tempfile.mkdtemp(prefix="vigil-fuzz."))
     data_dir = work / "data"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, as CI does (`make test`, `.ci/run`):
-#   1. .venv with the Python tools of infra/requirements-test.txt (re-installed only when that
-#      file changed since the last install),
+#   1. .venv with the Python tools of infra/requirements-test.txt, every dependency pinned by
+#      infra/constraints-test.txt (re-installed only when either file changed),
 #   2. moto server on a free loopback port for the AWS-side tests (VIGIL_TEST_AWS_ENDPOINT),
 #      stopped on exit,
-#   3. cargo fmt --check, clippy -D warnings, cargo test, and infra/lint-template.sh,
+#   3. cargo fmt --check, clippy -D warnings, cargo test, cargo deny (installed when missing)
+#      and infra/lint-template.sh,
 #   4. the API fuzzed from its OpenAPI document (infra/api-fuzz.py: openapi-spec-validator and
 #      schemathesis --checks all against `vigil serve`),
 #   5. a timing summary.
@@ -17,7 +18,19 @@ cd "$root"
 
 venv="$root/.venv"
 requirements="$root/infra/requirements-test.txt"
+constraints="$root/infra/constraints-test.txt"
 stamp="$venv/.requirements-test.sha256"
+
+# Loopback never goes through a proxy: moto, the sinks and `vigil serve` children all listen on
+# 127.0.0.1, and a caller's HTTP_PROXY must not decide whether the tests can reach them.
+loopback="127.0.0.1,localhost,::1"
+export NO_PROXY="${NO_PROXY:+$NO_PROXY,}$loopback"
+export no_proxy="${no_proxy:+$no_proxy,}$loopback"
+
+# Vigil's own settings come from the tests, never from the caller's shell.
+while IFS='=' read -r name _; do
+    [[ "$name" == VIGIL_* ]] && unset "$name"
+done < <(env)
 
 # ---- timing -----------------------------------------------------------------------------------
 started_all=$SECONDS
@@ -76,7 +89,7 @@ if ! command -v python3 >/dev/null; then
     echo "test: python3 is required (3.11 or newer, with the venv module)" >&2
     exit 2
 fi
-wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
+wanted="$(cat "$requirements" "$constraints" | sha256sum | cut -d' ' -f1)"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
     echo "up to date with infra/requirements-test.txt"
 else
@@ -86,7 +99,8 @@ else
             exit 2
         }
     fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$requirements" -c "$constraints"
     echo "$wanted" >"$stamp"
     echo "installed infra/requirements-test.txt"
 fi
@@ -149,11 +163,27 @@ begin "cargo test"
 cargo test --workspace --all-features --no-fail-fast
 end
 
-if [[ -x "$root/infra/lint-template.sh" ]]; then
-    begin "template lint (cfn-lint, sam validate)"
-    "$root/infra/lint-template.sh"
-    end
+begin "cargo deny (bans, licenses, sources)"
+deny_version="0.20.2"
+if ! cargo deny --version 2>/dev/null | grep -q "$deny_version"; then
+    echo "installing cargo-deny $deny_version (a few minutes, once)"
+    cargo install --locked --quiet "cargo-deny@$deny_version"
 fi
+cargo deny --log-level error check bans licenses sources
+# The advisory database is a git repository fetched from outside; check against a local copy
+# when there is one (README: "Dependency checks").
+advisory_dbs="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
+if [[ -n "$(ls -A "$advisory_dbs" 2>/dev/null)" ]]; then
+    cargo deny --log-level error check --disable-fetch advisories
+else
+    echo "advisories: no local copy of the advisory database in $advisory_dbs; not checked"
+fi
+end
+
+# Run through bash, so a lost execute bit cannot turn the lint into a silent skip.
+begin "template lint (cfn-lint, sam validate)"
+bash "$root/infra/lint-template.sh"
+end
 
 begin "API fuzz (openapi-spec-validator, schemathesis)"
 cargo build --quiet -p vigil --bin vigil

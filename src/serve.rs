@@ -10,7 +10,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use vigil_core::App;
-use vigil_core::deployment::{CRON_FLOWS, CronFlow, FlowInvocation, FunctionName};
+use vigil_core::deployment::{CRON_FLOWS, CronFlow, Flow, FlowInvocation, FunctionName};
 use vigil_core::flows::{FlowReport, Message, MessageHandler, handle_batch};
 use vigil_core::ports::{Queue, QueueRole, ReceivedMessage};
 use vigil_runtime::{Backend, Config};
@@ -23,7 +23,7 @@ const VISIBILITY: Duration = Duration::from_secs(60);
 /// Long-poll time of a consumer; bounds how long shutdown waits for it.
 const POLL_WAIT: Duration = Duration::from_millis(500);
 
-pub async fn run(config: &Config, addr: SocketAddr) -> anyhow::Result<()> {
+pub async fn run(config: &Config, addr: SocketAddr, flows: ScheduledFlows) -> anyhow::Result<()> {
     let backend = Backend::connect(config).await?;
     let app = vigil_runtime::build_app(config, &backend)?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -69,7 +69,12 @@ pub async fn run(config: &Config, addr: SocketAddr) -> anyhow::Result<()> {
             workers.spawn(consume(queue, handler.clone(), stop_rx.clone()));
         }
     }
-    workers.spawn(run_schedules(app.clone(), backend.clone(), stop_rx.clone()));
+    workers.spawn(run_schedules(
+        app.clone(),
+        backend.clone(),
+        flows,
+        stop_rx.clone(),
+    ));
 
     let router = vigil_api::all_routes(app.clone());
     axum::serve(
@@ -171,12 +176,65 @@ pub async fn run_flow(app: &App, cron: &CronFlow) -> vigil_core::Result<FlowRepo
     }
 }
 
-/// The in-process scheduler: fires each cron flow when due (UTC, as in the template), fires the
-/// embedded scheduler's one-time and cron schedules, and purges expired items hourly.
-async fn run_schedules(app: Arc<App>, backend: Backend, mut stop: watch::Receiver<bool>) {
+/// The cron flows one `vigil serve` runs (all by default). Leaving some out suits a process that
+/// shares its data with another one running them, or a drill that must not meet the daily
+/// summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledFlows(Vec<Flow>);
+
+impl ScheduledFlows {
+    /// `all`, `none`, or flow names separated by commas.
+    pub fn parse(list: &str) -> Result<ScheduledFlows, String> {
+        let flows = match list.trim() {
+            "all" => CRON_FLOWS.iter().map(|cron| cron.flow).collect(),
+            "none" => Vec::new(),
+            names => names
+                .split(',')
+                .map(|name| {
+                    serde_json::from_value(serde_json::Value::String(name.trim().to_owned()))
+                        .map_err(|_| {
+                            format!(
+                                "unknown flow {:?}: use all, none, or some of {}",
+                                name.trim(),
+                                flow_names().join(", ")
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(ScheduledFlows(flows))
+    }
+
+    fn includes(&self, flow: Flow) -> bool {
+        self.0.contains(&flow)
+    }
+}
+
+fn flow_names() -> Vec<String> {
+    CRON_FLOWS
+        .iter()
+        .filter_map(|cron| serde_json::to_value(cron.flow).ok())
+        .filter_map(|name| name.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The in-process scheduler: fires each selected cron flow when due (UTC, as in the template),
+/// fires the embedded scheduler's one-time and cron schedules, and purges expired items hourly.
+async fn run_schedules(
+    app: Arc<App>,
+    backend: Backend,
+    flows: ScheduledFlows,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut next: Vec<Option<chrono::DateTime<Utc>>> = CRON_FLOWS
         .iter()
-        .map(|flow| next_fire(flow, Utc::now()))
+        .map(|cron| {
+            if flows.includes(cron.flow) {
+                next_fire(cron, Utc::now())
+            } else {
+                None
+            }
+        })
         .collect();
     let mut next_purge = Utc::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -220,5 +278,29 @@ fn next_fire(flow: &CronFlow, after: chrono::DateTime<Utc>) -> Option<chrono::Da
             tracing::error!(flow = ?flow.flow, error = %e, "cron expression does not parse");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_flows_are_all_none_or_a_list() {
+        let all = ScheduledFlows::parse("all").unwrap();
+        assert!(CRON_FLOWS.iter().all(|cron| all.includes(cron.flow)));
+        assert_eq!(
+            ScheduledFlows::parse("none").unwrap(),
+            ScheduledFlows(vec![])
+        );
+        assert_eq!(
+            ScheduledFlows::parse("outbox_sweep, workflow_tick").unwrap(),
+            ScheduledFlows(vec![Flow::OutboxSweep, Flow::WorkflowTick])
+        );
+        let error = ScheduledFlows::parse("outbox_sweep,daily").unwrap_err();
+        assert!(
+            error.contains("\"daily\"") && error.contains("summary_tick"),
+            "{error}"
+        );
     }
 }

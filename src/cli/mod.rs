@@ -46,6 +46,17 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "VIGIL_ADDR")]
         addr: SocketAddr,
+        /// Which scheduled flows run in this process: `all`, `none`, or a comma-separated list
+        /// (rules_tick, summary_tick, weekly_review, baseline_update, outbox_sweep,
+        /// workflow_tick, approval_expiry).
+        #[arg(
+            long,
+            default_value = "all",
+            env = "VIGIL_SERVE_FLOWS",
+            value_name = "FLOWS",
+            value_parser = crate::serve::ScheduledFlows::parse
+        )]
+        flows: crate::serve::ScheduledFlows,
     },
     /// Create and list tenants.
     #[command(subcommand)]
@@ -169,7 +180,7 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = config(&cli)?;
     match cli.command {
-        Command::Serve { addr } => crate::serve::run(&config, addr).await,
+        Command::Serve { addr, flows } => crate::serve::run(&config, addr, flows).await,
         Command::Infra(command) => infra::run(&config, command).await,
         Command::Tenant(command) => with_app(&config, |app| tenants::run(app, command)).await,
         Command::Key(command) => with_app(&config, |app| keys::run(app, command)).await,
@@ -201,18 +212,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules(RulesCommand::Run { now, json }) => {
             with_app(&config, |app| async move {
                 let now = now.unwrap_or_else(|| app.clock.now());
-                let report = vigil_rules::run_all(&app, now).await?;
+                let (report, failed) = vigil_rules::run_all(&app, now).await?;
                 if json {
-                    return print_json(&report);
+                    let mut answer = serde_json::to_value(&report)?;
+                    if let Some(fields) = answer.as_object_mut().filter(|_| !failed.is_empty()) {
+                        fields.insert("failed_tenants".into(), serde_json::to_value(&failed)?);
+                    }
+                    print_json(&answer)?;
+                } else {
+                    println!(
+                        "Evaluated {} window(s); opened {} anomaly(ies); store reads {}, writes {}",
+                        report.windows_evaluated,
+                        report.anomalies_opened,
+                        report.store_reads,
+                        report.store_writes
+                    );
+                    for failure in &failed {
+                        eprintln!("{}: failed: {}", failure.tenant, failure.error);
+                    }
                 }
-                println!(
-                    "Evaluated {} window(s); opened {} anomaly(ies); store reads {}, writes {}",
-                    report.windows_evaluated,
-                    report.anomalies_opened,
-                    report.store_reads,
-                    report.store_writes
-                );
-                Ok(())
+                if failed.is_empty() {
+                    Ok(())
+                } else {
+                    anyhow::bail!("the rule run failed for {} tenant(s)", failed.len())
+                }
             })
             .await
         }

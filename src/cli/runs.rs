@@ -208,13 +208,21 @@ pub async fn classify_fixture(
 }
 
 pub async fn update_baselines(app: Arc<App>, json: bool) -> anyhow::Result<()> {
-    let reports = vigil_summary::update_baselines(&app).await?;
+    let outcome = vigil_summary::update_baselines(&app).await?;
+    let reports = outcome.done;
     if json {
         let all: Vec<_> = reports
             .iter()
             .map(|(tenant, report)| serde_json::json!({"tenant_id": tenant, "report": report}))
+            .chain(outcome.failed.iter().map(
+                |failed| serde_json::json!({"tenant_id": failed.tenant, "error": failed.error}),
+            ))
             .collect();
-        return print_json(&all);
+        print_json(&all)?;
+        return failures(&outcome.failed);
+    }
+    for failed in &outcome.failed {
+        eprintln!("{}: failed: {}", failed.tenant, failed.error);
     }
     for (tenant, report) in &reports {
         println!(
@@ -228,7 +236,16 @@ pub async fn update_baselines(app: Arc<App>, json: bool) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    failures(&outcome.failed)
+}
+
+/// A non-zero exit when some tenant's part failed (each was printed).
+fn failures(failed: &[vigil_core::flows::TenantFailure]) -> anyhow::Result<()> {
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} tenant(s) failed", failed.len())
+    }
 }
 
 /// `vigil weekly-review`: every tenant's review of the week from `week_start` (default: the

@@ -43,7 +43,14 @@ pub async fn run(app: Arc<App>, command: TenantCommand) -> anyhow::Result<()> {
             println!("These secrets are shown once; store them now.");
             println!("  admin API key:  {}", created.api_key);
             println!("  ingest token:   {}", created.ingest_token);
-            println!("  webhook secret: {}", created.webhook_secret);
+            println!(
+                "  webhook secret: {}  (signs hooks you send)",
+                created.webhook_secret
+            );
+            println!(
+                "  outbound secret: {}  (verifies requests workflows send)",
+                created.outbound_secret
+            );
             Ok(())
         }
         TenantCommand::List { json } => {

@@ -7,20 +7,41 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// Hosts that must never go through a proxy: the servers and sinks these tests start.
+const LOOPBACK: &str = "127.0.0.1,localhost,::1";
+
+/// The `vigil` binary on `data_dir`, configured by the test alone: none of the caller's `VIGIL_*`
+/// variables, and loopback kept out of any proxy the caller's environment names.
 fn vigil(data_dir: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    for (name, _) in std::env::vars_os() {
+        if name.as_encoded_bytes().starts_with(b"VIGIL_") {
+            command.env_remove(&name);
+        }
+    }
+    for name in ["NO_PROXY", "no_proxy"] {
+        let mut value = std::env::var_os(name).unwrap_or_default();
+        if !value.is_empty() {
+            value.push(",");
+        }
+        value.push(LOOPBACK);
+        command.env(name, value);
+    }
     command
-        .env_remove("VIGIL_STORE")
         .env("VIGIL_LOG", "warn")
+        // The sinks these tests deliver to listen on loopback.
+        .env("VIGIL_EGRESS_ALLOW", "127.0.0.0/8,::1/128")
         .arg("--data-dir")
         .arg(data_dir);
     command
 }
 
-/// Starts `vigil serve` on a free port; returns the child and its base URL.
+/// Starts `vigil serve` on a free port; returns the child and its base URL. Of the scheduled
+/// flows it runs only the outbox sweep: the daily summary and the weekly review run on the real
+/// clock and would otherwise land in a test's sinks at 08:00 or on a Monday morning.
 fn serve(data_dir: &std::path::Path) -> (Child, String) {
     let mut child = vigil(data_dir)
-        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(["serve", "--addr", "127.0.0.1:0", "--flows", "outbox_sweep"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -59,7 +80,7 @@ async fn a_newcomer_serves_creates_a_tenant_and_posts_a_signed_event_twice() {
     let dir = tempfile::tempdir().unwrap();
     // GIVEN vigil serve running on a fresh data dir
     let (server, url) = serve(dir.path());
-    let client = reqwest::Client::new();
+    let client = vigil_contract::sinks::http_client();
     let health: Value = client
         .get(format!("{url}/api/v1/health"))
         .send()
@@ -82,7 +103,13 @@ async fn a_newcomer_serves_creates_a_tenant_and_posts_a_signed_event_twice() {
         String::from_utf8_lossy(&output.stderr)
     );
     let tenant: Value = serde_json::from_slice(&output.stdout).unwrap();
-    for field in ["tenant_id", "api_key", "ingest_token", "webhook_secret"] {
+    for field in [
+        "tenant_id",
+        "api_key",
+        "ingest_token",
+        "webhook_secret",
+        "outbound_secret",
+    ] {
         assert!(
             tenant[field].as_str().is_some_and(|v| !v.is_empty()),
             "{field} in {tenant}"
@@ -230,7 +257,7 @@ async fn an_operator_adds_a_channel_and_serve_delivers_a_test_alert() {
 
     // WHEN `vigil serve` runs and an admin sends a test alert
     let (child, url) = serve(dir.path());
-    let response = reqwest::Client::new()
+    let response = vigil_contract::sinks::http_client()
         .post(format!("{url}/api/v1/events/test"))
         .bearer_auth(tenant["api_key"].as_str().unwrap())
         .json(&json!({"severity": "SEV3", "title": "Hello from the CLI test"}))

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tower::ServiceExt as _;
 use vigil_contract::sinks::Mailbox;
@@ -15,7 +16,7 @@ use vigil_core::delivery::dispatcher::DispatchReport;
 use vigil_core::delivery::outbox::NotificationFilter;
 use vigil_core::deployment::ResourceNames;
 use vigil_core::tenancy::tenants::CreatedTenant;
-use vigil_core::{App, Clock, SystemClock};
+use vigil_core::{App, Clock, ManualClock, SystemClock};
 use vigil_runtime::{Backend, Config};
 
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +49,19 @@ macro_rules! both {
             }
         }
     )*};
+}
+
+/// The instant a test pins the app's clock to when the time could change what it sees (a
+/// bucket, window or day boundary crossed between two readings of the clock): the middle of a
+/// 5-minute bucket on a Wednesday morning, UTC.
+pub const PINNED_AT: &str = "2026-11-18T10:02:30Z";
+
+/// A clock standing at [`PINNED_AT`] until the test moves it.
+pub fn pinned_clock() -> Arc<ManualClock> {
+    let at = DateTime::parse_from_rfc3339(PINNED_AT)
+        .expect("PINNED_AT is RFC 3339")
+        .with_timezone(&Utc);
+    Arc::new(ManualClock::new(at))
 }
 
 fn unique_prefix() -> String {
@@ -108,6 +122,12 @@ impl TestApp {
         }
     }
 
+    /// The app's now, on whichever clock it runs: what a signature timestamp or a time derived
+    /// from the present must agree with.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// The same data with a new configuration, as after a restart with other variables.
     pub fn reconfigure(&mut self, vars: &[(&str, &str)]) {
         let config = config_for(self.kind, vars);
@@ -124,14 +144,43 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> (StatusCode, Value) {
+        self.call_as(None, method, path, headers, body).await
+    }
+
+    /// [`TestApp::call`] from a peer address, as `vigil serve`'s listener reports it.
+    pub async fn call_from(
+        &self,
+        peer: std::net::SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
+        self.call_as(Some(peer), method, path, headers, body).await
+    }
+
+    async fn call_as(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().method(method).uri(path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
+        let mut request = request.body(body.into()).expect("request");
+        if let Some(peer) = peer {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let response = self
             .router
             .clone()
-            .oneshot(request.body(body.into()).expect("request"))
+            .oneshot(request)
             .await
             .expect("router answers");
         let status = response.status();
@@ -274,12 +323,17 @@ fn config_for(kind: Kind, vars: &[(&str, &str)]) -> Config {
         }
     };
     default("VIGIL_EMAIL_FROM", SENDER.to_owned());
+    // The sinks tests deliver to listen on loopback; the egress tests set their own (empty) list.
+    default("VIGIL_EGRESS_ALLOW", LOOPBACK.to_owned());
     match kind {
         Kind::Embedded => default("VIGIL_SMTP_URL", mailbox().smtp_url()),
         Kind::Aws => default("VIGIL_EMAIL", "ses".to_owned()),
     }
     Config::from_source(&VarList(all)).expect("test configuration")
 }
+
+/// The allow list tests run with: loopback, where the local sinks listen.
+pub const LOOPBACK: &str = "127.0.0.0/8,::1/128";
 
 /// The address Vigil sends test email from.
 pub const SENDER: &str = "vigil@example.com";

@@ -1,6 +1,6 @@
 //! `POST /hooks/{tenant}/events`: authentication, idempotency, publishing, cost per event.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -8,7 +8,7 @@ use vigil_core::keys;
 use vigil_core::ports::BusEnvelope;
 
 use crate::both;
-use crate::harness::{Kind, TestApp};
+use crate::harness::{Kind, TestApp, pinned_clock};
 
 both!(
     an_event_is_stored_once_when_posted_twice,
@@ -18,6 +18,8 @@ both!(
     accepted_events_are_published_to_the_bus,
     one_write_and_no_read_per_event,
     concurrent_repeats_store_one_event,
+    signature_headers_with_thousands_of_entries_are_answered_in_about_the_time_of_one,
+    a_flood_of_rejected_hooks_costs_one_write_each,
 );
 
 fn event(id: &str) -> Value {
@@ -48,10 +50,6 @@ async fn post_with_token(
             body.to_string(),
         )
         .await
-}
-
-fn now_ts() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 /// Posts `body` to `/hooks/{tenant}/{hook}` with a Standard Webhooks signature.
@@ -105,10 +103,11 @@ async fn an_event_is_stored_once_when_posted_twice(kind: Kind) {
 }
 
 async fn signed_events_are_accepted_with_any_active_signature(kind: Kind) {
-    let vigil = TestApp::start(kind).await;
+    // The app's clock is pinned, and the signature is made at its now.
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let t = vigil.tenant("Acme").await;
     let body = event("evt_signed").to_string();
-    let ts = now_ts();
+    let ts = vigil.now().timestamp();
     let good =
         vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
     let other = vigil_core::signature::sign(
@@ -133,10 +132,11 @@ async fn signed_events_are_accepted_with_any_active_signature(kind: Kind) {
 }
 
 async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
-    let vigil = TestApp::start(kind).await;
+    // GIVEN the app's clock pinned, so every rejected hook falls in one 5-minute bucket
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let t = vigil.tenant("Acme").await;
     let body = event("evt_x").to_string();
-    let ts = now_ts();
+    let ts = vigil.now().timestamp();
     let signature =
         vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
     let altered = body.replace("at_risk", "at_riskk");
@@ -150,8 +150,8 @@ async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
             body.clone(),
         )
         .await;
-    let (s2, _) = post_with_token(&vigil, &t.tenant_id, "vgl_it_wrong", &event("evt_x")).await;
-    let (s3, _) = post_signed(&vigil, &t.tenant_id, "events", &signature, ts, &altered).await;
+    let (s2, e2) = post_with_token(&vigil, &t.tenant_id, "vgl_it_wrong", &event("evt_x")).await;
+    let (s3, e3) = post_signed(&vigil, &t.tenant_id, "events", &signature, ts, &altered).await;
     let stale = ts - 600;
     let stale_sig =
         vigil_core::signature::sign(&t.webhook_secret, "msg_1", stale, body.as_bytes()).unwrap();
@@ -160,7 +160,7 @@ async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
     assert_eq!([s1, s2, s3, s4], [StatusCode::UNAUTHORIZED; 4]);
     assert_eq!(e1["error"]["code"], "unauthenticated");
     // AND each attempt is counted for the webhook-integrity rule
-    let bucket = vigil_core::ingest::integrity::bucket_start(chrono::Utc::now());
+    let bucket = vigil_core::ingest::integrity::bucket_start(vigil.now());
     let item = vigil
         .app
         .ports
@@ -171,18 +171,13 @@ async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
         .expect("integrity counters");
     assert_eq!(item.counters.get("failures"), Some(&4));
     assert_eq!(item.counters.get("stale_timestamp"), Some(&1));
-    // AND an unknown tenant gets the same answer as bad credentials
-    let (status, _) = post_with_token(
-        &vigil,
-        "tnt_01jd0000000000000000000000",
-        &t.ingest_token,
-        &event("evt_y"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) =
-        post_with_token(&vigil, "not-a-tenant", &t.ingest_token, &event("evt_y")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // AND an unknown tenant (well-formed or not) gets the same answer as bad credentials
+    for unknown in ["tnt_01jd0000000000000000000000", "not-a-tenant"] {
+        let answer = post_with_token(&vigil, unknown, &t.ingest_token, &event("evt_y")).await;
+        assert_eq!(answer, (s2, e2.clone()), "{unknown}");
+        let answer = post_signed(&vigil, unknown, "events", &signature, ts, &altered).await;
+        assert_eq!(answer, (s3, e3.clone()), "{unknown}");
+    }
     // AND nothing was stored
     let (_, list) = vigil.get("/api/v1/domain-events", &t.api_key).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
@@ -220,14 +215,12 @@ async fn accepted_events_are_published_to_the_bus(kind: Kind) {
     // THEN the workflow queue receives it in the EventBridge envelope, with its tenant
     let queue = &vigil.app.ports.workflow_queue;
     let mut received = Vec::new();
-    for _ in 0..10 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.is_empty() && Instant::now() < deadline {
         received = queue
             .receive(10, Duration::from_secs(30), Duration::from_secs(1))
             .await
             .unwrap();
-        if !received.is_empty() {
-            break;
-        }
     }
     assert_eq!(received.len(), 1);
     let envelope: BusEnvelope = serde_json::from_str(&received[0].body).unwrap();
@@ -290,4 +283,146 @@ async fn concurrent_repeats_store_one_event(kind: Kind) {
         statuses.iter().filter(|s| **s == StatusCode::OK).count(),
         31
     );
+}
+
+/// The bounds that keep a signature header's cost that of one signature: over 2 KiB it is
+/// refused before any MAC, and of a shorter one only the first 8 entries are read. (That each
+/// configured secret costs exactly one MAC, whatever the header holds, is counted by the unit
+/// tests of `vigil_core::signature` and `vigil_core::stripe::signature`; the time, by
+/// `cargo bench --bench ingest -- signature`.)
+async fn signature_headers_with_thousands_of_entries_are_answered_in_about_the_time_of_one(
+    kind: Kind,
+) {
+    let vigil = TestApp::start(kind).await;
+    let t = vigil.tenant("Acme").await;
+    let ts = vigil.now().timestamp();
+    let body = event("evt_many").to_string();
+    let good =
+        vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
+    let wrong = |i: usize| {
+        vigil_core::signature::sign(
+            &t.webhook_secret,
+            "msg_1",
+            ts - 1 - i as i64,
+            body.as_bytes(),
+        )
+        .unwrap()
+    };
+
+    // WHEN the right signature comes first among 1,500 entries
+    let mut thousands = vec![good.clone()];
+    thousands.extend((1..1_500).map(wrong));
+    let (status, answer) = post_signed(
+        &vigil,
+        &t.tenant_id,
+        "events",
+        &thousands.join(" "),
+        ts,
+        &body,
+    )
+    .await;
+    // THEN the header is refused at once, and counted as an oversized signature
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("2048 bytes")),
+        "{answer}"
+    );
+    let bucket = vigil_core::ingest::integrity::bucket_start(chrono::Utc::now());
+    let counters = vigil
+        .app
+        .ports
+        .store
+        .get(&keys::integrity_bucket(&t.tenant_id, &bucket))
+        .await
+        .unwrap()
+        .expect("integrity counters")
+        .counters;
+    assert_eq!(counters.get("oversized_signature"), Some(&1));
+
+    // WHEN it is the ninth of nine entries (under 2 KiB), THEN it is not looked at
+    let mut nine: Vec<String> = (0..8).map(wrong).collect();
+    nine.push(good.clone());
+    let (status, _) = post_signed(&vigil, &t.tenant_id, "events", &nine.join(" "), ts, &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // AND as the eighth, it is accepted
+    let eight = nine[1..].join(" ");
+    let (status, answer) = post_signed(&vigil, &t.tenant_id, "events", &eight, ts, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+
+    // AND a Stripe-Signature of 1,500 entries is refused the same way
+    let stripe_secret = "whsec_acme_endpoint_secret_1";
+    let (status, view) = vigil
+        .send_json(
+            "PUT",
+            "/api/v1/sources/stripe",
+            &t.api_key,
+            &json!({"secrets": [stripe_secret]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let stripe_body = json!({"id": "evt_s", "type": "charge.failed", "created": ts,
+                             "data": {"object": {"amount": 1}}})
+    .to_string();
+    let signed = vigil_core::stripe::signature::sign(stripe_secret, ts, stripe_body.as_bytes());
+    let header = format!("{signed}{}", ",v1=00".repeat(1_499));
+    let (status, answer) = vigil
+        .call(
+            "POST",
+            &format!("/hooks/{}/stripe", t.tenant_id),
+            &[
+                ("stripe-signature", &header),
+                ("content-type", "application/json"),
+            ],
+            stripe_body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(answer["error"]["code"], "oversized_signature");
+}
+
+async fn a_flood_of_rejected_hooks_costs_one_write_each(kind: Kind) {
+    use chrono::DurationRound as _;
+    use vigil_core::ingest::integrity::{BUCKET, RECORDS_PER_BUCKET, bucket_start};
+    // A clock held inside one 5-minute bucket.
+    let at = chrono::Utc::now().duration_trunc(BUCKET).unwrap() + chrono::Duration::minutes(1);
+    let clock = std::sync::Arc::new(vigil_core::ManualClock::new(at));
+    let vigil = TestApp::start_with_clock(kind, &[], clock).await;
+    let t = vigil.tenant("Acme").await;
+    let store = &vigil.app.ports.store;
+    // GIVEN the first rejections of a bucket, which are also kept as records
+    let first = RECORDS_PER_BUCKET as usize;
+    for _ in 0..first {
+        let (status, _) = post_with_token(&vigil, &t.tenant_id, "vgl_it_wrong", &event("e")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // WHEN twenty more arrive
+    let before = store.request_counts();
+    for _ in 0..20 {
+        let (status, _) = post_with_token(&vigil, &t.tenant_id, "vgl_it_wrong", &event("e")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let spent = store.request_counts().since(&before);
+    // THEN each cost one store write (the bucket's counter) and no read
+    assert_eq!((spent.writes, spent.reads), (20, 0));
+    // AND all are counted, the first ones kept as records
+    let counters = store
+        .get(&keys::integrity_bucket(&t.tenant_id, &bucket_start(at)))
+        .await
+        .unwrap()
+        .expect("integrity counters")
+        .counters;
+    assert_eq!(counters.get("failures"), Some(&(RECORDS_PER_BUCKET + 20)));
+    assert_eq!(counters.get("bad_token"), Some(&(RECORDS_PER_BUCKET + 20)));
+    let records = store
+        .query(vigil_core::ports::Query::partition(
+            vigil_core::ports::Index::Primary,
+            keys::integrity_record(&t.tenant_id, "").pk,
+        ))
+        .await
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(records, first);
 }

@@ -7,6 +7,7 @@ mod harness;
 mod api;
 mod cli;
 mod delivery;
+mod egress;
 mod ingest;
 mod rules;
 mod run_alerts;

@@ -21,15 +21,15 @@ both!(
     the_daily_summary_comes_from_aggregates_and_is_sent_once,
     one_outsized_charge_raises_an_amount_spike,
     ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary,
+    one_tenants_broken_data_does_not_stop_the_others_rules,
 );
 
 const SECRET: &str = "whsec_rules_endpoint_secret";
 
-/// A time aligned on the hour, a day ago (windows are aligned to their length).
+/// A pinned time aligned on the hour (windows are aligned to their length). 12 December: a
+/// December day whose day and month are 12, a number a rewording may not invent.
 fn hour() -> DateTime<Utc> {
-    (Utc::now() - Duration::days(1))
-        .duration_trunc(Duration::hours(1))
-        .unwrap()
+    "2026-12-12T10:00:00Z".parse().unwrap()
 }
 
 struct Setup {
@@ -90,9 +90,11 @@ impl Setup {
     }
 
     async fn run(&self) -> vigil_core::rules::RunReport {
-        vigil_rules::run_all(&self.vigil.app, self.clock.now_for_tests())
+        let (report, failed) = vigil_rules::run_all(&self.vigil.app, self.clock.now_for_tests())
             .await
-            .unwrap()
+            .unwrap();
+        assert_eq!(failed, [], "no tenant's rules failed");
+        report
     }
 
     async fn anomalies(&self, query: &str) -> Vec<Value> {
@@ -516,9 +518,9 @@ async fn ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary(kind: K
     sink.script(
         "/v1/chat/completions",
         vec![
-            answer("A calm day: 0 payment attempts and nothing open."),
+            answer("A calm day on 12 December 2026: 0 payment attempts and nothing open."),
             vigil_contract::sinks::SinkResponse::status(500),
-            answer("late").with_delay(std::time::Duration::from_secs(3)),
+            answer("late").with_delay(std::time::Duration::from_secs(60)),
             vigil_contract::sinks::SinkResponse::status(200).with_body("{not json"),
             answer("Revenue grew 12% today."),
         ],
@@ -531,7 +533,8 @@ async fn ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary(kind: K
         kind,
         &[
             ("VIGIL_AI_BASE_URL", &base),
-            ("VIGIL_AI_TIMEOUT_MS", "1000"),
+            // Generous for a loaded machine; the late answer comes far after it.
+            ("VIGIL_AI_TIMEOUT_MS", "5000"),
         ],
         clock,
     )
@@ -586,4 +589,56 @@ async fn ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary(kind: K
             .unwrap()
             .contains("Overall:")
     );
+}
+
+async fn one_tenants_broken_data_does_not_stop_the_others_rules(kind: Kind) {
+    // GIVEN a healthy tenant with three failed payments in a window that is due, and another
+    // tenant whose rule progress record is unreadable
+    let t = hour();
+    let s = setup(kind, t + Duration::minutes(25)).await;
+    let broken = s
+        .vigil
+        .app
+        .tenants
+        .create("Broken", None, &vigil_core::tenancy::audit::Actor::Cli)
+        .await
+        .unwrap();
+    s.vigil
+        .app
+        .ports
+        .store
+        .put(
+            vigil_core::ports::Item::new(
+                vigil_core::keys::rule_progress(&broken.tenant_id),
+                "not a progress record",
+            ),
+            vigil_core::ports::PutCondition::None,
+        )
+        .await
+        .unwrap();
+    for (i, minute) in [1, 11, 21].into_iter().enumerate() {
+        s.stripe(
+            &format!("evt_f{i}"),
+            "charge.failed",
+            t + Duration::minutes(minute),
+        )
+        .await;
+    }
+    s.clock.set(t + Duration::minutes(36));
+
+    // WHEN the scheduled rules flow runs
+    let report = vigil_rules::run_flow(
+        &s.vigil.app,
+        vigil_core::deployment::FlowInvocation {
+            flow: vigil_core::deployment::Flow::RulesTick,
+        },
+    )
+    .await
+    .unwrap();
+
+    // THEN the broken tenant's failure is recorded, and the healthy tenant's anomaly opened
+    assert_eq!(report.failed_tenants.len(), 1, "{report:?}");
+    assert_eq!(report.failed_tenants[0].tenant, broken.tenant_id);
+    assert_eq!(report.detail["anomalies_opened"], 1, "{report:?}");
+    assert_eq!(s.anomalies("?rule=payment_failure_spike").await.len(), 1);
 }

@@ -11,7 +11,7 @@ use vigil_core::deployment::{Flow, FlowInvocation};
 use vigil_core::tenancy::tenants::CreatedTenant;
 
 use crate::both;
-use crate::harness::{Kind, TestApp};
+use crate::harness::{Kind, TestApp, pinned_clock};
 use crate::runs::{at, post_runs};
 
 both!(
@@ -106,7 +106,9 @@ async fn a_failure_alert_fires_once_per_scenario_and_window(kind: Kind) {
 }
 
 async fn alert_settings_are_validated_audited_and_overridable(kind: Kind) {
-    let vigil = TestApp::start(kind).await;
+    // The runs below are timed from the app's now, on a pinned clock: their alert windows and
+    // hour counters are the same whenever the test runs.
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let tenant = vigil.tenant("Acme").await;
     let (status, defaults) = vigil.get("/api/v1/alert-settings", &tenant.api_key).await;
     assert_eq!(status, StatusCode::OK);
@@ -187,7 +189,7 @@ async fn alert_settings_are_validated_audited_and_overridable(kind: Kind) {
     );
 
     // WHEN each fails twice after a success
-    let now = Utc::now();
+    let now = vigil.now();
     for scenario in ["NIGHTLY", "NOISY"] {
         let batch = json!([
             run_at(
@@ -248,13 +250,13 @@ async fn a_test_alert_goes_through_the_outbox(kind: Kind) {
 }
 
 async fn per_tenant_severity_thresholds_grade_runs(kind: Kind) {
-    // GIVEN a tenant that calls 3× its baseline SEV1
-    let vigil = TestApp::start(kind).await;
+    // GIVEN a tenant that calls 3× its baseline SEV1 (runs at the now of a pinned clock)
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let tenant = vigil.tenant("Acme").await;
     post_runs(
         &vigil,
         &tenant,
-        &run_at("first", "S", "success", Utc::now(), 100.0),
+        &run_at("first", "S", "success", vigil.now(), 100.0),
     )
     .await;
     let (status, _) = vigil
@@ -281,7 +283,7 @@ async fn per_tenant_severity_thresholds_grade_runs(kind: Kind) {
     let (_, answer) = post_runs(
         &vigil,
         &tenant,
-        &run_at("costly", "S", "success", Utc::now(), 300.0),
+        &run_at("costly", "S", "success", vigil.now(), 300.0),
     )
     .await;
 

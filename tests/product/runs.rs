@@ -449,7 +449,7 @@ async fn bad_runs_and_bad_credentials_are_refused(kind: Kind) {
 
     // A run signed with the tenant's webhook secret (Standard Webhooks) needs no token.
     let body = run("signed", "S", 1.0).to_string();
-    let ts = Utc::now().timestamp();
+    let ts = vigil.now().timestamp();
     let signature =
         vigil_core::signature::sign(&tenant.webhook_secret, "msg_1", ts, body.as_bytes())
             .expect("sign");

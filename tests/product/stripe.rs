@@ -9,7 +9,7 @@ use vigil_core::ports::{Index, Query};
 use vigil_core::stripe::signature::sign;
 
 use crate::both;
-use crate::harness::{Kind, TestApp};
+use crate::harness::{Kind, TestApp, pinned_clock};
 
 both!(
     a_signed_stripe_event_is_stored_once_and_counted_once,
@@ -39,13 +39,15 @@ async fn post(
 ) -> (StatusCode, Value) {
     let mut headers = vec![
         ("content-type", "application/json"),
-        ("x-forwarded-for", "203.0.113.7"),
+        ("x-forwarded-for", "198.51.100.66"),
     ];
     if let Some(signature) = signature {
         headers.push(("stripe-signature", signature));
     }
+    // The address comes from the connection, never from the client's X-Forwarded-For.
     vigil
-        .call(
+        .call_from(
+            "192.0.2.10:40000".parse().expect("an address"),
             "POST",
             &format!("/hooks/{tenant}/stripe"),
             &headers,
@@ -56,11 +58,12 @@ async fn post(
 
 async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
     // GIVEN a tenant with a Stripe endpoint secret and a charge.failed event created 10 min ago
-    let vigil = TestApp::start(kind).await;
+    // (on a pinned clock; Stripe signs at its now)
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let tenant = vigil.tenant_with_stripe(SECRET).await;
-    let created = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let created = vigil.now() - chrono::Duration::minutes(10);
     let body = charge_failed("evt_1", created.timestamp());
-    let signature = sign(SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
+    let signature = sign(SECRET, vigil.now().timestamp(), body.as_bytes());
 
     // WHEN Stripe delivers it twice
     let (first, answer) = post(&vigil, &tenant.tenant_id, Some(&signature), &body).await;
@@ -111,7 +114,7 @@ async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
     let other = json!({"id": "evt_2", "type": "customer.created", "created": created.timestamp(),
                        "data": {"object": {}}})
     .to_string();
-    let signature = sign(SECRET, chrono::Utc::now().timestamp(), other.as_bytes());
+    let signature = sign(SECRET, vigil.now().timestamp(), other.as_bytes());
     let (status, _) = post(&vigil, &tenant.tenant_id, Some(&signature), &other).await;
     assert_eq!(status, StatusCode::OK);
     let bucket = vigil
@@ -129,9 +132,10 @@ async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
 }
 
 async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Kind) {
-    let vigil = TestApp::start(kind).await;
+    // On a pinned clock, "stale" and "future" are exactly 10 minutes off however long this takes.
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let tenant = vigil.tenant_with_stripe(SECRET).await;
-    let now = chrono::Utc::now().timestamp();
+    let now = vigil.now().timestamp();
     let body = charge_failed("evt_bad", now);
     let mut altered = body.clone().into_bytes();
     altered[12] ^= 1;
@@ -176,6 +180,7 @@ async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Ki
             "malformed_event",
         ),
     ];
+    let unconfigured = vigil.tenant("No Stripe").await;
     for (name, signature, body, code) in &cases {
         // WHEN a bad delivery arrives
         let (status, answer) = post(&vigil, &tenant.tenant_id, signature.as_deref(), body).await;
@@ -188,6 +193,25 @@ async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Ki
         };
         assert_eq!(status, expected, "{name}: {answer}");
         assert_eq!(answer["error"]["code"], *code, "{name}: {answer}");
+        // AND an unknown tenant, or one without a Stripe secret, answers as a wrong signature
+        // would (a malformed body is never read there: its signature cannot match)
+        let expected = if *code == "malformed_event" {
+            "invalid_signature"
+        } else {
+            code
+        };
+        for other in [
+            "tnt_01jd0000000000000000000000",
+            "not-a-tenant",
+            unconfigured.tenant_id.as_str(),
+        ] {
+            let (status, answer) = post(&vigil, other, signature.as_deref(), body).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{name} {other}: {answer}");
+            assert_eq!(
+                answer["error"]["code"], expected,
+                "{name} {other}: {answer}"
+            );
+        }
     }
 
     // AND nothing was stored but one integrity record per reject, with its reason, IP and size
@@ -214,17 +238,17 @@ async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Ki
     assert_eq!(page.items.len(), cases.len());
     let record: Value = serde_json::from_str(&page.items[0].body).unwrap();
     assert_eq!(record["source"], "stripe");
-    assert_eq!(record["source_ip"], "203.0.113.7");
+    assert_eq!(record["source_ip"], "192.0.2.10");
     assert!(record["size"].as_u64().unwrap() > 0);
     assert!(record["reason"].is_string());
 }
 
 async fn stripe_secrets_are_set_and_rotated_by_admins(kind: Kind) {
-    // GIVEN a tenant without a Stripe secret
-    let vigil = TestApp::start(kind).await;
+    // GIVEN a tenant without a Stripe secret (on a pinned clock, signed at its now)
+    let vigil = TestApp::start_with_clock(kind, &[], pinned_clock()).await;
     let tenant = vigil.tenant("Acme").await;
-    let body = charge_failed("evt_r", chrono::Utc::now().timestamp());
-    let signed = |secret: &str| sign(secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    let body = charge_failed("evt_r", vigil.now().timestamp());
+    let signed = |secret: &str| sign(secret, vigil.now().timestamp(), body.as_bytes());
     let (status, _) = post(&vigil, &tenant.tenant_id, Some(&signed(SECRET)), &body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 

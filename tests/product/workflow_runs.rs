@@ -573,7 +573,7 @@ async fn approvals_are_decided_once_or_time_out(kind: Kind) {
     assert_eq!(status, StatusCode::OK, "{body}");
     drain_workflow_queue(&w.vigil).await;
     assert_eq!(w.run(&run_of("c1")).await["status"], "completed");
-    let posted = sink.wait_for("/at-risk", 1, Duration::from_secs(5)).await;
+    let posted = sink.wait_for("/at-risk", 1, Duration::from_secs(30)).await;
     assert_eq!(posted.len(), 1);
     assert_eq!(
         serde_json::from_slice::<Value>(&posted[0].body).unwrap(),
@@ -942,11 +942,13 @@ async fn drafts_are_worded_by_the_ai_model_when_it_answers(kind: Kind) {
         ],
     );
     let base = sink.url("/v1");
+    // A bound no good answer from the local stub misses, however loaded the machine: the
+    // failure the test wants is the stub's 500, never a timeout.
     let w = World::start(
         kind,
         &[
             ("VIGIL_AI_BASE_URL", &base),
-            ("VIGIL_AI_TIMEOUT_MS", "1000"),
+            ("VIGIL_AI_TIMEOUT_MS", "30000"),
         ],
     )
     .await;

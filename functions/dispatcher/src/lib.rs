@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use vigil_core::deployment::{Flow, FlowInvocation};
-use vigil_core::flows::{FlowReport, HandleError, Message, MessageHandler};
+use vigil_core::flows::{FlowReport, HandleError, Message, MessageHandler, each_tenant};
 use vigil_core::{App, Error, Result};
 
 /// Handles one message of the outbox queue.
@@ -37,29 +37,25 @@ impl MessageHandler for OutboxHandler {
 pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowReport> {
     match invocation.flow {
         Flow::OutboxSweep => {
-            let (republished, requeued) = sweep(app).await?;
-            Ok(FlowReport {
-                flow: Flow::OutboxSweep,
-                detail: serde_json::json!({
+            let tenants = app.tenants.all_ids().await?;
+            let outcome = each_tenant(Flow::OutboxSweep, tenants, |tenant| async move {
+                let republished = app.ingest.republish_parked(&tenant).await?;
+                let requeued = app.outbox.sweep(&tenant).await?;
+                Ok((republished, requeued))
+            })
+            .await;
+            Ok(outcome.report(Flow::OutboxSweep, |done| {
+                let republished: usize = done.iter().map(|(_, (r, _))| *r).sum();
+                let requeued: usize = done.iter().map(|(_, (_, q))| *q).sum();
+                serde_json::json!({
                     "republished_events": republished,
                     "requeued_notifications": requeued,
-                }),
-            })
+                })
+            }))
         }
         other => Err(Error::invalid(
             "unknown_flow",
             format!("the dispatcher does not run {other:?}"),
         )),
     }
-}
-
-/// For every tenant: publishes domain events whose publish failed at ingest, and queues again
-/// notifications overdue for dispatch. Returns both counts.
-async fn sweep(app: &App) -> Result<(usize, usize)> {
-    let (mut republished, mut requeued) = (0, 0);
-    for tenant in app.tenants.all_ids().await? {
-        republished += app.ingest.republish_parked(&tenant).await?;
-        requeued += app.outbox.sweep(&tenant).await?;
-    }
-    Ok((republished, requeued))
 }

@@ -2,8 +2,11 @@
 //! `lambda_http` and by `vigil serve` directly.
 #![forbid(unsafe_code)]
 
+use std::net::SocketAddr;
+
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -48,11 +51,37 @@ fn hook_credentials(headers: &HeaderMap) -> HookCredentials<'_> {
     }
 }
 
-/// The client address as API Gateway or a proxy reports it.
-fn source_ip(headers: &HeaderMap) -> Option<&str> {
-    header(headers, "x-forwarded-for")
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
+/// The address a hook came from, as the platform saw it: API Gateway's request context in Lambda
+/// (`requestContext.http.sourceIp`), the socket's peer under `vigil serve`. Never the
+/// client-supplied `X-Forwarded-For`, which anyone can set. None when neither is there (a router
+/// called directly, as the product tests do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceIp(pub Option<String>);
+
+impl SourceIp {
+    fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        use lambda_http::RequestExt as _;
+        use lambda_http::request::RequestContext;
+        let from_gateway = match parts.extensions.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+            _ => None,
+        };
+        let from_socket = || {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip().to_string())
+        };
+        Ok(SourceIp(from_gateway.or_else(from_socket)))
+    }
 }
 
 /// Accept a domain event.
@@ -79,6 +108,7 @@ pub async fn post_domain_event(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    source_ip: SourceIp,
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
     let outcome = app
@@ -87,7 +117,7 @@ pub async fn post_domain_event(
             &tenant,
             hook_credentials(&headers),
             &body,
-            source_ip(&headers),
+            source_ip.as_deref(),
         )
         .await?;
     let status = if outcome.duplicate {
@@ -113,7 +143,7 @@ pub async fn post_domain_event(
     responses(
         (status = 200, description = "Stored (or already stored: duplicate)", body = IngestOutcome),
         (status = 400, description = "A malformed event (the signature verified)", body = vigil_http::error::ErrorBody),
-        (status = 401, description = "Missing, malformed, stale or wrong signature, or no endpoint secret set (`error.code` says which)", body = vigil_http::error::ErrorBody),
+        (status = 401, description = "Missing, malformed, oversized (over 2 KiB), stale or wrong signature, or no endpoint secret set (`error.code` says which)", body = vigil_http::error::ErrorBody),
         (status = 413, description = "Body too large", body = vigil_http::error::ErrorBody),
     )
 )]
@@ -121,6 +151,7 @@ pub async fn post_stripe_event(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    source_ip: SourceIp,
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
     let outcome = app
@@ -129,7 +160,7 @@ pub async fn post_stripe_event(
             &tenant,
             header(&headers, "stripe-signature"),
             &body,
-            source_ip(&headers),
+            source_ip.as_deref(),
         )
         .await?;
     Ok((StatusCode::OK, Json(outcome)))
@@ -162,6 +193,7 @@ pub async fn post_runs(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    source_ip: SourceIp,
     RawBody(body): RawBody,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
@@ -172,7 +204,7 @@ pub async fn post_runs(
             &tenant,
             hook_credentials(&headers),
             &body,
-            source_ip(&headers),
+            source_ip.as_deref(),
         )
         .await?;
     Ok(match accepted {
@@ -186,4 +218,46 @@ pub async fn post_runs(
         }
         RunsAccepted::Batch(batch) => (StatusCode::OK, Json(batch)).into_response(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn source_ip_of(request: axum::http::Request<()>) -> Option<String> {
+        let (mut parts, ()) = request.into_parts();
+        let Ok(SourceIp(ip)) = SourceIp::from_request_parts(&mut parts, &()).await;
+        ip
+    }
+
+    #[tokio::test]
+    async fn the_source_ip_is_api_gateways_not_the_forwarded_for_header() {
+        // GIVEN an HTTP API event whose client claims another address in X-Forwarded-For
+        let event = include_str!("../../../events/ingest-domain-event.json").replace(
+            r#""x-forwarded-for": "203.0.113.7""#,
+            r#""x-forwarded-for": "198.51.100.66""#,
+        );
+        let request = lambda_http::request::from_str(&event).expect("the sample event parses");
+        let (parts, _) = request.into_parts();
+        // THEN the address API Gateway saw is used
+        let request = axum::http::Request::from_parts(parts, ());
+        assert_eq!(source_ip_of(request).await.as_deref(), Some("203.0.113.7"));
+    }
+
+    #[tokio::test]
+    async fn under_serve_the_peer_address_is_used_and_without_either_none() {
+        let peer: SocketAddr = "192.0.2.10:40000".parse().expect("an address");
+        let forwarded = || {
+            axum::http::Request::builder()
+                .header("x-forwarded-for", "198.51.100.66")
+                .body(())
+                .expect("a request")
+        };
+        // WHEN a request carries neither API Gateway's context nor a peer, THEN no address
+        assert_eq!(source_ip_of(forwarded()).await, None);
+        // WHEN it comes through `vigil serve`'s listener, THEN the peer's address
+        let mut request = forwarded();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        assert_eq!(source_ip_of(request).await.as_deref(), Some("192.0.2.10"));
+    }
 }

@@ -3,56 +3,66 @@
 
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Timelike as _, Utc};
 use vigil_core::deployment::{Flow, FlowInvocation};
-use vigil_core::flows::FlowReport;
+use vigil_core::flows::{EachTenant, FlowReport, each_tenant};
 use vigil_core::runs::baselines::BaselineUpdateReport;
 use vigil_core::{App, Error, Result};
 
-/// Runs a scheduled flow of this function.
+/// Runs a scheduled flow of this function. Each tenant's part runs on its own: a failure is
+/// recorded in the report and the other tenants go on.
 pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowReport> {
     let now = app.clock.now();
-    let detail = match invocation.flow {
+    match invocation.flow {
         Flow::SummaryTick => {
             // After the configured hour, yesterday is complete and its summary goes out (once).
-            let sent = if now.hour() >= app.settings.summary_hour {
+            let daily = if now.hour() >= app.settings.summary_hour {
                 daily_summaries(app, (now - Duration::days(1)).date_naive()).await?
             } else {
-                0
+                EachTenant {
+                    done: Vec::new(),
+                    failed: Vec::new(),
+                }
             };
-            let scans = app.runs.run_due_scans().await?;
-            serde_json::json!({"daily_summaries_sent": sent, "scans": scans})
+            let mut scans = app.runs.run_due_scans().await?;
+            let failed_scans = std::mem::take(&mut scans.failed);
+            let mut report = daily.report(Flow::SummaryTick, |done| {
+                let sent = done.iter().filter(|(_, created)| *created).count();
+                serde_json::json!({"daily_summaries_sent": sent, "scans": scans})
+            });
+            report.failed_tenants.extend(failed_scans);
+            Ok(report)
         }
         Flow::WeeklyReview => {
             let week = previous_week(now);
-            let sent = weekly_reviews(app, week).await?;
-            serde_json::json!({"week_start": week, "weekly_reviews_sent": sent})
+            Ok(weekly_reviews(app, week).await?.report(Flow::WeeklyReview, |done| {
+                let sent = done.iter().filter(|(_, created)| *created).count();
+                serde_json::json!({"week_start": week, "weekly_reviews_sent": sent})
+            }))
         }
-        Flow::BaselineUpdate => {
-            let reports = update_baselines(app).await?;
-            let updated: usize = reports.iter().map(|(_, r)| r.updated.len()).sum();
-            let unchanged: usize = reports.iter().map(|(_, r)| r.unchanged.len()).sum();
-            serde_json::json!({"tenants": reports.len(), "updated": updated, "unchanged": unchanged})
-        }
-        other => {
-            return Err(Error::invalid(
-                "unknown_flow",
-                format!("the summary function does not run {other:?}"),
-            ));
-        }
-    };
-    Ok(FlowReport {
-        flow: invocation.flow,
-        detail,
-    })
+        Flow::BaselineUpdate => Ok(update_baselines(app).await?.report(
+            Flow::BaselineUpdate,
+            |done| {
+                let updated: usize = done.iter().map(|(_, r)| r.updated.len()).sum();
+                let unchanged: usize = done.iter().map(|(_, r)| r.unchanged.len()).sum();
+                serde_json::json!({"tenants": done.len(), "updated": updated, "unchanged": unchanged})
+            },
+        )),
+        other => Err(Error::invalid(
+            "unknown_flow",
+            format!("the summary function does not run {other:?}"),
+        )),
+    }
 }
 
-/// Builds and sends every tenant's daily summary of `date`; returns how many were new.
-pub async fn daily_summaries(app: &App, date: NaiveDate) -> Result<usize> {
-    let mut sent = 0;
-    for tenant in app.tenants.all_ids().await? {
-        let (_, created) = app.reports.daily_summary(&tenant, date).await?;
-        sent += usize::from(created);
-    }
-    Ok(sent)
+/// Builds and sends every tenant's daily summary of `date`; each part says whether it was new.
+pub async fn daily_summaries(app: &App, date: NaiveDate) -> Result<EachTenant<bool>> {
+    let tenants = app.tenants.all_ids().await?;
+    Ok(
+        each_tenant(Flow::SummaryTick, tenants, |tenant| async move {
+            let (_, created) = app.reports.daily_summary(&tenant, date).await?;
+            Ok(created)
+        })
+        .await,
+    )
 }
 
 /// The Monday starting the last full week (UTC) before `now`.
@@ -62,28 +72,31 @@ pub fn previous_week(now: DateTime<Utc>) -> NaiveDate {
     this_monday - Duration::days(7)
 }
 
-/// Builds and sends every tenant's weekly review of the week from `week_start`; returns how
-/// many were new.
-pub async fn weekly_reviews(app: &App, week_start: NaiveDate) -> Result<usize> {
-    let mut sent = 0;
-    for tenant in app.tenants.all_ids().await? {
-        let (_, created) = app
-            .reports
-            .weekly_review(&tenant, week_start, &app.runs)
-            .await?;
-        sent += usize::from(created);
-    }
-    Ok(sent)
+/// Builds and sends every tenant's weekly review of the week from `week_start`; each part says
+/// whether it was new.
+pub async fn weekly_reviews(app: &App, week_start: NaiveDate) -> Result<EachTenant<bool>> {
+    let tenants = app.tenants.all_ids().await?;
+    Ok(
+        each_tenant(Flow::WeeklyReview, tenants, |tenant| async move {
+            let (_, created) = app
+                .reports
+                .weekly_review(&tenant, week_start, &app.runs)
+                .await?;
+            Ok(created)
+        })
+        .await,
+    )
 }
 
 /// Learns every tenant's scenario baselines from their last 30 days.
-pub async fn update_baselines(app: &App) -> Result<Vec<(String, BaselineUpdateReport)>> {
-    let mut reports = Vec::new();
-    for tenant in app.tenants.all_ids().await? {
-        let report = app.runs.update_baselines(&tenant).await?;
-        reports.push((tenant, report));
-    }
-    Ok(reports)
+pub async fn update_baselines(app: &App) -> Result<EachTenant<BaselineUpdateReport>> {
+    let tenants = app.tenants.all_ids().await?;
+    Ok(
+        each_tenant(Flow::BaselineUpdate, tenants, |tenant| async move {
+            app.runs.update_baselines(&tenant).await
+        })
+        .await,
+    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use vigil_core::deployment::{Flow, FlowInvocation};
-use vigil_core::flows::{FlowReport, HandleError, Message, MessageHandler};
+use vigil_core::flows::{FlowReport, HandleError, Message, MessageHandler, each_tenant};
 use vigil_core::workflows::messages::{self, Incoming, RunMessage};
 use vigil_core::{App, Error, Result};
 
@@ -49,16 +49,16 @@ impl MessageHandler for WorkflowHandler {
 pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowReport> {
     match invocation.flow {
         Flow::WorkflowTick => {
-            let (mut resumed, mut started) = (0, 0);
-            for tenant in app.tenants.all_ids().await? {
-                let report = app.engine.tick(&tenant).await?;
-                resumed += report.resumed;
-                started += report.started;
-            }
-            Ok(FlowReport {
-                flow: Flow::WorkflowTick,
-                detail: serde_json::json!({"resumed": resumed, "started": started}),
+            let tenants = app.tenants.all_ids().await?;
+            let outcome = each_tenant(Flow::WorkflowTick, tenants, |tenant| async move {
+                app.engine.tick(&tenant).await
             })
+            .await;
+            Ok(outcome.report(Flow::WorkflowTick, |done| {
+                let resumed: usize = done.iter().map(|(_, r)| r.resumed).sum();
+                let started: usize = done.iter().map(|(_, r)| r.started).sum();
+                serde_json::json!({"resumed": resumed, "started": started})
+            }))
         }
         other => Err(Error::invalid(
             "unknown_flow",

@@ -16,6 +16,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_smithy_http_client::tls;
 
 /// Environment variable naming an emulator that is already running.
 pub const ENDPOINT_VARIABLE: &str = "VIGIL_TEST_AWS_ENDPOINT";
@@ -60,6 +62,7 @@ pub async fn sdk_config() -> SdkConfig {
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .empty_test_environment()
+        .http_client(direct_http_client())
         .endpoint_url(endpoint)
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(
@@ -82,6 +85,17 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         )
         .load()
         .await
+}
+
+/// The SDK's default HTTPS client, but never through a proxy: the default one follows
+/// `HTTP_PROXY` (behavior versions from 2025-08-07), which would take the emulator's loopback
+/// traffic away from it.
+fn direct_http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
 }
 
 fn find_moto() -> Option<PathBuf> {

@@ -11,6 +11,7 @@ use crate::delivery::dispatcher::{DeliverySettings, Dispatcher};
 use crate::delivery::inbox::InboxService;
 use crate::delivery::outbox::OutboxService;
 use crate::delivery::routing::RoutingService;
+use crate::egress::EgressPolicy;
 use crate::ingest::{IngestService, IngestSettings};
 use crate::ports::{Notifiers, Ports};
 use crate::reports::ReportService;
@@ -37,6 +38,8 @@ pub struct AppSettings {
     /// UTC hour after which the daily summary of the previous day is sent.
     pub summary_hour: u32,
     pub workflows: WorkflowSettings,
+    /// What outbound calls a tenant can aim (channels, workflow `http_request`) may reach.
+    pub egress: EgressPolicy,
 }
 
 impl Default for AppSettings {
@@ -48,6 +51,7 @@ impl Default for AppSettings {
             delivery: DeliverySettings::default(),
             summary_hour: 8,
             workflows: WorkflowSettings::default(),
+            egress: EgressPolicy::default(),
         }
     }
 }
@@ -91,7 +95,12 @@ impl App {
             ports.outbox.clone(),
             clock.clone(),
         ));
-        let channels = Arc::new(ChannelService::new(store.clone(), clock.clone()));
+        let egress = Arc::new(settings.egress.clone());
+        let channels = Arc::new(ChannelService::new(
+            store.clone(),
+            clock.clone(),
+            egress.clone(),
+        ));
         let routing = Arc::new(RoutingService::new(store.clone(), clock.clone()));
         let anomalies = Arc::new(AnomalyService::new(
             store.clone(),
@@ -114,6 +123,7 @@ impl App {
                 anomalies: anomalies.clone(),
                 bus: ports.bus.clone(),
                 http: notifiers.http.clone(),
+                egress: egress.clone(),
                 wording: notifiers.wording.clone(),
                 clock: clock.clone(),
             },
@@ -132,7 +142,7 @@ impl App {
             ),
             inbox: InboxService::new(store.clone(), clock.clone()),
             rules: RuleService::new(store.clone(), anomalies.clone(), clock.clone()),
-            workflows: WorkflowService::new(store.clone(), clock.clone()),
+            workflows: WorkflowService::new(store.clone(), clock.clone(), egress),
             clients: ClientService::new(store.clone(), clock.clone()),
             records: RecordService::new(store.clone(), clock.clone()),
             runs: RunService::new(

@@ -13,6 +13,68 @@ pub struct FlowReport {
     pub flow: Flow,
     /// Counts and notes particular to the flow.
     pub detail: serde_json::Value,
+    /// Tenants whose part of the flow failed; every other tenant's part was done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_tenants: Vec<TenantFailure>,
+}
+
+/// One tenant's part of a scheduled job that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantFailure {
+    pub tenant: String,
+    pub error: String,
+}
+
+/// A job run over every tenant: what each tenant's part returned, and the parts that failed.
+#[derive(Debug)]
+pub struct EachTenant<T> {
+    pub done: Vec<(String, T)>,
+    pub failed: Vec<TenantFailure>,
+}
+
+impl<T> EachTenant<T> {
+    /// The flow's report from the done parts' detail and the failures.
+    pub fn report(
+        self,
+        flow: Flow,
+        detail: impl FnOnce(Vec<(String, T)>) -> serde_json::Value,
+    ) -> FlowReport {
+        FlowReport {
+            flow,
+            detail: detail(self.done),
+            failed_tenants: self.failed,
+        }
+    }
+}
+
+/// Runs `part` for each tenant on its own, one after another: a tenant's error is logged and
+/// recorded, and the other tenants go on, so one tenant's bad data never stops everyone's
+/// scheduled work.
+pub async fn each_tenant<T, Fut>(
+    job: Flow,
+    tenants: Vec<String>,
+    mut part: impl FnMut(String) -> Fut,
+) -> EachTenant<T>
+where
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let mut outcome = EachTenant {
+        done: Vec::with_capacity(tenants.len()),
+        failed: Vec::new(),
+    };
+    for tenant in tenants {
+        match part(tenant.clone()).await {
+            Ok(value) => outcome.done.push((tenant, value)),
+            Err(error) => {
+                tracing::error!(?job, tenant, %error, "a tenant's part of a scheduled job failed; the other tenants go on");
+                outcome.failed.push(TenantFailure {
+                    tenant,
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+    outcome
 }
 
 /// One message handed to a consumer, from SQS (Lambda) or the embedded queue (`vigil serve`).
@@ -73,4 +135,29 @@ pub async fn handle_batch(handler: &dyn MessageHandler, messages: &[Message]) ->
     }))
     .await;
     outcomes.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    #[tokio::test]
+    async fn one_tenants_failure_does_not_stop_the_others() {
+        let tenants = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let outcome = each_tenant(Flow::WorkflowTick, tenants, |tenant| async move {
+            if tenant == "b" {
+                Err(Error::Unavailable("store down".into()))
+            } else {
+                Ok(tenant.len())
+            }
+        })
+        .await;
+        assert_eq!(outcome.done, vec![("a".to_owned(), 1), ("c".to_owned(), 1)]);
+        let report = outcome.report(Flow::WorkflowTick, |done| serde_json::json!(done.len()));
+        assert_eq!(report.detail, serde_json::json!(2));
+        assert_eq!(report.failed_tenants.len(), 1);
+        assert_eq!(report.failed_tenants[0].tenant, "b");
+        assert!(report.failed_tenants[0].error.contains("store down"));
+    }
 }

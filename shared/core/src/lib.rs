@@ -8,6 +8,7 @@ pub mod cache;
 pub mod clock;
 pub mod delivery;
 pub mod deployment;
+pub mod egress;
 pub mod error;
 pub mod flows;
 pub mod ids;

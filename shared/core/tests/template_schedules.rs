@@ -359,3 +359,67 @@ fn queue_consumers_report_partial_failures_and_never_outlast_the_visibility_time
         "the dispatcher and the workflow executor consume queues"
     );
 }
+
+#[test]
+fn every_function_has_capacity_of_its_own_and_consumers_are_bounded() {
+    // GIVEN the template
+    let template = template();
+    for function in FunctionName::ALL {
+        let function_properties = properties(&template, function.logical_id());
+
+        // THEN each function reserves its concurrency (one busy function cannot starve the rest)
+        let reserved = &function_properties["ReservedConcurrentExecutions"]["Ref"];
+        let reserved = reserved
+            .as_str()
+            .unwrap_or_else(|| panic!("{function:?} reserves concurrency from a parameter"));
+        assert!(
+            template["Parameters"][reserved].is_object(),
+            "{function:?}: {reserved}"
+        );
+
+        // AND each SQS event source scales to a bounded number of batches
+        let events = function_properties["Events"].as_object();
+        for event in events
+            .into_iter()
+            .flat_map(|events| events.values())
+            .filter(|event| event["Type"] == "SQS")
+        {
+            assert_eq!(
+                event["Properties"]["ScalingConfig"]["MaximumConcurrency"],
+                json!({"Ref": "QueueConsumerMaximumConcurrency"}),
+                "{function:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn email_is_sent_only_as_the_configured_sender() {
+    // GIVEN every IAM statement of every function
+    let template = template();
+    let mut grants = 0;
+    for function in FunctionName::ALL {
+        let policies = properties(&template, function.logical_id())["Policies"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for statement in policies
+            .iter()
+            .filter_map(|policy| policy["Statement"].as_array())
+            .flatten()
+            .filter(|statement| statement["Action"] == "ses:SendEmail")
+        {
+            grants += 1;
+            // THEN SES sends only from the configured sender address
+            assert_eq!(
+                statement["Condition"]["StringEquals"]["ses:FromAddress"],
+                json!({"Ref": "EmailFrom"}),
+                "{function:?}"
+            );
+        }
+    }
+    assert_eq!(
+        grants, 2,
+        "the API (channel tests) and the dispatcher send email"
+    );
+}

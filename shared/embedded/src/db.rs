@@ -17,6 +17,10 @@ use crate::EmbeddedError;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most commands one group commit carries; bounds the latency of the first one in the batch.
 const MAX_BATCH: usize = 512;
+/// Writes waiting for the writer thread, at most (eight full batches). Past it a write is
+/// refused at once as unavailable, so a flood answers 503 with `Retry-After` instead of
+/// queueing without end in memory.
+const WRITE_QUEUE_BOUND: usize = 8 * MAX_BATCH;
 /// Read-only connections kept beside the writer (2 cores: more would only queue on the CPU).
 const READERS: usize = 4;
 /// Every query shape the adapters build fits, so statements are parsed once per connection.
@@ -210,18 +214,24 @@ impl ReaderPool {
 
 /// The database: submit writes to the writer thread, reads to the reader pool.
 pub(crate) struct Database {
-    sender: mpsc::Sender<Message>,
+    sender: mpsc::SyncSender<Message>,
     readers: Option<Arc<ReaderPool>>,
     closed: AtomicBool,
     checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 const CLOSED: &str = "the embedded store is shut down";
+const FULL: &str = "the embedded store has more writes waiting than it takes; try again shortly";
 const DROPPED: &str = "the embedded store dropped the request (shut down, or the request failed)";
 
 impl Database {
     /// Opens the file at `path` (or a private in-memory database) and starts the writer.
     pub(crate) fn open(path: Option<&Path>) -> Result<Self, EmbeddedError> {
+        Self::open_with_queue(path, WRITE_QUEUE_BOUND)
+    }
+
+    /// [`open`](Self::open) with another bound on the writes waiting for the writer (tests).
+    fn open_with_queue(path: Option<&Path>, bound: usize) -> Result<Self, EmbeddedError> {
         let conn = match path {
             Some(path) => Connection::open(path),
             None => Connection::open_in_memory(),
@@ -235,7 +245,7 @@ impl Database {
             source,
         })?;
 
-        let (sender, receiver) = mpsc::channel();
+        let (sender, receiver) = mpsc::sync_channel(bound);
         std::thread::Builder::new()
             .name("vigil-sqlite-writer".into())
             .spawn(move || writer_loop(conn, receiver))
@@ -289,8 +299,15 @@ impl Database {
     {
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(ClosureJob { work, guard, reply });
-        if self.closed.load(Ordering::Acquire) || self.sender.send(Message::Job(job)).is_err() {
+        if self.closed.load(Ordering::Acquire) {
             return Err(E::unavailable(CLOSED.into()));
+        }
+        match self.sender.try_send(Message::Job(job)) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => return Err(E::unavailable(FULL.into())),
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                return Err(E::unavailable(CLOSED.into()));
+            }
         }
         answer
             .await
@@ -349,7 +366,12 @@ impl Database {
         }
         // The writer's connection closes last, so SQLite checkpoints the WAL into the database.
         let (done, stopped) = oneshot::channel();
-        if self.sender.send(Message::Stop(done)).is_ok() {
+        // Waits for room behind the writes already queued: off the async workers.
+        let sender = self.sender.clone();
+        let sent = tokio::task::spawn_blocking(move || sender.send(Message::Stop(done)).is_ok())
+            .await
+            .unwrap_or(false);
+        if sent {
             let _ = stopped.await;
         }
     }
@@ -701,6 +723,48 @@ mod tests {
         )
         .map(drop)
         .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    #[tokio::test]
+    async fn writes_past_the_queue_bound_are_refused_at_once_and_the_rest_commit() {
+        /// Polls a write once: enough to hand it to the writer's queue.
+        async fn submit<F: std::future::Future + Unpin>(write: &mut F) {
+            let _ = tokio::time::timeout(Duration::ZERO, write).await;
+        }
+        // GIVEN a writer busy with a write that waits for the test, and room for two more
+        let db = Database::open_with_queue(None, 2).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let mut busy = Box::pin(db.write(move |conn| {
+            let _ = started_tx.send(());
+            let _ = held.recv();
+            insert(conn, "busy")
+        }));
+        submit(&mut busy).await;
+        started.recv().unwrap();
+
+        // WHEN three more writes arrive while it works
+        let mut a = Box::pin(db.write(|conn| insert(conn, "a")));
+        submit(&mut a).await;
+        let mut b = Box::pin(db.write(|conn| insert(conn, "b")));
+        submit(&mut b).await;
+        let refused =
+            tokio::time::timeout(Duration::from_secs(30), db.write(|conn| insert(conn, "c")))
+                .await
+                .expect("refused at once, not queued");
+
+        // THEN the one past the bound is refused as unavailable, without waiting
+        assert!(
+            matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("try again")),
+            "{refused:?}"
+        );
+
+        // AND once the writer is free, the others commit
+        release.send(()).unwrap();
+        assert_eq!(busy.await, Ok(()));
+        assert_eq!(a.await, Ok(()));
+        assert_eq!(b.await, Ok(()));
+        assert_eq!(db.read(count).await, Ok(3));
     }
 
     #[tokio::test]

@@ -88,9 +88,19 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A busy or unreachable backend: worth another try shortly (webhook senders honour it).
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         response
     }
 }
+
+/// What a 503 answer asks its caller to wait before trying again.
+const RETRY_AFTER_SECONDS: &str = "1";
 
 /// Fallback for routes that don't exist.
 pub async fn not_found() -> ApiError {
@@ -107,4 +117,21 @@ pub async fn method_not_allowed() -> Response {
         },
     };
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_backend_answers_503_with_retry_after() {
+        let response = ApiError(Error::Unavailable("write queue full".into())).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("1"))
+        );
+        let not_found = ApiError(Error::NotFound("x".into())).into_response();
+        assert!(not_found.headers().get(header::RETRY_AFTER).is_none());
+    }
 }

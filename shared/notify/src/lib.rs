@@ -8,7 +8,7 @@ mod http;
 mod smtp;
 mod wording;
 
-pub use http::ReqwestHttpSender;
+pub use http::{Lookup, ReqwestHttpSender, SystemLookup};
 #[cfg(feature = "smtp")]
 pub use smtp::{EmailConfigError, SmtpEmailSender};
 pub use wording::OpenAiWording;

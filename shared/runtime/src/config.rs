@@ -9,6 +9,7 @@ use vigil_core::AppSettings;
 use vigil_core::delivery::dispatcher::DeliverySettings;
 use vigil_core::delivery::retry::{RetryPolicy, parse_schedule};
 use vigil_core::deployment::ResourceNames;
+use vigil_core::egress::EgressPolicy;
 use vigil_core::ingest::IngestSettings;
 use vigil_core::workflows::WorkflowSettings;
 
@@ -53,6 +54,8 @@ pub struct Config {
     pub workflows: WorkflowSettings,
     /// The OpenAI-compatible endpoint that may reword summaries (`None`: deterministic only).
     pub ai: Option<AiConfig>,
+    /// `VIGIL_EGRESS_ALLOW`: local and private targets outbound calls may reach anyway.
+    pub egress: EgressPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +221,11 @@ impl Config {
                 problem: "runs per minute and the loop bound must be at least 1".into(),
             });
         }
+        let egress = EgressPolicy::parse(&source.get("VIGIL_EGRESS_ALLOW").unwrap_or_default())
+            .map_err(|e| ConfigError {
+                variable: "VIGIL_EGRESS_ALLOW",
+                problem: e.to_string(),
+            })?;
         let account_placeholder = "arn:aws:iam::123456789012:role";
         Ok(Config {
             store,
@@ -254,6 +262,7 @@ impl Config {
             summary_hour,
             workflows,
             ai,
+            egress,
         })
     }
 
@@ -285,6 +294,7 @@ impl Config {
             delivery: self.delivery.clone(),
             summary_hour: self.summary_hour,
             workflows: self.workflows.clone(),
+            egress: self.egress.clone(),
         }
     }
 }
@@ -378,11 +388,14 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from(".vigil"));
         assert_eq!(config.max_body_bytes, 256 * 1024);
         assert!(config.aws_resources().is_none());
+        assert_eq!(config.egress, EgressPolicy::default());
     }
 
     #[test]
     fn bad_values_name_their_variable() {
-        let cases: [(&str, &str); 9] = [
+        let cases: [(&str, &str); 11] = [
+            ("VIGIL_EGRESS_ALLOW", "127.0.0.0/33"),
+            ("VIGIL_EGRESS_ALLOW", "10.0.0.0/8, not a host"),
             ("VIGIL_RETRY_SCHEDULE", "1s,soon"),
             ("VIGIL_MAX_ATTEMPTS", "0"),
             ("VIGIL_DISPATCH_FORCE_FAIL", "yes"),

@@ -159,7 +159,8 @@ fn notifiers(config: &Config, backend: &Backend) -> Result<Notifiers, StartError
     };
     Ok(Notifiers {
         http: Arc::new(
-            vigil_notify::ReqwestHttpSender::new().map_err(|e| StartError::Email(e.to_string()))?,
+            vigil_notify::ReqwestHttpSender::new(config.egress.clone())
+                .map_err(|e| StartError::Email(e.to_string()))?,
         ),
         email,
         wording,

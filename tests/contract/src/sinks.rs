@@ -15,6 +15,18 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+/// An HTTP client for tests. It never uses a proxy: the servers and sinks tests talk to are on
+/// loopback, and an `HTTP_PROXY` in the caller's environment must not take their requests away.
+///
+/// # Panics
+/// When the client cannot be built (no TLS backend): no test can go on.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build the test HTTP client: {e}"))
+}
+
 /// One request the sink received.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -409,7 +421,9 @@ pub struct SesDestinations {
 /// Every mail the emulator's SES has accepted (moto keeps them in its model data).
 pub async fn ses_messages(endpoint: &str) -> Vec<SesMessage> {
     let url = format!("{}/moto-api/data.json", endpoint.trim_end_matches('/'));
-    let data: serde_json::Value = reqwest::get(&url)
+    let data: serde_json::Value = http_client()
+        .get(&url)
+        .send()
         .await
         .and_then(reqwest::Response::error_for_status)
         .unwrap_or_else(|e| panic!("cannot read the emulator's model data: {e}"))

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::egress::EgressPolicy;
+use crate::error::FieldProblem;
 use crate::ports::{Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp};
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::secrets::WEBHOOK_SECRET_PREFIX;
@@ -230,6 +232,24 @@ fn check_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// The egress guard on a saved URL: an address (in any spelling) or `localhost` that outbound
+/// calls may not reach is refused now, naming the field; other names are checked when sent.
+fn check_egress(destination: &Destination, egress: &EgressPolicy) -> Result<()> {
+    let url = match destination {
+        Destination::Slack { url } | Destination::Webhook { url, .. } => url,
+        Destination::Email { .. } => return Ok(()),
+    };
+    egress.check_url(url).map_err(|denied| Error::InvalidFields {
+        code: "invalid_channel",
+        problems: vec![FieldProblem {
+            path: "$.url".into(),
+            message: format!(
+                "{denied}: channels may not send to local or private addresses (VIGIL_EGRESS_ALLOW)"
+            ),
+        }],
+    })
+}
+
 fn check_secret(secret: &str) -> Result<()> {
     use base64::Engine as _;
     let key = secret.strip_prefix(WEBHOOK_SECRET_PREFIX).ok_or_else(|| {
@@ -385,11 +405,20 @@ struct NameClaim {
 pub struct ChannelService {
     store: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
+    egress: Arc<EgressPolicy>,
 }
 
 impl ChannelService {
-    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        clock: Arc<dyn Clock>,
+        egress: Arc<EgressPolicy>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            egress,
+        }
     }
 
     pub async fn create(&self, tenant: &str, new: NewChannel, actor: &Actor) -> Result<Channel> {
@@ -398,6 +427,7 @@ impl ChannelService {
         let name = new.name.clone();
         let enabled = new.enabled;
         let destination = new.destination()?;
+        check_egress(&destination, &self.egress)?;
         if self.list(tenant).await?.len() >= MAX_CHANNELS {
             return Err(Error::invalid(
                 "too_many_channels",
@@ -491,7 +521,13 @@ impl ChannelService {
         if let Some(enabled) = patch.enabled {
             channel.enabled = enabled;
         }
+        // Only a new URL is checked: a channel the allow list no longer covers can still be
+        // disabled or deleted (its sends are refused meanwhile).
+        let new_url = patch.url.is_some();
         patch.apply(&mut channel.destination)?;
+        if new_url {
+            check_egress(&channel.destination, &self.egress)?;
+        }
         channel.updated_at = now;
         self.store
             .transact(vec![
@@ -629,6 +665,29 @@ mod tests {
         assert!(!view.contains("whsec_"), "{view}");
         assert!(!view.contains("pw"), "{view}");
         assert!(view.contains("https://hooks.example.com/…"), "{view}");
+    }
+
+    #[test]
+    fn refused_addresses_are_refused_naming_the_url() {
+        let webhook = |url: &str| Destination::Webhook {
+            url: url.into(),
+            secrets: vec![],
+        };
+        let strict = EgressPolicy::default();
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::ffff:7f00:1]/",
+            "http://localhost:8080/",
+        ] {
+            let err = check_egress(&webhook(url), &strict).err();
+            assert!(
+                matches!(&err, Some(Error::InvalidFields { problems, .. }) if problems[0].path == "$.url"),
+                "{url}: {err:?}"
+            );
+        }
+        assert!(check_egress(&webhook("https://hooks.example.com/x"), &strict).is_ok());
+        let loopback = EgressPolicy::parse("127.0.0.0/8").unwrap_or_default();
+        assert!(check_egress(&webhook("http://127.0.0.1:9/"), &loopback).is_ok());
     }
 
     #[test]

@@ -8,6 +8,15 @@ use serde::{Deserialize, Serialize};
 
 const MAX_EXTRA_PATTERNS: usize = 20;
 const MAX_PATTERN_LEN: usize = 200;
+/// Largest compiled form of one extra pattern, in bytes. A short pattern can still compile to
+/// something huge (`(?:a{1000}){1000}`), and matching costs time in proportion to its size.
+pub const MAX_COMPILED_PATTERN_BYTES: usize = 64 * 1024;
+/// Longest text redacted in one piece, in bytes; the rest is cut (never sent unredacted).
+pub const MAX_REDACTED_TEXT_BYTES: usize = 64 * 1024;
+/// Most text redacted in one payload, in bytes; strings past it are replaced whole.
+pub const MAX_REDACTED_PAYLOAD_BYTES: usize = 256 * 1024;
+/// What stands for text cut by those limits.
+const CUT: &str = "[truncated]";
 
 /// A tenant's redaction rules (`GET/PUT /api/v1/redaction`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -74,10 +83,13 @@ impl RedactionRules {
                 if pattern.chars().count() > MAX_PATTERN_LEN {
                     return Err(RedactionError::PatternTooLong { index });
                 }
-                Regex::new(pattern).map_err(|e| RedactionError::BadPattern {
-                    index,
-                    reason: e.to_string(),
-                })
+                regex_lite::RegexBuilder::new(pattern)
+                    .size_limit(MAX_COMPILED_PATTERN_BYTES)
+                    .build()
+                    .map_err(|e| RedactionError::BadPattern {
+                        index,
+                        reason: e.to_string(),
+                    })
             })
             .collect()
     }
@@ -159,8 +171,17 @@ impl Redactor {
         })
     }
 
+    /// Masks what the rules find in `text`; text past [`MAX_REDACTED_TEXT_BYTES`] is cut.
     pub fn redact_text(&self, text: &str) -> String {
-        let mut out = text.to_owned();
+        let mut out = if text.len() > MAX_REDACTED_TEXT_BYTES {
+            let mut end = MAX_REDACTED_TEXT_BYTES;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}{CUT}", &text[..end])
+        } else {
+            text.to_owned()
+        };
         let r = &self.rules;
         // Secrets first: a token may contain digit runs the other detectors would half-match.
         if r.secret {
@@ -193,18 +214,30 @@ impl Redactor {
         out
     }
 
-    /// Redacts every string in `value`; values of secret-named keys are replaced whole.
+    /// Redacts every string in `value`; values of secret-named keys are replaced whole, and
+    /// strings past [`MAX_REDACTED_PAYLOAD_BYTES`] of text in all are replaced by a marker.
     pub fn redact_json(&self, value: &mut serde_json::Value) {
+        let mut budget = MAX_REDACTED_PAYLOAD_BYTES;
+        self.redact_json_within(value, &mut budget);
+    }
+
+    fn redact_json_within(&self, value: &mut serde_json::Value, budget: &mut usize) {
         use serde_json::Value;
         match value {
-            Value::String(text) => *text = self.redact_text(text),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::String(text) if *budget == 0 => *text = CUT.to_owned(),
+            Value::String(text) => {
+                *budget = budget.saturating_sub(text.len().min(MAX_REDACTED_TEXT_BYTES));
+                *text = self.redact_text(text);
+            }
+            Value::Array(items) => items
+                .iter_mut()
+                .for_each(|v| self.redact_json_within(v, budget)),
             Value::Object(map) => {
                 for (key, v) in map.iter_mut() {
                     if self.rules.secret && is_secret_key(key) && !v.is_null() {
                         *v = Value::String("[redacted:secret]".into());
                     } else {
-                        self.redact_json(v);
+                        self.redact_json_within(v, budget);
                     }
                 }
             }
@@ -311,5 +344,40 @@ mod tests {
         ));
         let parsed: Result<RedactionRules, _> = serde_json::from_value(json!({"emails": true}));
         assert!(parsed.is_err(), "unknown fields are refused");
+    }
+
+    #[test]
+    fn patterns_that_compile_too_large_are_refused() {
+        // GIVEN a pattern of 17 characters that compiles to a million states
+        let rules = RedactionRules {
+            extra_patterns: vec![r"ACME-\d+".into(), "(?:a{1000}){1000}".into()],
+            ..RedactionRules::default()
+        };
+        // THEN it is refused, by index
+        assert!(matches!(
+            rules.validate(),
+            Err(RedactionError::BadPattern { index: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn the_text_redacted_is_capped_and_never_sent_unredacted() {
+        let redactor = Redactor::new(&RedactionRules::default()).unwrap();
+        // GIVEN a long text with an address past the cap
+        let long = format!("{}a@b.io", "é".repeat(MAX_REDACTED_TEXT_BYTES / 2));
+        let out = redactor.redact_text(&long);
+        // THEN it is cut at the cap, on a character boundary, and the address is gone
+        assert_eq!(out.len(), MAX_REDACTED_TEXT_BYTES + "[truncated]".len());
+        assert!(out.ends_with("é[truncated]"));
+        assert!(!out.contains('@'));
+        // AND a payload's strings past the payload cap are replaced whole
+        let chunk = "x".repeat(MAX_REDACTED_TEXT_BYTES);
+        let count = MAX_REDACTED_PAYLOAD_BYTES / MAX_REDACTED_TEXT_BYTES;
+        let mut parts = vec![json!(chunk); count];
+        parts.push(json!("a@b.io"));
+        let mut payload = json!(parts);
+        redactor.redact_json(&mut payload);
+        assert_eq!(payload[count], "[truncated]");
+        assert_eq!(payload[count - 1], chunk.as_str());
     }
 }

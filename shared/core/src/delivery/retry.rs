@@ -9,6 +9,8 @@ use crate::ports::{EmailError, HttpAnswer, TransportError};
 pub const MAX_WAIT: Duration = Duration::from_secs(12 * 60 * 60);
 const MAX_STEPS: usize = 20;
 const MAX_ERROR_CHARS: usize = 300;
+/// Most characters of a target's answer shown back (in `last_error`, a channel test).
+pub const EXCERPT_CHARS: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RetryConfigError {
@@ -133,15 +135,55 @@ fn truncated(text: String) -> String {
     cut
 }
 
+/// A target's answer as Vigil shows it back: control characters dropped, runs of whitespace
+/// made one space, at most [`EXCERPT_CHARS`] characters (an ellipsis marks a cut).
+pub fn excerpt(text: &str) -> String {
+    let words = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty());
+    let mut out = String::new();
+    for word in words {
+        let word: String = word.chars().filter(|c| !is_invisible(*c)).collect();
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+        if out.chars().count() > EXCERPT_CHARS {
+            break;
+        }
+    }
+    if out.chars().count() <= EXCERPT_CHARS {
+        return out;
+    }
+    let mut cut: String = out.chars().take(EXCERPT_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
+/// Format characters that change how text reads without being seen (bidi overrides,
+/// zero-width characters).
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
 /// 2xx delivered; 408, 429 and 5xx retry (429 with its `Retry-After`); other 4xx, 1xx and 3xx
 /// (redirects are not followed) are permanent; no answer at all retries unless the URL itself
-/// is unusable.
+/// is unusable or the egress guard refused the target (`egress_denied`). Only the status and a
+/// short sanitized [`excerpt`] of the answer are kept.
 pub fn classify_http(result: &Result<HttpAnswer, TransportError>) -> SendOutcome {
     let answer = match result {
         Ok(answer) => answer,
         Err(TransportError::InvalidUrl(reason)) => {
             return SendOutcome::Permanent {
                 error: truncated(format!("invalid URL: {reason}")),
+            };
+        }
+        Err(denied @ TransportError::EgressDenied(_)) => {
+            return SendOutcome::Permanent {
+                error: truncated(denied.to_string()),
             };
         }
         Err(other) => {
@@ -153,7 +195,7 @@ pub fn classify_http(result: &Result<HttpAnswer, TransportError>) -> SendOutcome
     };
     let status = answer.status;
     let error = || {
-        let snippet = answer.body_snippet.trim();
+        let snippet = excerpt(&answer.body_snippet);
         truncated(if snippet.is_empty() {
             format!("HTTP {status}")
         } else {
@@ -264,6 +306,42 @@ mod tests {
             next_wait(Some(Duration::from_secs(999_999)), Duration::ZERO),
             MAX_WAIT
         );
+    }
+
+    #[test]
+    fn refused_targets_fail_for_good_with_their_code() {
+        let denied = Err(TransportError::EgressDenied(
+            "127.0.0.1 is a loopback address".into(),
+        ));
+        let SendOutcome::Permanent { error } = classify_http(&denied) else {
+            panic!("a refused target is not retried");
+        };
+        assert!(error.starts_with("egress_denied: "), "{error}");
+    }
+
+    #[test]
+    fn answers_are_shown_as_short_clean_excerpts() {
+        assert_eq!(
+            excerpt("  bad\r\n\tgateway\u{0}\u{1b}[31m  "),
+            "bad gateway [31m"
+        );
+        assert_eq!(excerpt("a\u{202e}b\u{200b}c"), "abc");
+        let long = excerpt(&"word ".repeat(200));
+        assert_eq!(long.chars().count(), EXCERPT_CHARS + 1);
+        assert!(long.ends_with('…'));
+        let answer = Ok(HttpAnswer {
+            status: 403,
+            retry_after: None,
+            body_snippet: format!("<html>\n  <body>{}</body>", "secret ".repeat(100)),
+        });
+        let SendOutcome::Permanent { error } = classify_http(&answer) else {
+            panic!("403 is permanent");
+        };
+        assert!(
+            error.starts_with("HTTP 403: <html> <body>secret"),
+            "{error}"
+        );
+        assert!(error.chars().count() <= "HTTP 403: ".len() + EXCERPT_CHARS + 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Integrity records: every hook that failed authentication or verification, counted per
-//! 5-minute bucket for the `webhook_integrity` rule.
+//! 5-minute bucket for the `webhook_integrity` rule; the first few of each bucket are also kept
+//! one by one (time, reason, source address, size) for people investigating them.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use chrono::{DateTime, DurationRound as _, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::keys;
-use crate::ports::{Item, ItemStore, PutCondition, WriteOp};
+use crate::ports::{Item, ItemStore, PutCondition};
 
 pub const BUCKET: TimeDelta = TimeDelta::minutes(5);
 
@@ -33,8 +34,13 @@ pub struct IntegrityRecord {
 /// How long integrity records are kept.
 const RECORD_RETENTION: TimeDelta = TimeDelta::days(30);
 
-/// Counts one failed hook in its bucket and keeps its record, in one transaction. Best effort:
-/// a failure to record must not change the caller's answer.
+/// Rejections per tenant and 5-minute bucket kept as records; past these only the bucket's
+/// counters grow, so a flood of bad hooks costs one store write per rejection.
+pub const RECORDS_PER_BUCKET: i64 = 10;
+
+/// Counts one failed hook in its bucket (one atomic add, which answers the bucket's count) and,
+/// for the first [`RECORDS_PER_BUCKET`] of the bucket, keeps its record. Best effort: a failure
+/// to record must not change the caller's answer.
 pub async fn record_failure(
     store: &dyn ItemStore,
     tenant_id: &str,
@@ -44,7 +50,24 @@ pub async fn record_failure(
     size: usize,
     at: DateTime<Utc>,
 ) {
+    tracing::info!(tenant_id, source, reason, source_ip, size, "hook rejected");
     let deltas = BTreeMap::from([("failures".to_string(), 1), (reason.to_string(), 1)]);
+    let counted = match store
+        .add(
+            &keys::integrity_bucket(tenant_id, &bucket_start(at)),
+            &deltas,
+        )
+        .await
+    {
+        Ok(counters) => counters.get("failures").copied().unwrap_or(0),
+        Err(error) => {
+            tracing::warn!(tenant_id, %error, "could not count a failed hook");
+            return;
+        }
+    };
+    if counted > RECORDS_PER_BUCKET {
+        return;
+    }
     let record = IntegrityRecord {
         at,
         source: source.to_owned(),
@@ -57,25 +80,19 @@ pub async fn record_failure(
         at.to_rfc3339_opts(SecondsFormat::Millis, true),
         crate::ids::new_id("int")
     );
-    let ops = serde_json::to_string(&record).map(|body| {
-        vec![
-            WriteOp::Add {
-                key: keys::integrity_bucket(tenant_id, &bucket_start(at)),
-                deltas,
-            },
-            WriteOp::Put {
-                item: Item::new(keys::integrity_record(tenant_id, &sort), body)
+    let result = match serde_json::to_string(&record) {
+        Ok(body) => store
+            .put(
+                Item::new(keys::integrity_record(tenant_id, &sort), body)
                     .with_expiry((at + RECORD_RETENTION).timestamp()),
-                condition: PutCondition::None,
-            },
-        ]
-    });
-    let result = match ops {
-        Ok(ops) => store.transact(ops).await.map_err(|e| e.to_string()),
+                PutCondition::None,
+            )
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     if let Err(error) = result {
-        tracing::warn!(tenant_id, %error, "could not record a failed hook");
+        tracing::warn!(tenant_id, %error, "could not keep the record of a failed hook");
     }
-    tracing::info!(tenant_id, source, reason, source_ip, size, "hook rejected");
 }

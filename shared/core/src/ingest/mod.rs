@@ -129,11 +129,10 @@ impl IngestService {
         source: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
-        // Unknown tenants get the same answer as bad credentials: ids are not to be probed.
         let Some(tenant) = self.tenants.get(tenant_id).await? else {
-            return Err(Error::Unauthenticated(
-                "credentials are not valid for this tenant".into(),
-            ));
+            // Unknown tenants get the answer bad credentials get: ids are not to be probed.
+            let failure = auth::refuse_unknown(credentials, body, now);
+            return Err(auth::unauthenticated(&failure));
         };
         if let Err(failure) = auth::verify_hook(&tenant, credentials, body, now) {
             integrity::record_failure(

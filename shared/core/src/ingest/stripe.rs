@@ -11,6 +11,7 @@ use super::integrity::{self, bucket_start};
 use super::{IngestOutcome, IngestService};
 use crate::ports::{Item, PutCondition, StoreError, WriteOp};
 use crate::stripe::{Signal, StripeEvent, StripeSignatureError, signature};
+use crate::tenancy::auth;
 use crate::tenancy::tenants::to_json;
 use crate::{Error, Result, keys};
 
@@ -45,20 +46,26 @@ impl IngestService {
         source_ip: Option<&str>,
     ) -> Result<IngestOutcome> {
         let now = self.clock.now();
-        // Unknown tenants answer like a wrong signature: ids are not to be probed.
         let tenant = self.tenants.get(tenant_id).await?;
-        let secrets = tenant.as_ref().map(|t| t.stripe_secrets.as_slice());
-        let verified = match secrets {
-            Some(secrets) => signature::verify(signature_header, body, secrets, now),
-            None => Err(StripeSignatureError::NoMatch),
-        };
+        let configured = tenant.as_ref().filter(|t| !t.stripe_secrets.is_empty());
+        // An unknown tenant, or one without a Stripe secret, is checked against secrets nobody
+        // holds: the same answer as a wrong signature, so tenant ids are not to be probed.
+        let secrets = configured.map_or(auth::NOBODY.stripe_secrets.as_slice(), |t| {
+            t.stripe_secrets.as_slice()
+        });
+        let verified = signature::verify(signature_header, body, secrets, now)
+            .and_then(|t| configured.map(|_| t).ok_or(StripeSignatureError::NoMatch));
         if let Err(failure) = verified {
             if tenant.is_some() {
+                let reason = match configured {
+                    Some(_) => failure.reason(),
+                    None => StripeSignatureError::NotConfigured.reason(),
+                };
                 integrity::record_failure(
                     self.store.as_ref(),
                     tenant_id,
                     "stripe",
-                    failure.reason(),
+                    reason,
                     source_ip,
                     body.len(),
                     now,

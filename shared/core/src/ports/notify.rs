@@ -44,6 +44,10 @@ pub enum TransportError {
     /// The URL cannot be used at all (bad scheme, unparsable): retrying will not help.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
+    /// The target is a refused address (loopback, private, link-local…) or resolves only to
+    /// such addresses: nothing was sent, and retrying will not help.
+    #[error("egress_denied: {0}")]
+    EgressDenied(String),
     #[error("request failed: {0}")]
     Other(String),
 }

@@ -2,6 +2,7 @@
 //! (never raw events), stored once per tenant and day, and announced as `summary.ready`.
 
 pub mod daily;
+pub mod rewording;
 pub mod weekly;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use crate::severity::Severity;
 use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 pub use daily::{DailyFacts, Rendered};
+pub use rewording::AllowedFigures;
 pub use weekly::WeeklyFacts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -137,7 +139,8 @@ impl ReportService {
         let in_period = self.anomalies_between(tenant, start, end).await?;
         let facts = DailyFacts::from_aggregates(&day, &in_period);
         let rendered = daily::render(&facts, date);
-        let (ai_text, ai_error) = self.reword(tenant, &rendered).await;
+        let allowed = AllowedFigures::of_daily(&facts, date);
+        let (ai_text, ai_error) = self.reword(tenant, &rendered, &allowed).await;
         let facts = ReportFacts::Daily(facts);
         let report = Report {
             id,
@@ -246,7 +249,12 @@ impl ReportService {
 
     /// Asks the AI model, if any, to reword the summary. Any failure is classified and the
     /// deterministic wording ships: the summary never waits on, or depends on, the model.
-    async fn reword(&self, tenant: &str, rendered: &Rendered) -> (Option<String>, Option<String>) {
+    async fn reword(
+        &self,
+        tenant: &str,
+        rendered: &Rendered,
+        allowed: &AllowedFigures,
+    ) -> (Option<String>, Option<String>) {
         let Some(wording) = &self.wording else {
             return (None, None);
         };
@@ -254,7 +262,7 @@ impl ReportService {
         let answer = wording
             .rephrase(daily::AI_INSTRUCTIONS, &text)
             .await
-            .and_then(|answer| daily::check_rewording(&text, answer));
+            .and_then(|answer| allowed.check(answer));
         match answer {
             Ok(answer) => (Some(answer), None),
             Err(error) => {

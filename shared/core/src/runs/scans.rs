@@ -181,6 +181,9 @@ pub struct Scan {
 pub struct DueScansReport {
     pub scans: Vec<String>,
     pub anomalies_opened: u32,
+    /// Tenants whose due scan failed; it stays due and is tried again at the next tick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<crate::flows::TenantFailure>,
 }
 
 fn scan_sort(at: DateTime<Utc>, id: &str) -> String {
@@ -287,9 +290,22 @@ impl RunService {
                     continue;
                 };
                 let tenant = schedule.tenant_id.clone();
-                let scan = self
+                // Each tenant's scan on its own: a failure leaves that schedule due for the
+                // next tick and the other tenants' scans go on.
+                let scan = match self
                     .scan(&tenant, &schedule.settings, ScanTrigger::Scheduled, due)
-                    .await?;
+                    .await
+                {
+                    Ok(scan) => scan,
+                    Err(error) => {
+                        tracing::error!(tenant, %error, "a due scan failed; it is tried again at the next tick");
+                        report.failed.push(crate::flows::TenantFailure {
+                            tenant,
+                            error: error.to_string(),
+                        });
+                        continue;
+                    }
+                };
                 report.anomalies_opened += scan
                     .results
                     .iter()

@@ -1,6 +1,9 @@
 //! `Stripe-Signature` verification, as Stripe specifies it: `t=<unix seconds>` and one or more
 //! `v1=<hex HMAC-SHA256>` of `"{t}.{raw body}"`, keyed with the whole endpoint secret
 //! (`whsec_…`). Verified over the raw bytes, before any parsing.
+//!
+//! Bounded like Standard Webhooks: a header over 2 KiB is refused before any MAC, at most 8
+//! `v1` entries are read, and the MAC is computed once per endpoint secret.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -9,6 +12,10 @@ use subtle::ConstantTimeEq as _;
 
 /// Stripe's default tolerance, either way of now.
 pub const TOLERANCE_SECONDS: i64 = 300;
+/// Longest `Stripe-Signature` header looked at.
+pub const MAX_HEADER_BYTES: usize = crate::signature::MAX_SIGNATURE_HEADER_BYTES;
+/// `v1` signatures of one header compared at most (the first ones).
+pub const MAX_SIGNATURES: usize = crate::signature::MAX_SIGNATURES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StripeSignatureError {
@@ -22,6 +29,8 @@ pub enum StripeSignatureError {
     NoMatch,
     #[error("no Stripe endpoint secret is configured for this tenant")]
     NotConfigured,
+    #[error("the Stripe-Signature header is longer than {MAX_HEADER_BYTES} bytes")]
+    TooLarge,
 }
 
 impl StripeSignatureError {
@@ -33,6 +42,7 @@ impl StripeSignatureError {
             StripeSignatureError::Stale => "stale_timestamp",
             StripeSignatureError::NoMatch => "invalid_signature",
             StripeSignatureError::NotConfigured => "stripe_not_configured",
+            StripeSignatureError::TooLarge => "oversized_signature",
         }
     }
 }
@@ -59,16 +69,29 @@ pub fn verify(
     secrets: &[String],
     now: DateTime<Utc>,
 ) -> Result<i64, StripeSignatureError> {
+    verify_with(header, secrets, now, |secret, t| tag(secret, t, body))
+}
+
+/// [`verify`] with the MAC passed in: called at most once per secret, never for a refused header.
+fn verify_with(
+    header: Option<&str>,
+    secrets: &[String],
+    now: DateTime<Utc>,
+    mut tag_of: impl FnMut(&str, &str) -> Option<Vec<u8>>,
+) -> Result<i64, StripeSignatureError> {
     if secrets.is_empty() {
         return Err(StripeSignatureError::NotConfigured);
     }
     let header = header.ok_or(StripeSignatureError::Missing)?;
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(StripeSignatureError::TooLarge);
+    }
     let mut timestamp = None;
     let mut candidates = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", value)) => timestamp = Some(value),
-            Some(("v1", value)) => candidates.push(value),
+            Some(("v1", value)) if candidates.len() < MAX_SIGNATURES => candidates.push(value),
             _ => {}
         }
     }
@@ -84,13 +107,15 @@ pub fn verify(
         .filter_map(|c| hex::decode(c).ok())
         .collect();
     for secret in secrets {
-        let Some(expected) = tag(secret, t, body) else {
+        let Some(expected) = tag_of(secret, t) else {
             continue;
         };
-        if decoded
+        let found = decoded
             .iter()
-            .any(|candidate| bool::from(candidate.as_slice().ct_eq(&expected)))
-        {
+            .fold(subtle::Choice::from(0), |found, candidate| {
+                found | candidate.as_slice().ct_eq(&expected)
+            });
+        if bool::from(found) {
             return Ok(seconds);
         }
     }
@@ -211,5 +236,50 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    /// Verifies with a MAC that counts its calls.
+    fn counted(header: &str, secrets: &[String]) -> (Result<i64, StripeSignatureError>, usize) {
+        let mut macs = 0;
+        let result = verify_with(Some(header), secrets, now(), |secret, t| {
+            macs += 1;
+            tag(secret, t, BODY)
+        });
+        (result, macs)
+    }
+
+    #[test]
+    fn one_mac_per_secret_at_most_eight_entries_and_no_mac_over_two_kib() {
+        let t = now().timestamp();
+        let good = sign(SECRET, t, BODY);
+        let good_v1 = good.split_once(",v1=").unwrap().1.to_owned();
+        let wrong = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("v1={}", hex::encode([i as u8; 32])))
+                .collect()
+        };
+        let secrets = vec![OTHER.to_owned(), SECRET.to_owned()];
+        // GIVEN the right signature after 7 wrong ones: found, one MAC per secret at most
+        let mut seven = wrong(7);
+        seven.push(format!("v1={good_v1}"));
+        let header = format!("t={t},{}", seven.join(","));
+        assert_eq!(counted(&header, &secrets), (Ok(t), 2));
+        // GIVEN it as the ninth: not considered
+        let mut eight = wrong(8);
+        eight.push(format!("v1={good_v1}"));
+        let header = format!("t={t},{}", eight.join(","));
+        assert!(header.len() <= MAX_HEADER_BYTES);
+        assert_eq!(
+            counted(&header, &secrets),
+            (Err(StripeSignatureError::NoMatch), 2)
+        );
+        // GIVEN 1,500 entries, the right one first: refused before any MAC
+        let mut many = vec![format!("v1={good_v1}")];
+        many.extend(wrong(1_499));
+        let header = format!("t={t},{}", many.join(","));
+        assert_eq!(
+            counted(&header, &secrets),
+            (Err(StripeSignatureError::TooLarge), 0)
+        );
     }
 }

@@ -24,6 +24,11 @@ pub struct Tenant {
     /// Stripe endpoint secrets (`whsec_…`), newest first.
     #[serde(default)]
     pub stripe_secrets: Vec<String>,
+    /// Signs what Vigil sends out for the tenant (workflow `http_request`), never the inbound
+    /// secrets: a receiver cannot replay a signed request into the tenant's own hooks. Tenants
+    /// created before it existed get one on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_secret: Option<String>,
 }
 
 /// What a tenant looks like to API clients: no secrets.
@@ -54,6 +59,8 @@ pub struct CreatedTenant {
     pub api_key: String,
     pub ingest_token: String,
     pub webhook_secret: String,
+    /// Verifies the requests workflows send (`webhook-signature`, Standard Webhooks).
+    pub outbound_secret: String,
 }
 
 pub const MAX_TENANT_NAME: usize = 100;
@@ -110,6 +117,7 @@ impl TenantService {
         let api_key = secrets::new_api_key();
         let ingest_token = secrets::new_ingest_token();
         let webhook_secret = secrets::new_webhook_secret();
+        let outbound_secret = secrets::new_webhook_secret();
         let tenant = Tenant {
             id: tenant_id.clone(),
             name: name.to_string(),
@@ -119,6 +127,7 @@ impl TenantService {
             stripe_secrets: stripe_secret
                 .map(|s| vec![s.to_string()])
                 .unwrap_or_default(),
+            outbound_secret: Some(outbound_secret.clone()),
         };
         let key = ApiKey::new(&tenant_id, Role::Admin, &api_key, actor.clone(), now);
         let mut ops = vec![WriteOp::Put {
@@ -141,7 +150,45 @@ impl TenantService {
             api_key,
             ingest_token,
             webhook_secret,
+            outbound_secret,
         })
+    }
+
+    /// The secret outbound requests are signed with; one is generated and kept (a conditional
+    /// write, so two first uses agree on one) for a tenant that has none yet.
+    pub async fn outbound_secret(&self, tenant_id: &str) -> Result<String> {
+        super::validate_tenant_id(tenant_id)?;
+        for _ in 0..3 {
+            let item = self
+                .store
+                .get(&keys::tenant(tenant_id))
+                .await?
+                .ok_or_else(|| Error::NotFound("tenant".into()))?;
+            let mut tenant: Tenant = item.parse()?;
+            if let Some(secret) = tenant.outbound_secret {
+                return Ok(secret);
+            }
+            let secret = secrets::new_webhook_secret();
+            tenant.outbound_secret = Some(secret.clone());
+            let updated = Item::new(keys::tenant(tenant_id), to_json(&tenant)?)
+                .with_gsi1(keys::tenant_list(tenant_id));
+            match self
+                .store
+                .put(updated, PutCondition::VersionEquals(item.version))
+                .await
+            {
+                Ok(_) => return Ok(secret),
+                // Changed meanwhile (perhaps another first use): read it again.
+                Err(
+                    crate::ports::StoreError::VersionConflict
+                    | crate::ports::StoreError::AlreadyExists,
+                ) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::Conflict(
+            "the tenant kept changing; try again".into(),
+        ))
     }
 
     /// Replaces the tenant's Stripe endpoint secrets (1–2: two while rotating), audited.

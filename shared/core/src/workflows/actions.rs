@@ -19,6 +19,7 @@ use crate::delivery::notification::{NewNotification, NotificationType};
 use crate::delivery::outbox::OutboxService;
 use crate::delivery::retry::{SendOutcome, classify_http};
 use crate::delivery::webhook::signed_headers;
+use crate::egress::EgressPolicy;
 use crate::ingest::DomainEvent;
 use crate::ports::wording::Wording;
 use crate::ports::{EventBus, HttpPost, HttpSender};
@@ -61,6 +62,8 @@ pub struct ActionRunner {
     pub anomalies: Arc<AnomalyService>,
     pub bus: Arc<dyn EventBus>,
     pub http: Arc<dyn HttpSender>,
+    /// What outbound requests may reach.
+    pub egress: Arc<EgressPolicy>,
     pub wording: Option<Arc<dyn Wording>>,
     pub clock: Arc<dyn Clock>,
 }
@@ -274,8 +277,10 @@ impl ActionRunner {
         Ok(json!({"client_id": run.subject, "event_id": published}))
     }
 
-    /// A signed webhook (Standard Webhooks, the tenant's secrets); the `webhook-id` is the
-    /// step's, so a receiver sees a step done again as the same message.
+    /// A signed webhook (Standard Webhooks, the tenant's outbound secret, never the inbound
+    /// ones); the `webhook-id` is the step's, so a receiver sees a step done again as the same
+    /// message. The rendered URL's host is the definition's (templates stay in the path and
+    /// query); the egress guard checks it here and again where it is resolved.
     async fn post(
         &self,
         tenant: &str,
@@ -284,7 +289,12 @@ impl ActionRunner {
         url: String,
         body: Option<Value>,
     ) -> Result<Value, StepError> {
-        let secrets = self.tenants.get(tenant).await?.webhook_secrets;
+        if let Err(denied) = self.egress.check_url(&url) {
+            return Err(StepError::Permanent(
+                crate::ports::TransportError::EgressDenied(denied.to_string()).to_string(),
+            ));
+        }
+        let secrets = vec![self.tenants.outbound_secret(tenant).await?];
         let payload = body.unwrap_or_else(|| {
             json!({"workflow_id": run.workflow_id, "run_id": run.run_id, "subject": run.subject})
         });

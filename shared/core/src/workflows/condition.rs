@@ -133,45 +133,92 @@ fn number(value: &Value) -> Option<f64> {
     }
 }
 
-/// Renders `{{path}}` placeholders from the snapshot; an unknown path renders empty.
+/// Longest rendered text field, in bytes: a template is short, but a placeholder may stand for a
+/// long value (`{{client}}` renders the whole client), and a template may repeat it.
+pub const MAX_RENDERED_FIELD_BYTES: usize = 8 * 1024;
+/// Longest total of one action's rendered text fields, in bytes.
+pub const MAX_RENDERED_ACTION_BYTES: usize = 32 * 1024;
+
+/// Appends as much of `text` as keeps `out` within `cap` bytes, cut at a character boundary;
+/// false once `out` is full.
+fn push_within(out: &mut String, text: &str, cap: usize) -> bool {
+    let room = cap.saturating_sub(out.len());
+    if text.len() <= room {
+        out.push_str(text);
+        return true;
+    }
+    let mut end = room;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.push_str(&text[..end]);
+    false
+}
+
+/// Renders `{{path}}` placeholders from the snapshot; an unknown path renders empty. The output
+/// is cut at [`MAX_RENDERED_FIELD_BYTES`].
 pub fn render(template: &str, snapshot: &Value) -> String {
-    let mut out = String::with_capacity(template.len());
+    render_within(template, snapshot, MAX_RENDERED_FIELD_BYTES)
+}
+
+/// [`render`], stopping as soon as the output reaches `cap` bytes.
+fn render_within(template: &str, snapshot: &Value, cap: usize) -> String {
+    let mut out = String::with_capacity(template.len().min(cap));
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
+        if !push_within(&mut out, &rest[..start], cap) {
+            return out;
+        }
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
+            push_within(&mut out, &rest[start..], cap);
             return out;
         };
-        match lookup(snapshot, after[..end].trim()) {
-            Some(Value::String(s)) => out.push_str(s),
+        let fits = match lookup(snapshot, after[..end].trim()) {
+            Some(Value::String(s)) => push_within(&mut out, s, cap),
             // Whole numbers read as people write them (20, not 20.0).
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => {
-                    out.push_str(&format!("{}", x as i64))
+                    push_within(&mut out, &format!("{}", x as i64), cap)
                 }
-                _ => out.push_str(&n.to_string()),
+                _ => push_within(&mut out, &n.to_string(), cap),
             },
-            Some(other) => out.push_str(&other.to_string()),
-            None => {}
+            Some(other) => push_within(&mut out, &other.to_string(), cap),
+            None => true,
+        };
+        if !fits {
+            return out;
         }
         rest = &after[end + 2..];
     }
-    out.push_str(rest);
+    push_within(&mut out, rest, cap);
     out
 }
 
-/// Renders every string inside a JSON value (for `http_request` bodies).
+/// Renders every string inside a JSON value (an action's fields, `http_request` bodies): each
+/// within [`MAX_RENDERED_FIELD_BYTES`], all together within [`MAX_RENDERED_ACTION_BYTES`] (fields
+/// past that render cut, or empty).
 pub fn render_json(value: &Value, snapshot: &Value) -> Value {
+    let mut budget = MAX_RENDERED_ACTION_BYTES;
+    render_json_within(value, snapshot, &mut budget)
+}
+
+fn render_json_within(value: &Value, snapshot: &Value, budget: &mut usize) -> Value {
     match value {
-        Value::String(s) => Value::String(render(s, snapshot)),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| render_json(v, snapshot)).collect())
+        Value::String(s) => {
+            let out = render_within(s, snapshot, MAX_RENDERED_FIELD_BYTES.min(*budget));
+            *budget = budget.saturating_sub(out.len());
+            Value::String(out)
         }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_json_within(v, snapshot, budget))
+                .collect(),
+        ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), render_json(v, snapshot)))
+                .map(|(k, v)| (k.clone(), render_json_within(v, snapshot, budget)))
                 .collect(),
         ),
         other => other.clone(),
@@ -284,6 +331,45 @@ mod tests {
                 &s
             ),
             json!({"client": "c_42", "n": 1, "list": ["at_risk"]})
+        );
+    }
+
+    #[test]
+    fn rendered_output_is_capped_per_field_and_per_action() {
+        // GIVEN a client whose notes are 5 KiB of multi-byte text
+        let notes = "é".repeat(2_560);
+        let s = json!({"client": {"notes": notes}});
+        // WHEN a field repeats the notes a thousand times
+        let field = "{{client.notes}}".repeat(1_000);
+        let one = render(&field, &s);
+        // THEN it is cut at the field cap, on a character boundary
+        assert_eq!(one.len(), MAX_RENDERED_FIELD_BYTES);
+        assert!(one.chars().all(|c| c == 'é'));
+        // AND an action of ten such fields is cut at the action cap
+        let action = json!({"fields": vec![field; 10], "n": 1});
+        let rendered = render_json(&action, &s);
+        let lengths: Vec<usize> = rendered["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().len())
+            .collect();
+        assert_eq!(lengths.iter().sum::<usize>(), MAX_RENDERED_ACTION_BYTES);
+        assert_eq!(
+            &lengths[..5],
+            &[
+                MAX_RENDERED_FIELD_BYTES,
+                MAX_RENDERED_FIELD_BYTES,
+                MAX_RENDERED_FIELD_BYTES,
+                MAX_RENDERED_FIELD_BYTES,
+                0
+            ]
+        );
+        assert_eq!(rendered["n"], 1);
+        // AND short templates are unchanged
+        assert_eq!(
+            render("{{client.notes}}", &json!({"client": {"notes": "hi"}})),
+            "hi"
         );
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::condition::Condition;
+use crate::egress::EgressPolicy;
 use crate::severity::Severity;
 use crate::tenancy::Role;
 
@@ -121,7 +122,8 @@ pub enum Action {
         #[serde(default = "default_alert_severity")]
         severity: Severity,
     },
-    /// A signed outbound webhook (Standard Webhooks, the tenant's webhook secret).
+    /// A signed outbound webhook (Standard Webhooks, the tenant's outbound secret). Templates
+    /// may fill the URL's path and query, never its scheme, host or port.
     HttpRequest {
         url: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -515,10 +517,15 @@ fn read_step(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<S
         }
         Some(_) => match serde_json::from_value::<ActionStep>(value.clone()) {
             Ok(step) => {
-                if let Action::HttpRequest { url, .. } = &step.action
-                    && !(url.starts_with("https://") || url.starts_with("http://"))
-                {
-                    problems.push(problem(&format!("{path}.url"), "must be an http(s) URL"));
+                if let Action::HttpRequest { url, .. } = &step.action {
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        problems.push(problem(&format!("{path}.url"), "must be an http(s) URL"));
+                    } else if templated_target(url) {
+                        problems.push(problem(
+                            &format!("{path}.url"),
+                            "templates may only be used in the path and query, not in the scheme, host or port",
+                        ));
+                    }
                 }
                 Some(Step::Action(step))
             }
@@ -528,6 +535,49 @@ fn read_step(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<S
             }
         },
     }
+}
+
+/// Whether a template (`{{…}}`) appears before the URL's path: in its scheme, user, host or
+/// port, where it could aim the request somewhere the definition does not say.
+fn templated_target(url: &str) -> bool {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    scheme.contains("{{") || authority.contains("{{")
+}
+
+/// The egress guard over a read workflow: each `http_request` whose URL names a refused address
+/// (or `localhost`), at its JSON path. Names are checked again when they are resolved.
+pub fn egress_problems(spec: &WorkflowSpec, egress: &EgressPolicy) -> Vec<Problem> {
+    fn walk(steps: &[Step], path: &str, egress: &EgressPolicy, problems: &mut Vec<Problem>) {
+        for (i, step) in steps.iter().enumerate() {
+            let here = format!("{path}[{i}]");
+            match step {
+                Step::Action(ActionStep {
+                    action: Action::HttpRequest { url, .. },
+                    ..
+                }) => {
+                    if let Err(denied) = egress.check_url(url) {
+                        problems.push(problem(
+                            &format!("{here}.url"),
+                            &format!(
+                                "{denied}: requests may not go to local or private addresses (VIGIL_EGRESS_ALLOW)"
+                            ),
+                        ));
+                    }
+                }
+                Step::Control(Control::If {
+                    then, otherwise, ..
+                }) => {
+                    walk(then, &format!("{here}.then"), egress, problems);
+                    walk(otherwise, &format!("{here}.else"), egress, problems);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    walk(&spec.steps, "$.steps", egress, &mut problems);
+    problems
 }
 
 /// Steps in a chain, nested ones included.
@@ -605,6 +655,42 @@ mod tests {
             create_task.is_some_and(|p| p.message.contains("title")),
             "{problems:#?}"
         );
+    }
+
+    #[test]
+    fn http_request_targets_are_fixed_and_guarded() {
+        let with_url = |url: &str| {
+            json!({"name": "Hook", "triggers": [{"type": "ticket_created"}],
+                   "steps": [{"type": "if", "condition": {"all": [{"field": "client.mrr", "operator": "greater_than", "value": 1}]},
+                              "then": [{"type": "http_request", "url": url}]}]})
+        };
+        for url in [
+            "https://{{trigger.data.host}}/",
+            "{{trigger.data.scheme}}://hooks.example.com/",
+            "https://hooks.example.com:{{trigger.data.port}}/",
+            "https://{{trigger.data.user}}@hooks.example.com/",
+            "https://hooks.example.com{{trigger.data.rest}}",
+            "https://hooks.{{client.id}}.example.com/x",
+        ] {
+            let problems = parse_workflow(&with_url(url)).err().unwrap_or_default();
+            assert_eq!(
+                problems.iter().map(|p| p.path.as_str()).collect::<Vec<_>>(),
+                ["$.steps[0].then[0].url"],
+                "{url}"
+            );
+        }
+        let templated_path =
+            with_url("https://hooks.example.com/c/{{client.id}}?stage={{trigger.to}}#{{x}}");
+        let checked = parse_workflow(&templated_path).unwrap_or_else(|p| panic!("{p:?}"));
+        assert!(egress_problems(&checked.spec, &EgressPolicy::default()).is_empty());
+
+        let local = parse_workflow(&with_url("http://169.254.169.254/latest/{{client.id}}"))
+            .unwrap_or_else(|p| panic!("{p:?}"));
+        let problems = egress_problems(&local.spec, &EgressPolicy::default());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "$.steps[0].then[0].url");
+        let allowed = EgressPolicy::parse("169.254.0.0/16").unwrap_or_default();
+        assert!(egress_problems(&local.spec, &allowed).is_empty());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::definition::{Checked, Problem, WorkflowSpec, parse_workflow};
+use super::definition::{Checked, Problem, WorkflowSpec, egress_problems, parse_workflow};
+use crate::egress::EgressPolicy;
 use crate::ports::{
     Cursor, DeleteCondition, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp,
 };
@@ -30,11 +31,19 @@ pub struct Workflow {
     pub warnings: Vec<Problem>,
 }
 
-fn checked(body: &Value) -> Result<Checked> {
-    parse_workflow(body).map_err(|problems| Error::InvalidFields {
+/// A posted body read and put through the egress guard; every problem at its JSON path.
+fn checked(body: &Value, egress: &EgressPolicy) -> Result<Checked> {
+    let invalid = |problems| Error::InvalidFields {
         code: "invalid_workflow",
         problems,
-    })
+    };
+    let checked = parse_workflow(body).map_err(invalid)?;
+    let problems = egress_problems(&checked.spec, egress);
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(invalid(problems))
+    }
 }
 
 fn head_item(tenant: &str, workflow: &Workflow) -> Result<Item> {
@@ -54,16 +63,25 @@ fn version_item(tenant: &str, workflow: &Workflow) -> Result<Item> {
 pub struct WorkflowService {
     store: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
+    egress: Arc<EgressPolicy>,
 }
 
 impl WorkflowService {
-    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        clock: Arc<dyn Clock>,
+        egress: Arc<EgressPolicy>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            egress,
+        }
     }
 
     /// Creates a workflow from a posted body (version 1; audited).
     pub async fn create(&self, tenant: &str, body: &Value, actor: &Actor) -> Result<Workflow> {
-        let Checked { spec, warnings } = checked(body)?;
+        let Checked { spec, warnings } = checked(body, &self.egress)?;
         let now = self.clock.now();
         let workflow = Workflow {
             id: ids::new_id("wf"),
@@ -162,7 +180,7 @@ impl WorkflowService {
                 target.insert(field.clone(), value.clone());
             }
         }
-        let Checked { spec, warnings } = checked(&merged)?;
+        let Checked { spec, warnings } = checked(&merged, &self.egress)?;
         let now = self.clock.now();
         let workflow = Workflow {
             version: current.version + 1,

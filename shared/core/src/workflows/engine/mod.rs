@@ -141,7 +141,7 @@ impl WorkflowEngine {
             settings,
         } = parts;
         Self {
-            workflows: WorkflowService::new(store.clone(), clock.clone()),
+            workflows: WorkflowService::new(store.clone(), clock.clone(), actions.egress.clone()),
             clients: ClientService::new(store.clone(), clock.clone()),
             programs: TtlCache::new(
                 clock.clone(),
