@@ -62,10 +62,35 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
         }
     }
     open_flattened_schemas(&mut value);
+    restrict_schemas(&mut value);
     if let Some(posted_runs) = value.pointer_mut("/components/schemas/PostedRuns") {
         *posted_runs = vigil_core::runs::input::PostedRuns::json_schema();
     }
     value
+}
+
+/// Limits utoipa's attributes cannot state: the windows a rule may take (an enum of integers)
+/// and the ids that key the per-scenario alert overrides (`propertyNames`).
+fn restrict_schemas(doc: &mut serde_json::Value) {
+    if let Some(window) = doc.pointer_mut("/components/schemas/RulePatch/properties/window_minutes")
+    {
+        let mut allowed: Vec<serde_json::Value> = vec![serde_json::Value::Null];
+        allowed.extend(
+            vigil_core::rules::config::WINDOW_MINUTES
+                .iter()
+                .map(|m| serde_json::json!(m)),
+        );
+        *window = serde_json::json!({
+            "type": ["integer", "null"],
+            "enum": allowed,
+            "description": "Minutes: a multiple of 5 that divides a day (1440); `amount_spike` takes only 5 (422 otherwise)",
+        });
+    }
+    if let Some(names) =
+        doc.pointer_mut("/components/schemas/RunSettings/properties/scenarios/propertyNames")
+    {
+        *names = vigil_core::runs::input::scenario_id_schema();
+    }
 }
 
 const ERROR_BODY_REF: &str = "#/components/schemas/ErrorBody";

@@ -63,6 +63,9 @@ impl RunReport {
 /// Longest id (run, scenario) accepted; ids become parts of store keys.
 pub const MAX_ID_LEN: usize = 200;
 const MAX_TEXT_LEN: usize = 2_000;
+/// Largest count (tokens, milliseconds) accepted: 2^53 - 1, the largest integer every JSON
+/// reader holds exactly.
+pub const MAX_COUNT: u64 = (1 << 53) - 1;
 const MAX_ERROR_MESSAGE_LEN: usize = 10_000;
 /// How far in the future a run's timestamp may be (clock skew), before it is refused.
 const MAX_FUTURE_SKEW_HOURS: i64 = 24;
@@ -136,10 +139,14 @@ impl Fields {
     fn count(&mut self, field: &str) -> Result<Option<u64>> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| invalid_field(field, "must be a whole number, not negative")),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(count) if count <= MAX_COUNT => Ok(Some(count)),
+                Some(_) => Err(invalid_field(
+                    field,
+                    format!("must be at most {MAX_COUNT} (2^53 - 1)"),
+                )),
+                None => Err(invalid_field(field, "must be a whole number, not negative")),
+            },
             Some(_) => Err(invalid_field(field, "must be a whole number")),
         }
     }
@@ -245,6 +252,14 @@ fn case_insensitive(words: &[&str]) -> String {
     format!("^[ \\t\\n\\r]*(?:{})[ \\t\\n\\r]*$", alternatives.join("|"))
 }
 
+/// The JSON Schema of a scenario id as a string (what [`valid_id`] accepts).
+pub fn scenario_id_schema() -> Value {
+    serde_json::json!({
+        "type": "string", "minLength": 1, "maxLength": MAX_ID_LEN,
+        "pattern": "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    })
+}
+
 /// The JSON Schema of one posted run (every field but the two ids may be `null`).
 pub fn posted_run_schema() -> Value {
     let id = serde_json::json!({
@@ -257,7 +272,8 @@ pub fn posted_run_schema() -> Value {
     });
     let text = |max: usize| serde_json::json!({"type": ["string", "null"], "maxLength": max});
     let amount = serde_json::json!({"type": ["number", "null"], "minimum": 0});
-    let count = serde_json::json!({"type": ["integer", "null"], "minimum": 0, "maximum": 9_007_199_254_740_991_u64});
+    let count =
+        serde_json::json!({"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT});
     serde_json::json!({
         "type": "object",
         "required": ["run_id", "scenario_id"],
@@ -359,6 +375,28 @@ mod tests {
                 .cloned()
                 .unwrap_or_default()
         );
+    }
+
+    #[test]
+    fn counts_above_two_to_the_53_minus_one_are_refused_by_name() {
+        let run = |tokens: u64| {
+            RunInput::from_json(
+                json!({"run_id": "r", "scenario_id": "s", "output_tokens": tokens}),
+                now(),
+            )
+        };
+        assert_eq!(
+            run(MAX_COUNT)
+                .expect("2^53 - 1 is read")
+                .report
+                .output_tokens,
+            Some(MAX_COUNT)
+        );
+        for too_big in [MAX_COUNT + 1, u64::MAX] {
+            let (code, message) = code_and_message(run(too_big));
+            assert_eq!(code, "invalid_field");
+            assert!(message.contains("output_tokens"), "{message}");
+        }
     }
 
     #[test]
