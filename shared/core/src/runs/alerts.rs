@@ -92,7 +92,28 @@ pub struct RunSettings {
     pub alert_on_critical: bool,
     pub severity_thresholds: VarianceThresholds,
     /// Per-scenario overrides, by scenario id.
+    #[serde(deserialize_with = "overrides_as_objects")]
     pub scenarios: BTreeMap<String, AlertOverride>,
+}
+
+/// Each override read from a JSON object only (serde would also take an array of its fields in
+/// order, which the schema does not document).
+fn overrides_as_objects<'de, D>(
+    deserializer: D,
+) -> std::result::Result<BTreeMap<String, AlertOverride>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let raw =
+        BTreeMap::<String, serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(id, fields)| {
+            serde_json::from_value(serde_json::Value::Object(fields))
+                .map(|o| (id, o))
+                .map_err(D::Error::custom)
+        })
+        .collect()
 }
 
 impl Default for RunSettings {
