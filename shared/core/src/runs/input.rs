@@ -139,7 +139,12 @@ impl Fields {
     fn count(&mut self, field: &str) -> Result<Option<u64>> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_u64() {
+            // JSON does not tell 3 from 3.0: a whole number written with a fraction is one.
+            Some(Value::Number(n)) => match n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|v| v.fract() == 0.0 && *v >= 0.0 && *v <= MAX_COUNT as f64)
+                    .map(|v| v as u64)
+            }) {
                 Some(count) if count <= MAX_COUNT => Ok(Some(count)),
                 Some(_) => Err(invalid_field(
                     field,
