@@ -6,7 +6,9 @@
 #      stopped on exit,
 #   3. cargo fmt --check, clippy -D warnings, cargo test, cargo deny (installed when missing)
 #      and infra/lint-template.sh,
-#   4. a timing summary.
+#   4. the API fuzzed from its OpenAPI document (infra/api-fuzz.py: openapi-spec-validator and
+#      schemathesis --checks all against `vigil serve`),
+#   5. a timing summary.
 # Works from any directory; honours CARGO_TARGET_DIR. Needs python3 (with venv), a Rust
 # toolchain with rustfmt and clippy, and access to PyPI and crates.io on a fresh machine.
 set -euo pipefail
@@ -181,4 +183,9 @@ end
 # Run through bash, so a lost execute bit cannot turn the lint into a silent skip.
 begin "template lint (cfn-lint, sam validate)"
 bash "$root/infra/lint-template.sh"
+end
+
+begin "API fuzz (openapi-spec-validator, schemathesis)"
+cargo build --quiet -p vigil --bin vigil
+"$venv/bin/python" "$root/infra/api-fuzz.py" --vigil "${CARGO_TARGET_DIR:-$root/target}/debug/vigil"
 end

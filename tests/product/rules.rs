@@ -385,7 +385,7 @@ async fn rejected_webhooks_raise_an_integrity_anomaly(kind: Kind) {
             "{}",
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // WHEN its window is due and the rules run
     s.clock.set(t + Duration::minutes(36));

@@ -25,7 +25,9 @@ impl MessageHandler for OutboxHandler {
     async fn handle(&self, message: &Message) -> std::result::Result<(), HandleError> {
         match self.app.dispatcher.handle(&message.body).await {
             Ok(_) => Ok(()),
-            Err(Error::Invalid { message, .. }) => Err(HandleError::Permanent(message)),
+            Err(Error::Invalid { message, .. } | Error::Unprocessable { message, .. }) => {
+                Err(HandleError::Permanent(message))
+            }
             Err(other) => Err(HandleError::Retryable(other.to_string())),
         }
     }

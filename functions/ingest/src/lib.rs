@@ -12,6 +12,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::ingest::IngestOutcome;
 use vigil_core::ingest::runs::{RunBatchOutcome, RunsAccepted};
+
+/// What `POST /hooks/{tenant}/runs` answers with 200: a duplicate single run's outcome, or a
+/// batch's outcomes (documents the answer; never built).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum RunsAnswer {
+    One(RunOutcome),
+    Batch(RunBatchOutcome),
+}
 use vigil_core::runs::RunOutcome;
 use vigil_core::signature::SignedHeaders;
 use vigil_core::tenancy::auth::HookCredentials;
@@ -132,7 +142,8 @@ pub async fn post_domain_event(
     request_body(content = vigil_core::stripe::StripeEvent, content_type = "application/json"),
     responses(
         (status = 200, description = "Stored (or already stored: duplicate)", body = IngestOutcome),
-        (status = 400, description = "Missing, malformed, oversized (over 2 KiB), stale or wrong signature; malformed event", body = vigil_http::error::ErrorBody),
+        (status = 400, description = "A malformed event (the signature verified)", body = vigil_http::error::ErrorBody),
+        (status = 401, description = "Missing, malformed, oversized (over 2 KiB), stale or wrong signature, or no endpoint secret set (`error.code` says which)", body = vigil_http::error::ErrorBody),
         (status = 413, description = "Body too large", body = vigil_http::error::ErrorBody),
     )
 )]
@@ -166,13 +177,14 @@ pub async fn post_stripe_event(
     path = "/hooks/{tenant}/runs",
     tag = "ingest",
     params(("tenant" = String, Path, description = "Tenant id")),
-    request_body(content = Object, content_type = "application/json",
-        description = "A run: run_id and scenario_id required; timestamp, scenario_name, platform (make|n8n|zapier|ghl|other), job_type, status (success|failed|partial), credits_total, credits_in, credits_out, model, input_tokens, output_tokens, execution_time_ms, failed_action_id, failed_action_name, error_message, retry_count, has_idempotency_key, artifacts_link; other fields kept in `extra`. Or an array of up to 100 of them."),
+    request_body(content = vigil_core::runs::input::PostedRuns, content_type = "application/json",
+        description = "One run (`run_id` and `scenario_id` required; fields Vigil does not read are kept in `extra`), or a batch of up to 100."),
     security(("ingest_token" = []), ()),
     responses(
         (status = 202, description = "One run stored", body = RunOutcome),
-        (status = 200, description = "A duplicate run, or a batch's outcomes", body = RunBatchOutcome),
+        (status = 200, description = "A duplicate run, or a batch's outcomes", body = RunsAnswer),
         (status = 400, description = "Malformed run or batch", body = vigil_http::error::ErrorBody),
+        (status = 422, description = "A run timestamped more than a day in the future", body = vigil_http::error::ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = vigil_http::error::ErrorBody),
         (status = 413, description = "Body too large", body = vigil_http::error::ErrorBody),
     )

@@ -37,7 +37,9 @@ impl MessageHandler for WorkflowHandler {
             }
         };
         done.map_err(|error| match error {
-            Error::Invalid { message, .. } => HandleError::Permanent(message),
+            Error::Invalid { message, .. } | Error::Unprocessable { message, .. } => {
+                HandleError::Permanent(message)
+            }
             other => HandleError::Retryable(other.to_string()),
         })
     }

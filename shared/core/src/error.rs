@@ -14,6 +14,14 @@ pub enum Error {
         code: &'static str,
         problems: Vec<FieldProblem>,
     },
+    /// Well-formed input that breaks a rule between fields, or between a field and stored
+    /// state (a status that does not fit the record's kind): a schema cannot say it.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// Credentials that do not verify and carry their own reason (a webhook signature that is
+    /// missing, stale or wrong): 401 with `code`.
+    #[error("{message}")]
+    Unverified { code: &'static str, message: String },
     #[error("authentication required: {0}")]
     Unauthenticated(String),
     #[error("not allowed: {0}")]
@@ -25,6 +33,9 @@ pub enum Error {
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A body in a media type the route does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// A backend did not answer; the caller may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -57,15 +68,26 @@ impl Error {
         }
     }
 
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// Stable machine-readable code for API clients.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Invalid { code, .. } | Error::InvalidFields { code, .. } => code,
+            Error::Invalid { code, .. }
+            | Error::InvalidFields { code, .. }
+            | Error::Unprocessable { code, .. }
+            | Error::Unverified { code, .. } => code,
             Error::Unauthenticated(_) => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }

@@ -39,12 +39,17 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match &self.0 {
-            Error::Invalid { .. } | Error::InvalidFields { .. } => StatusCode::BAD_REQUEST,
-            Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+            // A posted document's problems, each at its path, and rules between fields.
+            Error::InvalidFields { .. } | Error::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Error::Unauthenticated(_) | Error::Unverified { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

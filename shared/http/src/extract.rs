@@ -38,10 +38,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
             });
         if !is_json {
-            return Err(ApiError::invalid(
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            ));
+            return Err(ApiError(Error::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".into(),
+            )));
         }
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
         // Two steps so that broken JSON and JSON of the wrong shape get different codes
@@ -49,6 +48,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::invalid("malformed_json", format!("body is not valid JSON: {e}"))
         })?;
+        // Every body these routes read is an object (or `null` where a body is optional);
+        // serde would otherwise read an array into a struct field by field.
+        if value.is_array() {
+            return Err(ApiError::invalid(
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
+        }
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
             .map_err(|e| {

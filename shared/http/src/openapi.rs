@@ -35,3 +35,224 @@ pub fn base() -> utoipa::openapi::OpenApi {
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     doc
 }
+
+/// The served document: `doc` (the frame with every route merged in) with what each route can
+/// answer besides its own statuses, and with flattened schemas opened.
+///
+/// Every route shares the extractors and the error mapping of this crate, so the statuses they
+/// add are documented here once, each with the `ErrorBody` shape:
+/// 400 (a query or body that cannot be read), 401 and 403 (a secured route: no or a bad key, a
+/// role too low), 404 (a path id that does not exist), 409 (a write that met a concurrent one),
+/// 413 and 415 (a body too large or not JSON), 503 (the store did not answer).
+pub fn finish(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut value = match serde_json::to_value(&doc) {
+        Ok(value) => value,
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialise");
+            return serde_json::json!({});
+        }
+    };
+    if let Some(paths) = value.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
+            for (method, operation) in item.iter_mut() {
+                if let Some(operation) = operation.as_object_mut() {
+                    add_common_responses(method, operation);
+                }
+            }
+        }
+    }
+    open_flattened_schemas(&mut value);
+    restrict_schemas(&mut value);
+    if let Some(posted_runs) = value.pointer_mut("/components/schemas/PostedRuns") {
+        *posted_runs = vigil_core::runs::input::PostedRuns::json_schema();
+    }
+    value
+}
+
+/// Limits utoipa's attributes cannot state: the windows a rule may take (an enum of integers)
+/// and the ids that key the per-scenario alert overrides (`propertyNames`).
+fn restrict_schemas(doc: &mut serde_json::Value) {
+    if let Some(window) = doc.pointer_mut("/components/schemas/RulePatch/properties/window_minutes")
+    {
+        let mut allowed: Vec<serde_json::Value> = vec![serde_json::Value::Null];
+        allowed.extend(
+            vigil_core::rules::config::WINDOW_MINUTES
+                .iter()
+                .map(|m| serde_json::json!(m)),
+        );
+        *window = serde_json::json!({
+            "type": ["integer", "null"],
+            "enum": allowed,
+            "description": "Minutes: a multiple of 5 that divides a day (1440); `amount_spike` takes only 5 (422 otherwise)",
+        });
+    }
+    if let Some(names) =
+        doc.pointer_mut("/components/schemas/RunSettings/properties/scenarios/propertyNames")
+    {
+        *names = vigil_core::runs::input::scenario_id_schema();
+    }
+}
+
+const ERROR_BODY_REF: &str = "#/components/schemas/ErrorBody";
+
+fn error_response(description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}
+    })
+}
+
+fn add_common_responses(method: &str, operation: &mut serde_json::Map<String, serde_json::Value>) {
+    let parameters: Vec<&serde_json::Value> = operation
+        .get("parameters")
+        .and_then(|p| p.as_array())
+        .map(|p| p.iter().collect())
+        .unwrap_or_default();
+    let in_place = |place: &str| parameters.iter().any(|p| p["in"] == place);
+    let has_path_params = in_place("path");
+    let has_query_or_header = in_place("query") || in_place("header");
+    let has_body = operation.contains_key("requestBody");
+    let schemes: Vec<&str> = operation
+        .get("security")
+        .and_then(|s| s.as_array())
+        .map(|requirements| {
+            requirements
+                .iter()
+                .filter_map(|r| r.as_object())
+                .flat_map(|r| r.keys().map(String::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_meta = method == "get" && schemes.is_empty() && !has_body && !has_path_params;
+
+    let mut wanted: Vec<(&str, &str)> = Vec::new();
+    if has_query_or_header || has_body {
+        wanted.push(("400", "The query, a header or the body cannot be read"));
+    }
+    if !schemes.is_empty() {
+        wanted.push(("401", "Missing or invalid credentials"));
+    }
+    if schemes.contains(&"api_key") {
+        wanted.push(("403", "The key's role is too low for this route"));
+    }
+    if has_path_params {
+        wanted.push(("404", "Not found (or another tenant's)"));
+    }
+    if method != "get" && !is_meta {
+        wanted.push((
+            "409",
+            "A concurrent change, or a state that does not allow it; read again and retry",
+        ));
+    }
+    if has_body {
+        wanted.push(("413", "The body is larger than VIGIL_MAX_BODY_BYTES"));
+        wanted.push(("415", "The body is not sent as application/json"));
+    }
+    if !is_meta {
+        wanted.push(("503", "The store did not answer; try again"));
+    }
+    let responses = operation
+        .entry("responses")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(responses) = responses.as_object_mut() {
+        for (status, description) in wanted {
+            responses
+                .entry(status)
+                .or_insert_with(|| error_response(description));
+        }
+        // A response utoipa left without a description gets the status's own words.
+        for (status, response) in responses.iter_mut() {
+            if let Some(response) = response.as_object_mut()
+                && response
+                    .get("description")
+                    .and_then(|d| d.as_str())
+                    .is_none_or(str::is_empty)
+            {
+                let reason = status
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                    .and_then(|code| code.canonical_reason())
+                    .unwrap_or("Response");
+                response.insert("description".into(), reason.into());
+            }
+        }
+    }
+}
+
+/// A `#[serde(flatten)]`ed struct is documented as `allOf: [{$ref: Inner}, {the rest}]`. When
+/// `Inner` refuses unknown fields (`additionalProperties: false`, for request bodies), the
+/// composition could never validate: inside `allOf` such a member is used without that bound.
+fn open_flattened_schemas(doc: &mut serde_json::Value) {
+    let Some(schemas) = doc
+        .pointer("/components/schemas")
+        .and_then(|s| s.as_object())
+    else {
+        return;
+    };
+    let closed: std::collections::BTreeMap<String, serde_json::Value> = schemas
+        .iter()
+        .filter(|(_, schema)| schema["additionalProperties"] == serde_json::Value::Bool(false))
+        .map(|(name, schema)| {
+            let mut open = schema.clone();
+            if let Some(open) = open.as_object_mut() {
+                open.remove("additionalProperties");
+            }
+            (format!("#/components/schemas/{name}"), open)
+        })
+        .collect();
+    // Generic types (`ListResponse<T>`) inline their parameter: walk the whole document.
+    fn walk(
+        value: &mut serde_json::Value,
+        closed: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(members) = map.get_mut("allOf").and_then(|a| a.as_array_mut()) {
+                    for member in members.iter_mut() {
+                        let target = member["$ref"].as_str().and_then(|r| closed.get(r)).cloned();
+                        if let Some(open) = target {
+                            *member = open;
+                        }
+                    }
+                }
+                map.values_mut().for_each(|inner| walk(inner, closed));
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, closed)),
+            _ => {}
+        }
+    }
+    walk(doc, &closed);
+}
+
+/// Every `$ref` of `doc` that does not resolve to something inside it.
+pub fn dangling_refs(doc: &serde_json::Value) -> Vec<String> {
+    fn walk<'a>(value: &'a serde_json::Value, refs: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    match (key.as_str(), inner.as_str()) {
+                        ("$ref", Some(target)) => refs.push(target),
+                        _ => walk(inner, refs),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, refs)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    walk(doc, &mut refs);
+    let mut dangling: Vec<String> = refs
+        .into_iter()
+        .filter(|target| {
+            target
+                .strip_prefix('#')
+                .is_none_or(|pointer| doc.pointer(pointer).is_none())
+        })
+        .map(str::to_string)
+        .collect();
+    dangling.sort();
+    dangling.dedup();
+    dangling
+}

@@ -12,8 +12,9 @@ pub const MAX_LIMIT: u32 = 200;
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (only cursors this list issued are valid).
     pub cursor: Option<String>,
 }
 
@@ -28,7 +29,13 @@ impl PageParams {
                     "limit must be at least 1",
                 ));
             }
-            Some(n) => n.min(MAX_LIMIT),
+            Some(n) if n > MAX_LIMIT => {
+                return Err(ApiError::invalid(
+                    "invalid_query",
+                    format!("limit must be at most {MAX_LIMIT}"),
+                ));
+            }
+            Some(n) => n,
         };
         let cursor = match &self.cursor {
             None => None,

@@ -33,7 +33,8 @@ async fn get_settings(
 /// Replace the alert settings (admin; audited). Fields left out take their defaults.
 #[utoipa::path(put, path = "/api/v1/alert-settings", tag = "runs", security(("api_key" = [])),
     request_body = RunSettings,
-    responses((status = 200, body = RunSettings), (status = 400, body = vigil_http::error::ErrorBody)))]
+    responses((status = 200, body = RunSettings), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 422, description = "Severity thresholds that do not decrease from sev0 to sev3", body = vigil_http::error::ErrorBody)))]
 async fn put_settings(
     State(app): State<AppState>,
     Caller(caller): Caller,

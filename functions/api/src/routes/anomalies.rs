@@ -21,10 +21,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AnomalyQuery {
+    #[param(inline)]
     pub status: Option<AnomalyStatus>,
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub severity: Option<Severity>,
     pub rule: Option<String>,
+    #[param(inline)]
     pub sort: Option<AnomalySort>,
     /// Only anomalies seeded by `vigil demo seed`.
     #[serde(default)]

@@ -38,7 +38,7 @@ async fn list_channels(
 
 /// Add a channel (admin). Names are unique: routes refer to them.
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", security(("api_key" = [])), request_body = NewChannel,
-    responses((status = 201, body = ChannelView), (status = 400, body = vigil_http::error::ErrorBody),
+    responses((status = 201, body = ChannelView), (status = 400, body = vigil_http::error::ErrorBody), (status = 422, description = "A field the channel's kind does not take, or one it needs", body = vigil_http::error::ErrorBody), 
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn create_channel(
     State(app): State<AppState>,
@@ -69,7 +69,7 @@ async fn get_channel(
 /// Change a channel (admin): enable/disable, URL, recipients, or rotate the signing secret.
 #[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", security(("api_key" = [])),
     params(("id" = String, Path, description = "Channel id")), request_body = ChannelPatch,
-    responses((status = 200, body = ChannelView), (status = 400, body = vigil_http::error::ErrorBody),
+    responses((status = 200, body = ChannelView), (status = 400, body = vigil_http::error::ErrorBody), (status = 422, description = "A field the channel's kind does not take, or one it needs", body = vigil_http::error::ErrorBody), 
               (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn update_channel(
     State(app): State<AppState>,
@@ -103,6 +103,7 @@ async fn delete_channel(
 
 /// What a test send got back.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ChannelTestResult)]
 pub struct TestResult {
     pub delivered: bool,
     /// HTTP status the channel answered with (Slack and webhook channels).

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::tenancy::Role;
 use vigil_core::workflows::Client;
-use vigil_core::workflows::clients::ClientFields;
+use vigil_core::workflows::clients::{ClientFields, NewClient};
 use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,16 +29,16 @@ async fn list_clients(
 }
 
 /// Add a client (operator); `id` is the tenant's own id for it.
-#[utoipa::path(post, path = "/api/v1/clients", tag = "workflows", security(("api_key" = [])), request_body = ClientFields,
+#[utoipa::path(post, path = "/api/v1/clients", tag = "workflows", security(("api_key" = [])), request_body = NewClient,
     responses((status = 201, body = Client), (status = 400, body = vigil_http::error::ErrorBody),
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn create_client(
     State(app): State<AppState>,
     Caller(caller): Caller,
-    ApiJson(fields): ApiJson<ClientFields>,
+    ApiJson(new): ApiJson<NewClient>,
 ) -> Result<(StatusCode, Json<Client>), ApiError> {
     caller.require(Role::Operator)?;
-    let client = app.clients.create(&caller.tenant_id, fields).await?;
+    let client = app.clients.create(&caller.tenant_id, new.into()).await?;
     Ok((StatusCode::CREATED, Json(client)))
 }
 
@@ -57,7 +57,8 @@ async fn get_client(
 #[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "workflows", security(("api_key" = [])),
     params(("id" = String, Path, description = "Client id")), request_body = ClientFields,
     responses((status = 200, body = Client), (status = 400, body = vigil_http::error::ErrorBody),
-              (status = 404, body = vigil_http::error::ErrorBody)))]
+              (status = 404, body = vigil_http::error::ErrorBody),
+              (status = 422, description = "An `id` other than the client's own", body = vigil_http::error::ErrorBody)))]
 async fn update_client(
     State(app): State<AppState>,
     Caller(caller): Caller,

@@ -26,9 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
+    #[param(inline)]
     pub status: Option<NotificationStatus>,
     #[serde(rename = "type")]
-    #[param(rename = "type", value_type = Option<String>)]
+    #[param(rename = "type", inline)]
     pub kind: Option<NotificationType>,
 }
 
@@ -94,6 +95,7 @@ async fn retry_event(
 #[serde(deny_unknown_fields)]
 pub struct TestAlert {
     pub severity: Severity,
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
     pub summary: String,

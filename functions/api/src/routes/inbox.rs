@@ -24,11 +24,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InboxQuery {
+    #[param(inline)]
     pub status: Option<InboxStatus>,
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub severity: Option<Severity>,
     #[serde(rename = "type")]
-    #[param(rename = "type", value_type = Option<String>)]
+    #[param(rename = "type", inline)]
     pub kind: Option<NotificationType>,
 }
 
@@ -79,7 +80,7 @@ async fn get_inbox_item(
 /// Acknowledge, resolve or dismiss an item (operator). Illegal transitions answer 409.
 #[utoipa::path(post, path = "/api/v1/inbox/{id}/{action}", tag = "inbox", security(("api_key" = [])),
     params(("id" = String, Path, description = "Inbox item id"),
-           ("action" = String, Path, description = "acknowledge, resolve or dismiss")),
+           ("action" = inline(InboxAction), Path, description = "What to do to the item")),
     responses((status = 200, body = InboxItem), (status = 404, body = vigil_http::error::ErrorBody),
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn act_on_item(

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use vigil_core::tenancy::{Principal, Role};
-use vigil_core::workflows::records::{RecordFields, RecordStatus};
+use vigil_core::workflows::records::{NewRecord, RecordFields, RecordStatus};
 use vigil_core::workflows::{Record, RecordKind};
 use vigil_http::{ApiError, AppState, ListResponse, PageParams};
 
@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     pub client_id: Option<String>,
+    #[param(inline)]
     pub status: Option<RecordStatus>,
 }
 
@@ -51,12 +52,12 @@ async fn create(
     app: AppState,
     caller: Principal,
     kind: RecordKind,
-    fields: RecordFields,
+    new: NewRecord,
 ) -> Result<(StatusCode, Json<Record>), ApiError> {
     caller.require(Role::Operator)?;
     let record = app
         .records
-        .create(&caller.tenant_id, kind, fields, None)
+        .create(&caller.tenant_id, kind, new.into(), None)
         .await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
@@ -96,7 +97,7 @@ macro_rules! record_routes {
             use utoipa_axum::router::OpenApiRouter;
             use utoipa_axum::routes;
             use vigil_core::workflows::Record;
-            use vigil_core::workflows::records::RecordFields;
+            use vigil_core::workflows::records::{NewRecord, RecordFields};
             use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
 
             use super::RecordQuery;
@@ -115,11 +116,12 @@ macro_rules! record_routes {
             }
 
             #[utoipa::path(post, path = $list, operation_id = $create_op, tag = "workflows", security(("api_key" = [])),
-                request_body = RecordFields,
-                responses((status = 201, body = Record), (status = 400, body = vigil_http::error::ErrorBody)))]
-            async fn create(State(app): State<AppState>, Caller(caller): Caller, ApiJson(fields): ApiJson<RecordFields>)
+                request_body = NewRecord,
+                responses((status = 201, body = Record), (status = 400, body = vigil_http::error::ErrorBody),
+                          (status = 422, description = "A status that is not one of this kind's", body = vigil_http::error::ErrorBody)))]
+            async fn create(State(app): State<AppState>, Caller(caller): Caller, ApiJson(new): ApiJson<NewRecord>)
                 -> Result<(StatusCode, Json<Record>), ApiError> {
-                super::create(app, caller, $kind, fields).await
+                super::create(app, caller, $kind, new).await
             }
 
             #[utoipa::path(get, path = $one, operation_id = $get_op, tag = "workflows", security(("api_key" = [])),
@@ -133,7 +135,8 @@ macro_rules! record_routes {
             #[utoipa::path(patch, path = $one, operation_id = $update_op, tag = "workflows", security(("api_key" = [])),
                 params(("id" = String, Path, description = "Record id")), request_body = RecordFields,
                 responses((status = 200, body = Record), (status = 400, body = vigil_http::error::ErrorBody),
-                          (status = 404, body = vigil_http::error::ErrorBody)))]
+                          (status = 404, body = vigil_http::error::ErrorBody),
+                          (status = 422, description = "A status that is not one of this kind's", body = vigil_http::error::ErrorBody)))]
             async fn update(State(app): State<AppState>, Caller(caller): Caller, Path(id): Path<String>,
                             ApiJson(fields): ApiJson<RecordFields>) -> Result<Json<Record>, ApiError> {
                 super::update(app, caller, $kind, id, fields).await

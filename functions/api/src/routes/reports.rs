@@ -18,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Only `daily_summary` so far (the default).
+    #[param(inline)]
     pub kind: Option<ReportKind>,
 }
 

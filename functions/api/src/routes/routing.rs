@@ -29,7 +29,8 @@ async fn get_routing(
 
 /// Replace the tenant's routes (admin). Every channel named must exist (`inbox` always does).
 #[utoipa::path(put, path = "/api/v1/routing", tag = "delivery", security(("api_key" = [])), request_body = Routing,
-    responses((status = 200, body = RoutingView), (status = 400, body = vigil_http::error::ErrorBody)))]
+    responses((status = 200, body = RoutingView), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 422, description = "A rule names a channel that does not exist", body = vigil_http::error::ErrorBody)))]
 async fn put_routing(
     State(app): State<AppState>,
     Caller(caller): Caller,

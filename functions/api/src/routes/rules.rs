@@ -32,7 +32,8 @@ async fn list_rules(
 #[utoipa::path(patch, path = "/api/v1/rules/{id}", tag = "rules", security(("api_key" = [])),
     params(("id" = String, Path, description = "Rule id, e.g. payment_failure_spike")), request_body = RulePatch,
     responses((status = 200, body = RuleConfig), (status = 400, body = vigil_http::error::ErrorBody),
-              (status = 404, body = vigil_http::error::ErrorBody)))]
+              (status = 404, body = vigil_http::error::ErrorBody),
+              (status = 422, description = "A window the rule cannot use (`amount_spike` takes only 5)", body = vigil_http::error::ErrorBody)))]
 async fn update_rule(
     State(app): State<AppState>,
     Caller(caller): Caller,

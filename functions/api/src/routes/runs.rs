@@ -30,12 +30,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct RunQuery {
     /// Only runs of this scenario.
     pub scenario: Option<String>,
+    #[param(inline)]
     pub status: Option<RunStatus>,
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub severity: Option<Severity>,
     /// Runs at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
-    /// Runs at or before this time (RFC 3339).
+    /// Runs at or before this time (RFC 3339); before `since`, the list is empty.
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -49,13 +50,11 @@ async fn list_runs(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListResponse<Run>>, ApiError> {
     let (limit, cursor) = page.resolve()?;
+    // Each bound is valid on its own; a window that ends before it starts holds no run.
     if let (Some(since), Some(until)) = (query.since, query.until)
         && since > until
     {
-        return Err(ApiError::invalid(
-            "invalid_query",
-            "since must not be after until",
-        ));
+        return Ok(Json(ListResponse::new(Vec::new(), None)));
     }
     let filter = RunFilter {
         scenario: query.scenario,
@@ -115,6 +114,7 @@ async fn get_scenario(
 #[serde(deny_unknown_fields)]
 pub struct BaselineUpdate {
     /// Credits a healthy run uses.
+    #[schema(exclusive_minimum = 0.0)]
     pub expected_credits: f64,
 }
 
@@ -146,6 +146,7 @@ async fn set_baseline(
 #[into_params(parameter_in = Query)]
 pub struct WindowQuery {
     /// The window, in hours back from now (1–720, default 24).
+    #[param(minimum = 1, maximum = 720)]
     pub hours: Option<u32>,
 }
 

@@ -33,7 +33,8 @@ async fn get_schedule(
 /// schedule's timezone.
 #[utoipa::path(put, path = "/api/v1/scan-schedule", tag = "scans", security(("api_key" = [])),
     request_body = ScanScheduleInput,
-    responses((status = 200, body = ScanSchedule), (status = 400, body = vigil_http::error::ErrorBody)))]
+    responses((status = 200, body = ScanSchedule), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 422, description = "A timezone that is not an IANA name, or a `selected` scope without scenario ids", body = vigil_http::error::ErrorBody)))]
 async fn put_schedule(
     State(app): State<AppState>,
     Caller(caller): Caller,

@@ -19,8 +19,24 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct StripeSource {
     /// Endpoint secrets (`whsec_…`): one, or two while Stripe rotates them.
+    #[schema(min_items = 1, max_items = 2, inline, value_type = Vec<StripeSecret>)]
     pub secrets: Vec<String>,
 }
+
+/// A Stripe endpoint secret: `whsec_` and at least five more characters, no blanks or control
+/// characters (documents `secrets`).
+pub struct StripeSecret;
+
+impl utoipa::PartialSchema for StripeSecret {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^whsec_[^\\s\\u0000-\\u001f\\u007f-\\u009f]{5,}$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StripeSecret {}
 
 /// Set the Stripe endpoint secrets hooks are verified with (admin). They are never shown again.
 #[utoipa::path(put, path = "/api/v1/sources/stripe", tag = "tenant", security(("api_key" = [])), request_body = StripeSource,

@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
+    #[param(inline)]
     pub status: Option<RunStatus>,
     /// Runs started at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
@@ -96,11 +97,22 @@ async fn retry_workflow_run(
     Ok(Json(run))
 }
 
+/// An approval, with an optional note (`null`, `{}` or no body at all approve alike).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
-    /// Why (required to reject).
+    /// Why.
+    #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// A rejection: the reason is required.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    /// Why, in at least one character other than blanks.
+    #[schema(min_length = 1, pattern = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]")]
+    pub reason: String,
 }
 
 /// Approve the run's pending approval (operator, or the role the step names; audited). Decided
@@ -113,15 +125,16 @@ async fn approve_workflow_run(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path(run_id): Path<String>,
-    body: Option<ApiJson<DecisionBody>>,
+    body: Option<ApiJson<Option<DecisionBody>>>,
 ) -> Result<Json<WorkflowRun>, ApiError> {
-    decide(app, caller, run_id, Decision::Approve, body).await
+    let reason = body.and_then(|ApiJson(b)| b).and_then(|b| b.reason);
+    decide(app, caller, run_id, Decision::Approve, reason).await
 }
 
 /// Reject the run's pending approval with a reason (operator, or the role the step names;
 /// audited). The run ends `rejected`. Decided once: a second decision is 409.
 #[utoipa::path(post, path = "/api/v1/workflows/runs/{run_id}/reject", tag = "workflows", security(("api_key" = [])),
-    params(("run_id" = String, Path, description = "Run id")), request_body = DecisionBody,
+    params(("run_id" = String, Path, description = "Run id")), request_body = RejectBody,
     responses((status = 200, body = WorkflowRun), (status = 400, body = vigil_http::error::ErrorBody),
               (status = 403, body = vigil_http::error::ErrorBody), (status = 404, body = vigil_http::error::ErrorBody),
               (status = 409, body = vigil_http::error::ErrorBody)))]
@@ -129,9 +142,9 @@ async fn reject_workflow_run(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path(run_id): Path<String>,
-    body: Option<ApiJson<DecisionBody>>,
+    ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Json<WorkflowRun>, ApiError> {
-    decide(app, caller, run_id, Decision::Reject, body).await
+    decide(app, caller, run_id, Decision::Reject, Some(body.reason)).await
 }
 
 async fn decide(
@@ -139,10 +152,9 @@ async fn decide(
     caller: vigil_core::tenancy::Principal,
     run_id: String,
     decision: Decision,
-    body: Option<ApiJson<DecisionBody>>,
+    reason: Option<String>,
 ) -> Result<Json<WorkflowRun>, ApiError> {
     caller.require(Role::Operator)?;
-    let reason = body.and_then(|ApiJson(b)| b.reason);
     let run = app
         .engine
         .decide(
@@ -161,6 +173,7 @@ async fn decide(
 #[into_params(parameter_in = Query)]
 pub struct ApprovalsQuery {
     /// Default `pending`.
+    #[param(inline)]
     pub status: Option<ApprovalStatus>,
 }
 
@@ -187,6 +200,7 @@ async fn list_approvals(
 #[into_params(parameter_in = Query)]
 pub struct AnalyticsQuery {
     /// The window, in days back from now (1–90, default 30).
+    #[param(minimum = 1, maximum = 90)]
     pub days: Option<u32>,
 }
 

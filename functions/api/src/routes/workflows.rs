@@ -47,7 +47,8 @@ async fn list_workflows(
 /// JSON path (`error.problems`).
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", security(("api_key" = [])),
     request_body = WorkflowSpec,
-    responses((status = 201, body = Workflow), (status = 400, body = vigil_http::error::ErrorBody)))]
+    responses((status = 201, body = Workflow), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 422, description = "A workflow with problems, each at its JSON path (`error.problems`)", body = vigil_http::error::ErrorBody)))]
 async fn create_workflow(
     State(app): State<AppState>,
     Caller(caller): Caller,
@@ -77,6 +78,7 @@ async fn get_workflow(
 #[utoipa::path(patch, path = "/api/v1/workflows/{id}", tag = "workflows", security(("api_key" = [])),
     params(("id" = String, Path, description = "Workflow id")), request_body = Object,
     responses((status = 200, body = Workflow), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 422, description = "A workflow with problems, each at its JSON path (`error.problems`)", body = vigil_http::error::ErrorBody),
               (status = 404, body = vigil_http::error::ErrorBody), (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn update_workflow(
     State(app): State<AppState>,
@@ -165,6 +167,7 @@ pub struct TestRun {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WorkflowTestResult)]
 pub struct TestResult {
     pub workflow_id: String,
     pub version: u32,

@@ -126,13 +126,23 @@ fn url_hint(url: &str) -> String {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     pub kind: ChannelKind,
-    /// Slack and webhook channels.
+    /// Slack and webhook channels (any other kind: 422): an http(s) URL with a host.
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://[^/?#\\s\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub url: Option<String>,
-    /// Webhook channels: the signing secret (`whsec_…`, base64 key).
+    /// Webhook channels (any other kind: 422): the signing secret, `whsec_` and a base64 key
+    /// of 24 to 64 bytes.
+    #[schema(
+        pattern = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/][AQgw]==)?)$"
+    )]
     pub secret: Option<String>,
-    /// Email channels.
+    /// Email channels (any other kind: 422): 1–20 addresses.
+    #[schema(min_items = 1, max_items = 20, value_type = Option<Vec<EmailAddress>>)]
     pub to: Option<Vec<String>>,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -147,15 +157,43 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     pub enabled: Option<bool>,
+    /// Slack and webhook channels (any other kind: 422).
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://[^/?#\\s\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub url: Option<String>,
-    /// Webhook channels: a new signing secret. The previous one stays active beside it (both
-    /// sign every message) until `retire_previous_secret` is sent.
+    /// Webhook channels (any other kind: 422): a new signing secret. The previous one stays
+    /// active beside it (both sign every message) until `retire_previous_secret` is sent.
+    #[schema(
+        pattern = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/][AQgw]==)?)$"
+    )]
     pub secret: Option<String>,
     /// Webhook channels: stop signing with every secret but the newest.
     #[serde(default)]
     pub retire_previous_secret: bool,
+    /// Email channels (any other kind: 422): 1–20 addresses.
+    #[schema(min_items = 1, max_items = 20, value_type = Option<Vec<EmailAddress>>)]
     pub to: Option<Vec<String>>,
 }
+
+/// An email address as channels take it: at most 254 characters, no blanks or control
+/// characters, a local part, `@`, and a domain with a dot (documents `to`).
+pub struct EmailAddress;
+
+impl utoipa::PartialSchema for EmailAddress {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .max_length(Some(254))
+            .pattern(Some(
+                "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^\\s\\u0000-\\u001f\\u007f-\\u009f]*\\.[^\\s\\u0000-\\u001f\\u007f-\\u009f]*$",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EmailAddress {}
 
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -184,7 +222,8 @@ fn check_url(url: &str) -> Result<()> {
         .split_once("://")
         .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
         .is_some_and(|host| !host.is_empty());
-    if !scheme_ok || !host_ok || url.len() > MAX_URL || url.chars().any(char::is_whitespace) {
+    let printable = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !scheme_ok || !host_ok || url.chars().count() > MAX_URL || !printable {
         return Err(Error::invalid(
             "invalid_channel",
             "url must be an http(s) URL with a host, at most 2048 characters",
@@ -230,7 +269,7 @@ fn check_secret(secret: &str) -> Result<()> {
 
 fn check_recipients(to: &[String]) -> Result<()> {
     let plausible = |address: &String| {
-        address.len() <= 254
+        address.chars().count() <= 254
             && !address.chars().any(|c| c.is_whitespace() || c.is_control())
             && address
                 .split_once('@')
@@ -247,7 +286,7 @@ fn check_recipients(to: &[String]) -> Result<()> {
 
 fn required<T>(value: Option<T>, field: &str, kind: &str) -> Result<T> {
     value.ok_or_else(|| {
-        Error::invalid(
+        Error::unprocessable(
             "invalid_channel",
             format!("a {kind} channel needs \"{field}\""),
         )
@@ -255,7 +294,7 @@ fn required<T>(value: Option<T>, field: &str, kind: &str) -> Result<T> {
 }
 
 fn refuse(field: &str, kind: &str) -> Error {
-    Error::invalid(
+    Error::unprocessable(
         "invalid_channel",
         format!("a {kind} channel has no \"{field}\""),
     )

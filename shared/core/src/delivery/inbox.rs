@@ -26,7 +26,7 @@ pub enum InboxStatus {
 }
 
 /// What a person does to an inbox item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InboxAction {
     Acknowledge,

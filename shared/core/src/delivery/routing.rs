@@ -23,6 +23,8 @@ pub struct RoutingRule {
     #[serde(default)]
     pub types: Vec<NotificationType>,
     pub min_severity: Severity,
+    /// Channel names, or `inbox`; a name without a channel is 422.
+    #[schema(min_items = 1)]
     pub channels: Vec<String>,
 }
 
@@ -30,6 +32,7 @@ pub struct RoutingRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Routing {
+    #[schema(max_items = 50)]
     pub rules: Vec<RoutingRule>,
 }
 
@@ -85,7 +88,7 @@ impl Routing {
             }
             for name in &rule.channels {
                 if name != INBOX && !channels.contains_key(name) {
-                    return Err(Error::invalid(
+                    return Err(Error::unprocessable(
                         "invalid_routing",
                         format!("rules[{i}] names the channel {name:?}, which does not exist"),
                     ));

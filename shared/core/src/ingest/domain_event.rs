@@ -13,9 +13,11 @@ pub const MAX_TYPE_LEN: usize = 100;
 #[serde(deny_unknown_fields)]
 pub struct DomainEvent {
     /// The sender's id for this event; a repeat of an id is a duplicate.
+    #[schema(pattern = r#"^[!-"$-~]{1,200}$"#)]
     pub id: String,
     /// Dotted type, e.g. `client.stage_changed`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,100}$")]
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
     /// What the event is about, e.g. `{"client_id": "c_42"}`.

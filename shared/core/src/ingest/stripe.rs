@@ -29,12 +29,15 @@ pub struct StoredStripeEvent {
 }
 
 fn rejected(reason: StripeSignatureError) -> Error {
-    Error::invalid(reason.reason(), reason.to_string())
+    Error::Unverified {
+        code: reason.reason(),
+        message: reason.to_string(),
+    }
 }
 
 impl IngestService {
-    /// Accepts one Stripe webhook. Invalid signature, stale timestamp or malformed body: 400 with
-    /// a clear code, nothing stored but an integrity record.
+    /// Accepts one Stripe webhook. A missing, malformed, stale or wrong signature (or no secret
+    /// set): 401 with a clear code; a malformed body: 400, nothing stored but an integrity record.
     pub async fn accept_stripe_event(
         &self,
         tenant_id: &str,

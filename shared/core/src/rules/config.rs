@@ -111,13 +111,23 @@ impl RuleConfig {
     }
 }
 
+/// The windows a rule may have: multiples of 5 minutes that divide a day (windows align on days).
+pub const WINDOW_MINUTES: [u32; 18] = [
+    5, 10, 15, 20, 30, 40, 45, 60, 80, 90, 120, 160, 180, 240, 360, 480, 720, 1440,
+];
+/// Largest threshold a rule may have.
+pub const MAX_THRESHOLD: f64 = 1e9;
+
 /// `PATCH /api/v1/rules/{id}`: absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulePatch {
     pub enabled: Option<bool>,
     pub severity: Option<Severity>,
+    /// One of [`WINDOW_MINUTES`] (the document lists them); `amount_spike` takes only 5 (422
+    /// otherwise).
     pub window_minutes: Option<u32>,
+    #[schema(exclusive_minimum = 0, maximum = 1e9)]
     pub threshold: Option<f64>,
     #[schema(value_type = Option<Object>)]
     pub params: Option<serde_json::Value>,
@@ -133,18 +143,22 @@ impl RulePatch {
             rule.severity = severity;
         }
         if let Some(minutes) = self.window_minutes {
-            if rule.kind == RuleKind::AmountSpike && minutes != 5 {
-                return bad("amount_spike looks at each 5-minute bucket; its window is 5");
-            }
             // Windows align on days, so they must divide one.
-            if minutes == 0 || minutes % 5 != 0 || 1440 % minutes != 0 {
+            if !WINDOW_MINUTES.contains(&minutes) {
                 return bad("window_minutes must be a multiple of 5 that divides 1440");
+            }
+            // A window the schema allows but this rule cannot use: 422.
+            if rule.kind == RuleKind::AmountSpike && minutes != 5 {
+                return Err(Error::unprocessable(
+                    "invalid_rule",
+                    "amount_spike looks at each 5-minute bucket; its window is 5",
+                ));
             }
             rule.window_minutes = minutes;
         }
         if let Some(threshold) = self.threshold {
-            if !threshold.is_finite() || threshold <= 0.0 || threshold > 1e9 {
-                return bad("threshold must be a positive number");
+            if !threshold.is_finite() || threshold <= 0.0 || threshold > MAX_THRESHOLD {
+                return bad("threshold must be a positive number, at most 1e9");
             }
             rule.threshold = threshold;
         }
@@ -193,5 +207,29 @@ mod tests {
         ] {
             assert!(bad.apply(rule.clone()).is_err());
         }
+    }
+
+    #[test]
+    fn the_listed_windows_are_exactly_the_multiples_of_5_that_divide_a_day() {
+        let windows: Vec<u32> = (1..=1440).filter(|m| m % 5 == 0 && 1440 % m == 0).collect();
+        assert_eq!(windows, WINDOW_MINUTES);
+    }
+
+    #[test]
+    fn amount_spike_takes_only_a_5_minute_window_as_unprocessable() {
+        let rule = RuleConfig::default_for(RuleKind::AmountSpike);
+        let patch = |minutes| RulePatch {
+            window_minutes: Some(minutes),
+            ..RulePatch::default()
+        };
+        assert!(matches!(
+            patch(10).apply(rule.clone()),
+            Err(Error::Unprocessable { .. })
+        ));
+        assert!(matches!(
+            patch(7).apply(rule.clone()),
+            Err(Error::Invalid { .. })
+        ));
+        assert_eq!(patch(5).apply(rule).unwrap().window_minutes, 5);
     }
 }

@@ -22,6 +22,8 @@ use crate::{Error, Result, keys};
 pub const FAILURE_THRESHOLD_RULE: &str = "failure_threshold";
 /// Longest alert window: 30 days.
 pub const MAX_WINDOW_HOURS: u32 = 24 * 30;
+/// Largest run count a limit may name.
+const MAX_COUNT: u32 = 100_000;
 /// Per-scenario overrides a tenant may keep.
 pub const MAX_SCENARIO_OVERRIDES: usize = 500;
 
@@ -30,7 +32,9 @@ pub const MAX_SCENARIO_OVERRIDES: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct FailureRate {
     /// A fraction in (0, 1]: 0.5 is half of the runs.
+    #[schema(exclusive_minimum = 0, maximum = 1)]
     pub rate: f64,
+    #[schema(minimum = 1, maximum = 100000)]
     pub min_runs: u32,
 }
 
@@ -52,10 +56,13 @@ pub struct AlertOverride {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100000)]
     pub failure_threshold: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 720)]
     pub time_window_hours: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100000)]
     pub consecutive_failures: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_rate: Option<FailureRate>,
@@ -71,10 +78,13 @@ pub struct AlertOverride {
 pub struct RunSettings {
     pub enabled: bool,
     /// Failed runs within `time_window_hours` that alert (default 3).
+    #[schema(minimum = 1, maximum = 100000)]
     pub failure_threshold: u32,
     /// Default 24.
+    #[schema(minimum = 1, maximum = 720)]
     pub time_window_hours: u32,
     /// Also alert after this many failed runs in a row.
+    #[schema(minimum = 1, maximum = 100000)]
     pub consecutive_failures: Option<u32>,
     /// Also alert when the window's failure rate reaches this, given enough runs.
     pub failure_rate: Option<FailureRate>,
@@ -82,7 +92,28 @@ pub struct RunSettings {
     pub alert_on_critical: bool,
     pub severity_thresholds: VarianceThresholds,
     /// Per-scenario overrides, by scenario id.
+    #[serde(deserialize_with = "overrides_as_objects")]
     pub scenarios: BTreeMap<String, AlertOverride>,
+}
+
+/// Each override read from a JSON object only (serde would also take an array of its fields in
+/// order, which the schema does not document).
+fn overrides_as_objects<'de, D>(
+    deserializer: D,
+) -> std::result::Result<BTreeMap<String, AlertOverride>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let raw =
+        BTreeMap::<String, serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(id, fields)| {
+            serde_json::from_value(serde_json::Value::Object(fields))
+                .map(|o| (id, o))
+                .map_err(D::Error::custom)
+        })
+        .collect()
 }
 
 impl Default for RunSettings {
@@ -160,8 +191,8 @@ fn validate_limits(
             format!("{prefix}{field} must be {rule}"),
         ))
     };
-    if failure_threshold == Some(0) {
-        return invalid("failure_threshold", "at least 1");
+    if failure_threshold.is_some_and(|n| !(1..=MAX_COUNT).contains(&n)) {
+        return invalid("failure_threshold", &format!("between 1 and {MAX_COUNT}"));
     }
     if time_window_hours.is_some_and(|h| !(1..=MAX_WINDOW_HOURS).contains(&h)) {
         return invalid(
@@ -169,15 +200,21 @@ fn validate_limits(
             &format!("between 1 and {MAX_WINDOW_HOURS}"),
         );
     }
-    if consecutive_failures == Some(0) {
-        return invalid("consecutive_failures", "at least 1");
+    if consecutive_failures.is_some_and(|n| !(1..=MAX_COUNT).contains(&n)) {
+        return invalid(
+            "consecutive_failures",
+            &format!("between 1 and {MAX_COUNT}"),
+        );
     }
     if let Some(r) = failure_rate {
         if !(r.rate.is_finite() && r.rate > 0.0 && r.rate <= 1.0) {
             return invalid("failure_rate.rate", "a fraction above 0 and at most 1");
         }
-        if r.min_runs == 0 {
-            return invalid("failure_rate.min_runs", "at least 1");
+        if !(1..=MAX_COUNT).contains(&r.min_runs) {
+            return invalid(
+                "failure_rate.min_runs",
+                &format!("between 1 and {MAX_COUNT}"),
+            );
         }
     }
     Ok(())

@@ -13,9 +13,13 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VarianceThresholds {
+    #[schema(exclusive_minimum = 0)]
     pub sev0: f64,
+    #[schema(exclusive_minimum = 0)]
     pub sev1: f64,
+    #[schema(exclusive_minimum = 0)]
     pub sev2: f64,
+    #[schema(exclusive_minimum = 0)]
     pub sev3: f64,
 }
 
@@ -38,10 +42,16 @@ impl VarianceThresholds {
         let ordered = [self.sev0, self.sev1, self.sev2, self.sev3];
         let finite = ordered.iter().all(|t| t.is_finite() && *t > 0.0);
         let descending = ordered.windows(2).all(|pair| pair[0] > pair[1]);
-        if finite && descending {
+        if !finite {
+            Err(Error::invalid(
+                "invalid_thresholds",
+                "severity thresholds must be positive numbers",
+            ))
+        } else if descending {
             Ok(())
         } else {
-            Err(Error::invalid(
+            // A rule between the four values: no schema can say it.
+            Err(Error::unprocessable(
                 "invalid_thresholds",
                 "severity thresholds must be positive and strictly decreasing from sev0 to sev3",
             ))

@@ -63,6 +63,9 @@ impl RunReport {
 /// Longest id (run, scenario) accepted; ids become parts of store keys.
 pub const MAX_ID_LEN: usize = 200;
 const MAX_TEXT_LEN: usize = 2_000;
+/// Largest count (tokens, milliseconds) accepted: 2^53 - 1, the largest integer every JSON
+/// reader holds exactly.
+pub const MAX_COUNT: u64 = (1 << 53) - 1;
 const MAX_ERROR_MESSAGE_LEN: usize = 10_000;
 /// How far in the future a run's timestamp may be (clock skew), before it is refused.
 const MAX_FUTURE_SKEW_HOURS: i64 = 24;
@@ -74,7 +77,7 @@ fn invalid_field(field: &str, message: impl std::fmt::Display) -> Error {
 /// Whether `id` can name a run or a scenario: printable, no `#` (the store's key separator).
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= MAX_ID_LEN
+        && id.chars().count() <= MAX_ID_LEN
         && !id.contains('#')
         && !id.chars().any(char::is_control)
 }
@@ -117,7 +120,7 @@ impl Fields {
         } else {
             Err(invalid_field(
                 field,
-                format!("must be 1 to {MAX_ID_LEN} bytes, without '#' or control characters"),
+                format!("must be 1 to {MAX_ID_LEN} characters, without '#' or control characters"),
             ))
         }
     }
@@ -136,10 +139,19 @@ impl Fields {
     fn count(&mut self, field: &str) -> Result<Option<u64>> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| invalid_field(field, "must be a whole number, not negative")),
+            // JSON does not tell 3 from 3.0: a whole number written with a fraction is one.
+            Some(Value::Number(n)) => match n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|v| v.fract() == 0.0 && *v >= 0.0 && *v <= MAX_COUNT as f64)
+                    .map(|v| v as u64)
+            }) {
+                Some(count) if count <= MAX_COUNT => Ok(Some(count)),
+                Some(_) => Err(invalid_field(
+                    field,
+                    format!("must be at most {MAX_COUNT} (2^53 - 1)"),
+                )),
+                None => Err(invalid_field(field, "must be a whole number, not negative")),
+            },
             Some(_) => Err(invalid_field(field, "must be a whole number")),
         }
     }
@@ -173,9 +185,9 @@ impl RunInput {
         let scenario_id = f.id("scenario_id")?;
         let timestamp = f.timestamp("timestamp")?;
         if timestamp.is_some_and(|t| t > now + Duration::hours(MAX_FUTURE_SKEW_HOURS)) {
-            return Err(invalid_field(
-                "timestamp",
-                "is more than a day in the future",
+            return Err(Error::unprocessable(
+                "invalid_field",
+                "timestamp: is more than a day in the future",
             ));
         }
         let platform = match f.text("platform", 32)? {
@@ -225,6 +237,104 @@ impl RunInput {
     }
 }
 
+/// The body of `POST /hooks/{tenant}/runs` as documented: one run (an object) or a batch of
+/// 1 to 100 (an array) whose items are each judged on their own (a bad one is listed under
+/// `rejected`, the others are stored).
+pub struct PostedRuns;
+
+fn case_insensitive(words: &[&str]) -> String {
+    let alternatives: Vec<String> = words
+        .iter()
+        .map(|word| {
+            word.chars()
+                .map(|c| match (c.to_ascii_lowercase(), c.to_ascii_uppercase()) {
+                    (lower, upper) if lower != upper => format!("[{lower}{upper}]"),
+                    _ => c.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    format!("^[ \\t\\n\\r]*(?:{})[ \\t\\n\\r]*$", alternatives.join("|"))
+}
+
+/// The JSON Schema of a scenario id as a string (what [`valid_id`] accepts).
+pub fn scenario_id_schema() -> Value {
+    serde_json::json!({
+        "type": "string", "minLength": 1, "maxLength": MAX_ID_LEN,
+        "pattern": "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    })
+}
+
+/// The JSON Schema of one posted run (every field but the two ids may be `null`).
+pub fn posted_run_schema() -> Value {
+    let id = serde_json::json!({
+        "oneOf": [
+            {"type": "string", "minLength": 1, "maxLength": MAX_ID_LEN,
+             "pattern": "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"},
+            {"type": "number"}
+        ],
+        "description": "1-200 characters without '#' or control characters; a number is read as its text"
+    });
+    let text = |max: usize| serde_json::json!({"type": ["string", "null"], "maxLength": max});
+    let amount = serde_json::json!({"type": ["number", "null"], "minimum": 0});
+    let count =
+        serde_json::json!({"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT});
+    serde_json::json!({
+        "type": "object",
+        "required": ["run_id", "scenario_id"],
+        "properties": {
+            "run_id": id,
+            "scenario_id": id,
+            "timestamp": {"type": ["string", "null"], "format": "date-time", "maxLength": 64,
+                          "description": "RFC 3339; more than a day in the future is 422"},
+            "scenario_name": text(MAX_TEXT_LEN),
+            "platform": {"type": ["string", "null"],
+                         "pattern": case_insensitive(&["make", "n8n", "zapier", "ghl", "other"])},
+            "job_type": text(MAX_TEXT_LEN),
+            "status": {"type": ["string", "null"],
+                       "pattern": case_insensitive(&["success", "failed", "partial"])},
+            "credits_total": amount,
+            "credits_in": amount,
+            "credits_out": amount,
+            "model": text(MAX_TEXT_LEN),
+            "input_tokens": count,
+            "output_tokens": count,
+            "execution_time_ms": count,
+            "failed_action_id": text(MAX_TEXT_LEN),
+            "failed_action_name": text(MAX_TEXT_LEN),
+            "error_message": text(MAX_ERROR_MESSAGE_LEN),
+            "retry_count": {"type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX},
+            "has_idempotency_key": {"type": ["boolean", "null"]},
+            "artifacts_link": text(MAX_TEXT_LEN)
+        },
+        "additionalProperties": {"description": "kept as sent, in `extra`"}
+    })
+}
+
+impl PostedRuns {
+    /// The schema as JSON: utoipa's model has no multi-type (`["string", "null"]`) keywords,
+    /// so the served document puts this in place of the placeholder below.
+    pub fn json_schema() -> Value {
+        serde_json::json!({
+            "oneOf": [
+                posted_run_schema(),
+                {"type": "array", "minItems": 1, "maxItems": super::MAX_BATCH,
+                 "description": "A batch: each item is read as a run on its own; one that is not is listed under `rejected`"}
+            ]
+        })
+    }
+}
+
+impl utoipa::PartialSchema for PostedRuns {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .description(Some("One run or a batch (see `PostedRuns::json_schema`)"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PostedRuns {}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -270,6 +380,28 @@ mod tests {
                 .cloned()
                 .unwrap_or_default()
         );
+    }
+
+    #[test]
+    fn counts_above_two_to_the_53_minus_one_are_refused_by_name() {
+        let run = |tokens: u64| {
+            RunInput::from_json(
+                json!({"run_id": "r", "scenario_id": "s", "output_tokens": tokens}),
+                now(),
+            )
+        };
+        assert_eq!(
+            run(MAX_COUNT)
+                .expect("2^53 - 1 is read")
+                .report
+                .output_tokens,
+            Some(MAX_COUNT)
+        );
+        for too_big in [MAX_COUNT + 1, u64::MAX] {
+            let (code, message) = code_and_message(run(too_big));
+            assert_eq!(code, "invalid_field");
+            assert!(message.contains("output_tokens"), "{message}");
+        }
     }
 
     #[test]

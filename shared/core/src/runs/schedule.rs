@@ -52,11 +52,14 @@ pub struct ScanScheduleInput {
     pub enabled: bool,
     pub frequency: ScanFrequency,
     /// Local time of day, `HH:MM` (24-hour).
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub preferred_time: String,
-    /// IANA timezone name.
+    /// IANA timezone name (another name is 422).
+    #[schema(min_length = 1, max_length = 64)]
     pub timezone: String,
     pub scope: ScanScope,
-    /// The scenarios a `selected` scope scans.
+    /// The scenarios a `selected` scope scans (it needs at least one: 422 otherwise).
+    #[schema(max_items = 1000, inline, value_type = Vec<ScenarioId>)]
     pub scenario_ids: Vec<String>,
 }
 
@@ -93,6 +96,22 @@ pub struct Cadence {
     pub zone: Tz,
 }
 
+/// A scenario id: 1–200 characters without `#` or control characters (documents lists of them).
+pub struct ScenarioId;
+
+impl utoipa::PartialSchema for ScenarioId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(input::MAX_ID_LEN))
+            .pattern(Some("^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ScenarioId {}
+
 impl ScanScheduleInput {
     pub fn validate(&self) -> Result<Cadence> {
         let at = NaiveTime::parse_from_str(&self.preferred_time, "%H:%M").map_err(|_| {
@@ -102,13 +121,13 @@ impl ScanScheduleInput {
             )
         })?;
         let zone: Tz = self.timezone.parse().map_err(|_| {
-            Error::invalid(
+            Error::unprocessable(
                 "invalid_field",
                 format!("timezone: {:?} is not an IANA timezone name", self.timezone),
             )
         })?;
         if self.scope == ScanScope::Selected && self.scenario_ids.is_empty() {
-            return Err(Error::invalid(
+            return Err(Error::unprocessable(
                 "invalid_field",
                 "scenario_ids must name at least one scenario when scope is selected",
             ));

@@ -80,7 +80,8 @@ fn validate_name(name: &str) -> Result<&str> {
 }
 
 fn validate_stripe_secret(secret: &str) -> Result<()> {
-    if secret.starts_with("whsec_") && secret.len() > 10 && !secret.contains(char::is_whitespace) {
+    let printable = !secret.contains(|c: char| c.is_whitespace() || c.is_control());
+    if secret.starts_with("whsec_") && secret.chars().count() > 10 && printable {
         Ok(())
     } else {
         Err(Error::invalid(

@@ -34,11 +34,56 @@ pub struct Client {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-/// The fields a person may set (`POST` needs `id`; `PATCH` sets what it names).
+/// `POST`: a new client, under the tenant's own id for it.
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    /// 1–200 characters without `#` or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub health_score: Option<f64>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub mrr: Option<f64>,
+    #[serde(default)]
+    pub metrics: Option<BTreeMap<String, f64>>,
+}
+
+impl From<NewClient> for ClientFields {
+    fn from(new: NewClient) -> Self {
+        ClientFields {
+            id: Some(new.id),
+            name: new.name,
+            stage: new.stage,
+            health_score: new.health_score,
+            assignee: new.assignee,
+            mrr: new.mrr,
+            metrics: new.metrics,
+        }
+    }
+}
+
+/// The fields a person may set (`PATCH` sets what it names; an `id` other than the client's
+/// own is 422).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -262,7 +307,7 @@ impl ClientService {
     pub async fn update(&self, tenant: &str, id: &str, fields: ClientFields) -> Result<Client> {
         check_fields(&fields)?;
         if fields.id.as_deref().is_some_and(|new| new != id) {
-            return Err(Error::invalid("invalid_field", "id cannot change"));
+            return Err(Error::unprocessable("invalid_field", "id cannot change"));
         }
         self.change(tenant, id, false, |client| {
             if client.deleted_at.is_some() {

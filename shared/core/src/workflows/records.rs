@@ -94,15 +94,79 @@ pub struct Record {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What `POST` takes, and what `PATCH` changes (only the fields it names).
+/// What `POST` takes: a new record (`title` required).
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecord {
+    /// 1–200 characters without `#` or control characters.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
+    pub client_id: Option<String>,
+    /// 1–500 characters, not only blanks.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"
+    )]
+    pub title: String,
+    #[serde(default)]
+    #[schema(max_length = 20000)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
+    /// One of the kind's statuses: `open`/`done` (task), `open`/`closed` (ticket),
+    /// `pending_review`/`approved`/`discarded` (draft); another is 422.
+    #[serde(default)]
+    pub status: Option<RecordStatus>,
+}
+
+impl From<NewRecord> for RecordFields {
+    fn from(new: NewRecord) -> Self {
+        RecordFields {
+            client_id: new.client_id,
+            title: Some(new.title),
+            body: new.body,
+            assignee: new.assignee,
+            category: new.category,
+            to: new.to,
+            due_at: new.due_at,
+            status: new.status,
+        }
+    }
+}
+
+/// What `PATCH` changes (only the fields it names); what workflow steps fill in.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordFields {
+    /// 1–200 characters without `#` or control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^#\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub client_id: Option<String>,
+    /// 1–500 characters, not only blanks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"
+    )]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 20000)]
     pub body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<String>,
@@ -112,6 +176,7 @@ pub struct RecordFields {
     pub to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    /// One of the kind's statuses (see `NewRecord`); another is 422.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<RecordStatus>,
 }
@@ -120,20 +185,28 @@ const MAX_TITLE_LEN: usize = 500;
 const MAX_BODY_LEN: usize = 20_000;
 
 fn check(kind: RecordKind, record: &Record) -> Result<()> {
-    if record.title.trim().is_empty() || record.title.len() > MAX_TITLE_LEN {
+    let blank = record
+        .title
+        .chars()
+        .all(|c| c.is_whitespace() || c.is_control());
+    if blank || record.title.chars().count() > MAX_TITLE_LEN {
         return Err(Error::invalid(
             "invalid_field",
             format!("title must be 1 to {MAX_TITLE_LEN} characters"),
         ));
     }
-    if record.body.as_ref().is_some_and(|b| b.len() > MAX_BODY_LEN) {
+    if record
+        .body
+        .as_ref()
+        .is_some_and(|b| b.chars().count() > MAX_BODY_LEN)
+    {
         return Err(Error::invalid(
             "invalid_field",
             format!("body must be at most {MAX_BODY_LEN} characters"),
         ));
     }
     if !kind.allows(record.status) {
-        return Err(Error::invalid(
+        return Err(Error::unprocessable(
             "invalid_field",
             format!(
                 "status {:?} is not a {} status",

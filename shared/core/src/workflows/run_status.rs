@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = WorkflowRunStatus)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,

@@ -138,7 +138,11 @@ impl WorkflowEngine {
                 pending.approvers.as_str()
             )));
         }
-        if decision == Decision::Reject && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        if decision == Decision::Reject
+            && reason
+                .as_deref()
+                .is_none_or(|r| r.chars().all(|c| c.is_whitespace() || c.is_control()))
+        {
             return Err(Error::invalid(
                 "reason_required",
                 "a rejection needs a reason",
