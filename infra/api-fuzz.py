@@ -315,6 +315,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("VIGIL_FUZZ_SEED", "20261122")))
     parser.add_argument("--workers", default=os.environ.get("VIGIL_FUZZ_WORKERS", "2"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--validate-only",
+        action="store_true",
+        help="seed and validate the served document, without the schemathesis run",
+    )
     args = parser.parse_args()
 
     bin_dir = Path(sys.executable).parent
@@ -347,6 +352,8 @@ def main() -> int:
         document.write_text(json.dumps(served))
         log("openapi-spec-validator")
         subprocess.run([str(bin_dir / "openapi-spec-validator"), str(document)], env=env, check=True)
+        if args.validate_only:
+            return 0
 
         config = work / "schemathesis.toml"
         write_config(config, api, served, ids, cursors, args.seed, args.max_examples)
