@@ -188,8 +188,8 @@ end
 # The served document, seeded with real records, must validate. The schemathesis run over every
 # operation (the same script without --validate-only) still has two known findings to fix
 # (recursive workflow schemas, integers written as 3.0); it joins this step once it is clean.
-begin "API document (openapi-spec-validator against vigil serve)"
-cargo build --quiet -p vigil --bin vigil
+begin "API document (openapi-spec-validator)"
+cargo build --quiet --workspace --all-features --bin vigil  # the features `cargo test` built it with: no rebuild
 "$venv/bin/python" "$root/infra/api-fuzz.py" --validate-only \
     --vigil "${CARGO_TARGET_DIR:-$root/target}/debug/vigil"
 end
