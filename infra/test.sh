@@ -189,7 +189,9 @@ end
 # operation (the same script without --validate-only) still has two known findings to fix
 # (recursive workflow schemas, integers written as 3.0); it joins this step once it is clean.
 begin "API document (openapi-spec-validator)"
-cargo build --quiet --workspace --all-features --bin vigil  # the features `cargo test` built it with: no rebuild
-"$venv/bin/python" "$root/infra/api-fuzz.py" --validate-only \
-    --vigil "${CARGO_TARGET_DIR:-$root/target}/debug/vigil"
+# The binary `cargo test` built for the CLI tests (a separate `cargo build` would unify other
+# features and build the AWS SDK again).
+vigil_bin="${CARGO_TARGET_DIR:-$root/target}/debug/vigil"
+[[ -x "$vigil_bin" ]] || { echo "test: $vigil_bin is missing after cargo test" >&2; exit 1; }
+"$venv/bin/python" "$root/infra/api-fuzz.py" --validate-only --vigil "$vigil_bin"
 end
