@@ -353,7 +353,8 @@ def main() -> int:
         log("openapi-spec-validator")
         subprocess.run([str(bin_dir / "openapi-spec-validator"), str(document)], env=env, check=True)
         if args.validate_only:
-            return 0
+            status = 0
+            return status
 
         config = work / "schemathesis.toml"
         write_config(config, api, served, ids, cursors, args.seed, args.max_examples)
