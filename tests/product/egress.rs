@@ -77,7 +77,7 @@ async fn literal_targets_are_refused_when_saved(kind: Kind) {
     let tenant = vigil.tenant("Acme").await;
     let key = &tenant.api_key;
 
-    // WHEN channels are created with refused targets THEN each is a 422 naming `url`
+    // WHEN channels are created with refused targets THEN each is a 400 naming `url`
     for (i, url) in LITERAL_TARGETS.iter().enumerate() {
         let body = if i % 2 == 0 {
             json!({"name": "hook", "kind": "webhook", "url": url, "secret": secret()})
@@ -85,7 +85,7 @@ async fn literal_targets_are_refused_when_saved(kind: Kind) {
             json!({"name": "hook", "kind": "slack", "url": url})
         };
         let (status, answer) = create_channel(&vigil, key, body).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {answer}");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {answer}");
         assert_eq!(
             answer["error"]["code"], "invalid_channel",
             "{url}: {answer}"
@@ -110,11 +110,11 @@ async fn literal_targets_are_refused_when_saved(kind: Kind) {
             &json!({"url": "http://[::ffff:7f00:1]/"}),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(problem_paths(&answer), ["$.url"]);
 
     // WHEN workflows aim http_request at refused targets, or let a template pick the scheme,
-    // host or port THEN each is a 422 invalid_workflow at the step's URL
+    // host or port THEN each is a 400 invalid_workflow at the step's URL
     let workflow = |url: &str| {
         json!({"name": "Hook", "triggers": [{"type": "stage_changed", "to": "at_risk"}],
                "steps": [{"type": "create_task", "title": "t"},
@@ -129,7 +129,7 @@ async fn literal_targets_are_refused_when_saved(kind: Kind) {
         let (status, answer) = vigil
             .send_json("POST", "/api/v1/workflows", key, &workflow(url))
             .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {answer}");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {answer}");
         assert_eq!(
             answer["error"]["code"], "invalid_workflow",
             "{url}: {answer}"

@@ -226,7 +226,7 @@ async fn a_workflow_is_created_versioned_toggled_and_deleted(kind: Kind) {
             &json!({"steps": []}),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     let (_, still) = vigil.get(&format!("/api/v1/workflows/{id}"), key).await;
     assert_eq!(still["version"], 2);
     let viewer = vigil.viewer_key(&tenant.tenant_id).await;
@@ -285,7 +285,7 @@ async fn an_invalid_workflow_is_refused_with_each_problem_at_its_path(kind: Kind
         .send_json("POST", "/api/v1/workflows", &tenant.api_key, &body)
         .await;
 
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["error"]["code"], "invalid_workflow");
     let paths: Vec<&str> = answer["error"]["problems"]
         .as_array()

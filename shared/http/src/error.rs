@@ -39,11 +39,10 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match &self.0 {
-            Error::Invalid { .. } => StatusCode::BAD_REQUEST,
-            // A posted document's problems, each at its path, and rules between fields.
-            Error::InvalidFields { .. } | Error::Unprocessable { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            // Bad input, also a posted document's problems, each at its JSON path.
+            Error::Invalid { .. } | Error::InvalidFields { .. } => StatusCode::BAD_REQUEST,
+            // Rules between fields, or between a field and stored state.
+            Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthenticated(_) | Error::Unverified { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
