@@ -130,9 +130,8 @@ november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec";
 
 /// ISO dates, "December 6[th][, 2026]", "6[th] [of] December[ 2026]" and "December 2026".
 static DATES: LazyLock<Regex> = LazyLock::new(|| {
-    let months = MONTHS;
     let pattern = format!(
-        r"(?i)\b(?:(?P<iso_year>\d{{4}})-(?P<iso_month>\d{{1,2}})-(?P<iso_day>\d{{1,2}})\b|(?P<month>{months})\.?\s+(?:(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<year>\d{{4}})\b)?|(?P<month_year>\d{{4}})\b)|(?P<day_before>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month_after>{months})\b\.?(?:,?\s+(?P<year_after>\d{{4}})\b)?)"
+        r"(?i)\b(?:(?P<iso_year>\d{{4}})-(?P<iso_month>\d{{1,2}})-(?P<iso_day>\d{{1,2}})\b|(?P<month>{MONTHS})\.?\s+(?:(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<year>\d{{4}})\b)?|(?P<month_year>\d{{4}})\b)|(?P<day_before>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month_after>{MONTHS})\b\.?(?:,?\s+(?P<year_after>\d{{4}})\b)?)"
     );
     // The pattern is a constant: it compiles, as the unit tests prove.
     Regex::new(&pattern).expect("date pattern compiles")

@@ -131,8 +131,7 @@ impl TenantService {
         };
         let key = ApiKey::new(&tenant_id, Role::Admin, &api_key, actor.clone(), now);
         let mut ops = vec![WriteOp::Put {
-            item: Item::new(keys::tenant(&tenant_id), to_json(&tenant)?)
-                .with_gsi1(keys::tenant_list(&tenant_id)),
+            item: tenant_item(&tenant)?,
             condition: PutCondition::Absent,
         }];
         ops.extend(key.writes()?);
@@ -157,24 +156,16 @@ impl TenantService {
     /// The secret outbound requests are signed with; one is generated and kept (a conditional
     /// write, so two first uses agree on one) for a tenant that has none yet.
     pub async fn outbound_secret(&self, tenant_id: &str) -> Result<String> {
-        super::validate_tenant_id(tenant_id)?;
         for _ in 0..3 {
-            let item = self
-                .store
-                .get(&keys::tenant(tenant_id))
-                .await?
-                .ok_or_else(|| Error::NotFound("tenant".into()))?;
-            let mut tenant: Tenant = item.parse()?;
+            let (mut tenant, version) = self.read(tenant_id).await?;
             if let Some(secret) = tenant.outbound_secret {
                 return Ok(secret);
             }
             let secret = secrets::new_webhook_secret();
             tenant.outbound_secret = Some(secret.clone());
-            let updated = Item::new(keys::tenant(tenant_id), to_json(&tenant)?)
-                .with_gsi1(keys::tenant_list(tenant_id));
             match self
                 .store
-                .put(updated, PutCondition::VersionEquals(item.version))
+                .put(tenant_item(&tenant)?, PutCondition::VersionEquals(version))
                 .await
             {
                 Ok(_) => return Ok(secret),
@@ -207,21 +198,14 @@ impl TenantService {
         for secret in &secrets {
             validate_stripe_secret(secret)?;
         }
-        super::validate_tenant_id(tenant_id)?;
-        let item = self
-            .store
-            .get(&keys::tenant(tenant_id))
-            .await?
-            .ok_or_else(|| Error::NotFound("tenant".into()))?;
-        let mut tenant: Tenant = item.parse()?;
+        let (mut tenant, version) = self.read(tenant_id).await?;
         tenant.stripe_secrets = secrets;
         let now = self.clock.now();
         self.store
             .transact(vec![
                 WriteOp::Put {
-                    item: Item::new(keys::tenant(tenant_id), to_json(&tenant)?)
-                        .with_gsi1(keys::tenant_list(tenant_id)),
-                    condition: PutCondition::VersionEquals(item.version),
+                    item: tenant_item(&tenant)?,
+                    condition: PutCondition::VersionEquals(version),
                 },
                 audit::record(tenant_id, actor, "source.stripe.update", "stripe", now),
             ])
@@ -236,13 +220,18 @@ impl TenantService {
     }
 
     pub async fn get(&self, tenant_id: &str) -> Result<Tenant> {
+        Ok(self.read(tenant_id).await?.0)
+    }
+
+    /// The tenant with the version its next write must find.
+    async fn read(&self, tenant_id: &str) -> Result<(Tenant, u64)> {
         super::validate_tenant_id(tenant_id)?;
         let item = self
             .store
             .get(&keys::tenant(tenant_id))
             .await?
             .ok_or_else(|| Error::NotFound("tenant".into()))?;
-        Ok(item.parse()?)
+        Ok((item.parse()?, item.version))
     }
 
     /// Every tenant id, for scheduled flows that visit each tenant.
@@ -279,6 +268,12 @@ impl TenantService {
             .collect::<Result<Vec<_>, _>>()?;
         Ok((tenants, page.next_cursor))
     }
+}
+
+/// The stored item of a tenant, listed by its id.
+fn tenant_item(tenant: &Tenant) -> Result<Item> {
+    Ok(Item::new(keys::tenant(&tenant.id), to_json(tenant)?)
+        .with_gsi1(keys::tenant_list(&tenant.id)))
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String> {
