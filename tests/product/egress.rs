@@ -77,7 +77,8 @@ async fn literal_targets_are_refused_when_saved(kind: Kind) {
     let tenant = vigil.tenant("Acme").await;
     let key = &tenant.api_key;
 
-    // WHEN channels are created with refused targets THEN each is a 400 naming `url`
+    // WHEN channels are created with refused targets THEN each is a 422 naming `url` (the body
+    // fits the API document; the deployment's egress rule refuses it)
     for (i, url) in LITERAL_TARGETS.iter().enumerate() {
         let body = if i % 2 == 0 {
             json!({"name": "hook", "kind": "webhook", "url": url, "secret": secret()})
@@ -85,7 +86,7 @@ async fn literal_targets_are_refused_when_saved(kind: Kind) {
             json!({"name": "hook", "kind": "slack", "url": url})
         };
         let (status, answer) = create_channel(&vigil, key, body).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {answer}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {answer}");
         assert_eq!(
             answer["error"]["code"], "invalid_channel",
             "{url}: {answer}"
@@ -110,11 +111,12 @@ async fn literal_targets_are_refused_when_saved(kind: Kind) {
             &json!({"url": "http://[::ffff:7f00:1]/"}),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(problem_paths(&answer), ["$.url"]);
 
-    // WHEN workflows aim http_request at refused targets, or let a template pick the scheme,
-    // host or port THEN each is a 400 invalid_workflow at the step's URL
+    // WHEN workflows let a template pick the scheme, host or port THEN each is a 400
+    // invalid_workflow at the step's URL (the API document's pattern says so), AND WHEN they aim
+    // http_request at refused targets THEN each is a 422 there
     let workflow = |url: &str| {
         json!({"name": "Hook", "triggers": [{"type": "stage_changed", "to": "at_risk"}],
                "steps": [{"type": "create_task", "title": "t"},
@@ -125,11 +127,19 @@ async fn literal_targets_are_refused_when_saved(kind: Kind) {
         "https://hooks.example.com:{{trigger.data.port}}/",
         "{{trigger.data.scheme}}://hooks.example.com/",
     ];
-    for url in templated.iter().chain(LITERAL_TARGETS) {
+    let refused = templated
+        .iter()
+        .map(|url| (url, StatusCode::BAD_REQUEST))
+        .chain(
+            LITERAL_TARGETS
+                .iter()
+                .map(|url| (url, StatusCode::UNPROCESSABLE_ENTITY)),
+        );
+    for (url, expected) in refused {
         let (status, answer) = vigil
             .send_json("POST", "/api/v1/workflows", key, &workflow(url))
             .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {answer}");
+        assert_eq!(status, expected, "{url}: {answer}");
         assert_eq!(
             answer["error"]["code"], "invalid_workflow",
             "{url}: {answer}"

@@ -9,6 +9,7 @@ mod cli;
 mod delivery;
 mod egress;
 mod ingest;
+mod isolation;
 mod rules;
 mod run_alerts;
 mod runs;

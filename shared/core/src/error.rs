@@ -18,6 +18,13 @@ pub enum Error {
     /// state (a status that does not fit the record's kind): a schema cannot say it.
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// A document that fits its published schema but holds problems the schema cannot say (a
+    /// cron expression, a rule between fields), each at its JSON path.
+    #[error("{}", describe_problems(problems))]
+    UnprocessableFields {
+        code: &'static str,
+        problems: Vec<FieldProblem>,
+    },
     /// Credentials that do not verify and carry their own reason (a webhook signature that is
     /// missing, stale or wrong): 401 with `code`.
     #[error("{message}")]
@@ -81,6 +88,7 @@ impl Error {
             Error::Invalid { code, .. }
             | Error::InvalidFields { code, .. }
             | Error::Unprocessable { code, .. }
+            | Error::UnprocessableFields { code, .. }
             | Error::Unverified { code, .. } => code,
             Error::Unauthenticated(_) => "unauthenticated",
             Error::Forbidden(_) => "forbidden",

@@ -21,6 +21,7 @@ pub mod runs;
 pub mod severity;
 pub mod signature;
 pub mod stripe;
+pub mod target_url;
 pub mod tenancy;
 pub mod workflows;
 

@@ -42,7 +42,9 @@ impl ApiError {
             // Bad input, also a posted document's problems, each at its JSON path.
             Error::Invalid { .. } | Error::InvalidFields { .. } => StatusCode::BAD_REQUEST,
             // Rules between fields, or between a field and stored state.
-            Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Unprocessable { .. } | Error::UnprocessableFields { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Error::Unauthenticated(_) | Error::Unverified { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -71,7 +73,9 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let problems = match &self.0 {
-            Error::InvalidFields { problems, .. } => problems.clone(),
+            Error::InvalidFields { problems, .. } | Error::UnprocessableFields { problems, .. } => {
+                problems.clone()
+            }
             _ => Vec::new(),
         };
         let body = ErrorBody {

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use vigil_core::Error;
-use vigil_core::tenancy::Principal;
+use vigil_core::tenancy::{Principal, Role};
 
 use crate::{ApiError, AppState};
 
@@ -56,7 +56,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 "the body must be a JSON object",
             ));
         }
-        serde_path_to_error::deserialize(value)
+        serde_path_to_error::deserialize(whole_numbers_as_integers(value))
             .map(ApiJson)
             .map_err(|e| {
                 let path = e.path().to_string();
@@ -67,6 +67,30 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 };
                 ApiError::invalid("invalid_body", message)
             })
+    }
+}
+
+/// JSON has one number type, and `3.0` is an integer to JSON Schema: a whole number written
+/// with a fraction is read as the integer it is (serde would refuse it for an integer field).
+fn whole_numbers_as_integers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let whole = n.as_f64().filter(|f| f.fract() == 0.0);
+            // Within ±2^53 an f64 holds every whole number exactly.
+            let exact = whole.filter(|f| f.abs() <= 9_007_199_254_740_992.0);
+            #[allow(clippy::cast_possible_truncation)]
+            exact.map_or(Value::Number(n), |f| Value::from(f as i64))
+        }
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(whole_numbers_as_integers).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, whole_numbers_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -139,6 +163,47 @@ impl FromRequestParts<AppState> for Caller {
             ))
         })?;
         Ok(Caller(state.keys.authenticate(token).await?))
+    }
+}
+
+/// A caller whose key has at least the operator role.
+#[derive(Debug, Clone)]
+pub struct OperatorCaller(pub Principal);
+
+/// A caller whose key has the admin role.
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub Principal);
+
+/// The caller, refused with 403 unless its key has at least `needed`. Runs with the other
+/// request-part extractors, so a refused caller's body is never read: a viewer's write is
+/// refused the same way whatever it sent, at the cost of the key check alone.
+async fn caller_with(
+    parts: &mut Parts,
+    state: &AppState,
+    needed: Role,
+) -> Result<Principal, ApiError> {
+    let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+    caller.require(needed)?;
+    Ok(caller)
+}
+
+impl FromRequestParts<AppState> for OperatorCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller_with(parts, state, Role::Operator)
+            .await
+            .map(OperatorCaller)
+    }
+}
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller_with(parts, state, Role::Admin)
+            .await
+            .map(AdminCaller)
     }
 }
 

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
 pub use error::ApiError;
-pub use extract::{ApiJson, ApiQuery, Caller, RawBody};
+pub use extract::{AdminCaller, ApiJson, ApiQuery, Caller, OperatorCaller, RawBody};
 pub use paging::{ListResponse, PageParams};
 
 /// State every handler receives.

@@ -61,17 +61,204 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
             }
         }
     }
-    open_flattened_schemas(&mut value);
     restrict_schemas(&mut value);
+    close_workflow_bodies(&mut value);
+    open_flattened_schemas(&mut value);
     if let Some(posted_runs) = value.pointer_mut("/components/schemas/PostedRuns") {
         *posted_runs = vigil_core::runs::input::PostedRuns::json_schema();
     }
     value
 }
 
-/// Limits utoipa's attributes cannot state: the windows a rule may take (an enum of integers)
-/// and the ids that key the per-scenario alert overrides (`propertyNames`).
+/// A posted workflow is read by hand (every problem at its JSON path), so its schema comes from
+/// `WorkflowSpec` without serde's bound on unknown fields: state it here, and derive the
+/// `PATCH` body from it (the same fields, none required).
+fn close_workflow_bodies(doc: &mut serde_json::Value) {
+    close_workflow_steps(doc);
+    let Some(spec) = doc.pointer_mut("/components/schemas/WorkflowSpec") else {
+        return;
+    };
+    spec["additionalProperties"] = serde_json::Value::Bool(false);
+    let mut patch = spec.clone();
+    if let Some(patch) = patch.as_object_mut() {
+        patch.remove("required");
+        patch.insert(
+            "description".into(),
+            "`PATCH /api/v1/workflows/{id}`: the fields named replace the workflow's; the whole \
+             workflow is then checked again."
+                .into(),
+        );
+    }
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    {
+        schemas.insert("WorkflowPatch".into(), patch);
+    }
+    if let Some(body) = doc.pointer_mut(
+        "/paths/~1api~1v1~1workflows~1{id}/patch/requestBody/content/application~1json/schema",
+    ) {
+        *body = serde_json::json!({"$ref": "#/components/schemas/WorkflowPatch"});
+    }
+}
+
+/// Triggers, steps and conditions as the workflow reader takes them: each kind with exactly its
+/// own fields (serde's tags and flattening leave them open in the derived
+/// schema), every action with the step options, and an `if` whose branches may be absent or
+/// null (that one of them must hold steps is a rule between fields: 422).
+fn close_workflow_steps(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    else {
+        return;
+    };
+    let close = |variant: &mut Value| {
+        if variant.get("properties").is_some() {
+            variant["additionalProperties"] = Value::Bool(false);
+        }
+    };
+    for name in ["Trigger", "Control", "Condition"] {
+        if let Some(variants) = schemas
+            .get_mut(name)
+            .and_then(|s| s.get_mut("oneOf"))
+            .and_then(Value::as_array_mut)
+        {
+            variants.iter_mut().for_each(close);
+        }
+    }
+    if let Some(variants) = schemas
+        .get_mut("Control")
+        .and_then(|s| s.get_mut("oneOf"))
+        .and_then(Value::as_array_mut)
+    {
+        for step in variants
+            .iter_mut()
+            .filter(|v| v.pointer("/properties/type/enum/0") == Some(&json!("if")))
+        {
+            step["required"] = json!(["condition", "type"]);
+            for branch in ["then", "else"] {
+                step["properties"][branch]["type"] = json!(["array", "null"]);
+            }
+        }
+    }
+    let options = schemas
+        .get("ActionStep")
+        .and_then(|s| s.pointer("/allOf/1/properties"))
+        .cloned();
+    let actions = schemas
+        .get("Action")
+        .and_then(|s| s.get("oneOf"))
+        .and_then(Value::as_array)
+        .cloned();
+    if let (Some(Value::Object(options)), Some(mut actions), Some(step)) =
+        (options, actions, schemas.get_mut("ActionStep"))
+    {
+        for action in &mut actions {
+            if let Some(properties) = action.get_mut("properties").and_then(Value::as_object_mut) {
+                properties.extend(options.clone());
+            }
+            close(action);
+        }
+        *step = json!({"description": step["description"], "oneOf": actions});
+    }
+    unroll_levels(schemas);
+}
+
+/// `Step` and `Condition` refer to themselves, and a generator walking such a schema may not
+/// end. The reader bounds both, so the document states one schema per level instead: `Step`
+/// for a workflow's own steps, `Step2` for the steps of their `if`s and so on, the last level
+/// without `if`; `Condition` for an `if`'s condition, `Condition2` for what its `all` or `any`
+/// holds and so on, the last level comparisons only.
+fn unroll_levels(schemas: &mut serde_json::Map<String, serde_json::Value>) {
+    use serde_json::{Value, json};
+    use vigil_core::workflows::condition::MAX_CONDITION_DEPTH;
+    use vigil_core::workflows::definition::MAX_STEP_DEPTH;
+    let name = |base: &str, level: usize| match level {
+        1 => base.to_owned(),
+        _ => format!("{base}{level}"),
+    };
+    let reference = |target: String| json!({"$ref": format!("#/components/schemas/{target}")});
+    let is_if = |variant: &Value| variant.pointer("/properties/type/enum/0") == Some(&json!("if"));
+
+    if let Some(condition) = schemas.get("Condition").cloned() {
+        for level in 1..=MAX_CONDITION_DEPTH {
+            let mut schema = condition.clone();
+            if let Some(variants) = schema.get_mut("oneOf").and_then(Value::as_array_mut) {
+                // `all` and `any` are the variants with properties; a comparison is a `$ref`.
+                if level == MAX_CONDITION_DEPTH {
+                    variants.retain(|v| v.get("properties").is_none());
+                }
+                for variant in variants.iter_mut() {
+                    for list in ["all", "any"] {
+                        if let Some(items) =
+                            variant.pointer_mut(&format!("/properties/{list}/items"))
+                        {
+                            *items = reference(name("Condition", level + 1));
+                        }
+                    }
+                }
+            }
+            schemas.insert(name("Condition", level), schema);
+        }
+    }
+    let (Some(control), Some(step)) = (
+        schemas.get("Control").cloned(),
+        schemas.get("Step").cloned(),
+    ) else {
+        return;
+    };
+    for level in 1..=MAX_STEP_DEPTH {
+        let mut schema = control.clone();
+        if let Some(variants) = schema.get_mut("oneOf").and_then(Value::as_array_mut) {
+            if level == MAX_STEP_DEPTH {
+                variants.retain(|v| !is_if(v));
+            }
+            for variant in variants.iter_mut().filter(|v| is_if(v)) {
+                for branch in ["then", "else"] {
+                    variant["properties"][branch]["items"] = reference(name("Step", level + 1));
+                }
+            }
+        }
+        schemas.insert(name("Control", level), schema);
+        let mut level_step = step.clone();
+        level_step["oneOf"] = json!([
+            reference(name("Control", level)),
+            reference("ActionStep".into())
+        ]);
+        schemas.insert(name("Step", level), level_step);
+    }
+}
+
+/// Limits utoipa's attributes cannot state: the shape of a URL Vigil will call (a pattern kept
+/// in one constant, which the attributes cannot name), the windows a rule may take (an enum of
+/// integers) and the ids that key the per-scenario alert overrides (`propertyNames`).
 fn restrict_schemas(doc: &mut serde_json::Value) {
+    let pattern = serde_json::json!(vigil_core::target_url::TARGET_URL_PATTERN);
+    for url in [
+        "/components/schemas/NewChannel/properties/url",
+        "/components/schemas/ChannelPatch/properties/url",
+    ] {
+        if let Some(url) = doc.pointer_mut(url) {
+            url["pattern"] = pattern.clone();
+        }
+    }
+    if let Some(patterns) =
+        doc.pointer_mut("/components/schemas/RedactionRules/properties/extra_patterns")
+    {
+        use vigil_core::delivery::redaction::{MAX_EXTRA_PATTERNS, MAX_PATTERN_LEN};
+        patterns["maxItems"] = serde_json::json!(MAX_EXTRA_PATTERNS);
+        patterns["items"]["maxLength"] = serde_json::json!(MAX_PATTERN_LEN);
+    }
+    let actions = doc
+        .pointer_mut("/components/schemas/Action/oneOf")
+        .and_then(|a| a.as_array_mut());
+    for action in actions.into_iter().flatten() {
+        if action.pointer("/properties/type/enum/0") == Some(&serde_json::json!("http_request")) {
+            action["properties"]["url"]["pattern"] = pattern.clone();
+        }
+    }
     if let Some(window) = doc.pointer_mut("/components/schemas/RulePatch/properties/window_minutes")
     {
         let mut allowed: Vec<serde_json::Value> = vec![serde_json::Value::Null];

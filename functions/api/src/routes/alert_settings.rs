@@ -9,8 +9,7 @@ use utoipa_axum::routes;
 use vigil_core::delivery::Notification;
 use vigil_core::runs::RunSettings;
 use vigil_core::severity::Severity;
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiJson, AppState, Caller};
+use vigil_http::{AdminCaller, ApiError, ApiJson, AppState, Caller};
 
 use super::actor;
 
@@ -37,10 +36,9 @@ async fn get_settings(
               (status = 422, description = "Severity thresholds that do not decrease from sev0 to sev3", body = vigil_http::error::ErrorBody)))]
 async fn put_settings(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(settings): ApiJson<RunSettings>,
 ) -> Result<Json<RunSettings>, ApiError> {
-    caller.require(Role::Admin)?;
     let saved = app
         .runs
         .set_settings(&caller.tenant_id, settings, &actor(&caller))
@@ -54,9 +52,8 @@ async fn put_settings(
     responses((status = 202, body = Notification)))]
 async fn test_alert(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
 ) -> Result<(StatusCode, Json<Notification>), ApiError> {
-    caller.require(Role::Admin)?;
     let notification = app
         .outbox
         .emit_test_alert(

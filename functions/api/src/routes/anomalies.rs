@@ -7,8 +7,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::anomaly::{Anomaly, AnomalyFilter, AnomalySort, AnomalyStatus};
 use vigil_core::severity::Severity;
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{
+    ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, OperatorCaller, PageParams,
+};
 
 use super::actor;
 
@@ -83,11 +84,10 @@ pub struct AnomalyUpdate {
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn update_anomaly(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    OperatorCaller(caller): OperatorCaller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AnomalyUpdate>,
 ) -> Result<Json<Anomaly>, ApiError> {
-    caller.require(Role::Operator)?;
     Ok(Json(
         app.anomalies
             .transition(

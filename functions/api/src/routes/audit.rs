@@ -4,9 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigil_core::tenancy::Role;
 use vigil_core::tenancy::audit::{self, AuditEntry};
-use vigil_http::{ApiError, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{AdminCaller, ApiError, ApiQuery, AppState, ListResponse, PageParams};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_audit))
@@ -17,10 +16,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = ListResponse<AuditEntry>), (status = 403, body = vigil_http::error::ErrorBody)))]
 async fn list_audit(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListResponse<AuditEntry>>, ApiError> {
-    caller.require(Role::Admin)?;
     let (limit, cursor) = page.resolve()?;
     let (entries, next) =
         audit::list(app.ports.store.as_ref(), &caller.tenant_id, limit, cursor).await?;

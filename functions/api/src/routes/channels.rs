@@ -10,8 +10,7 @@ use vigil_core::delivery::channels::{ChannelPatch, ChannelView, NewChannel};
 use vigil_core::delivery::retry::SendOutcome;
 use vigil_core::delivery::{Notification, NotificationStatus, NotificationType};
 use vigil_core::severity::Severity;
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiJson, AppState, Caller, ListResponse};
+use vigil_http::{AdminCaller, ApiError, ApiJson, AppState, Caller, ListResponse};
 
 use super::actor;
 
@@ -42,10 +41,9 @@ async fn list_channels(
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn create_channel(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(body): ApiJson<NewChannel>,
 ) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
-    caller.require(Role::Admin)?;
     let channel = app
         .channels
         .create(&caller.tenant_id, body, &actor(&caller))
@@ -73,11 +71,10 @@ async fn get_channel(
               (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn update_channel(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<ChannelPatch>,
 ) -> Result<Json<ChannelView>, ApiError> {
-    caller.require(Role::Admin)?;
     let channel = app
         .channels
         .update(&caller.tenant_id, &id, patch, &actor(&caller))
@@ -91,10 +88,9 @@ async fn update_channel(
     responses((status = 204), (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn delete_channel(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Admin)?;
     app.channels
         .delete(&caller.tenant_id, &id, &actor(&caller))
         .await?;
@@ -117,10 +113,9 @@ pub struct TestResult {
     responses((status = 200, body = TestResult), (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn test_channel(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<TestResult>, ApiError> {
-    caller.require(Role::Admin)?;
     let (channel, _) = app.channels.get(&caller.tenant_id, &id).await?;
     let now = app.clock.now();
     let notification = Notification {

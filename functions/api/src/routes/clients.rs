@@ -5,10 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigil_core::tenancy::Role;
 use vigil_core::workflows::Client;
 use vigil_core::workflows::clients::{ClientFields, NewClient};
-use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{
+    AdminCaller, ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, OperatorCaller,
+    PageParams,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,10 +36,9 @@ async fn list_clients(
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn create_client(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    OperatorCaller(caller): OperatorCaller,
     ApiJson(new): ApiJson<NewClient>,
 ) -> Result<(StatusCode, Json<Client>), ApiError> {
-    caller.require(Role::Operator)?;
     let client = app.clients.create(&caller.tenant_id, new.into()).await?;
     Ok((StatusCode::CREATED, Json(client)))
 }
@@ -61,11 +62,10 @@ async fn get_client(
               (status = 422, description = "An `id` other than the client's own", body = vigil_http::error::ErrorBody)))]
 async fn update_client(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    OperatorCaller(caller): OperatorCaller,
     Path(id): Path<String>,
     ApiJson(fields): ApiJson<ClientFields>,
 ) -> Result<Json<Client>, ApiError> {
-    caller.require(Role::Operator)?;
     Ok(Json(
         app.clients.update(&caller.tenant_id, &id, fields).await?,
     ))
@@ -77,10 +77,9 @@ async fn update_client(
     responses((status = 204), (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn delete_client(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Admin)?;
     app.clients.delete(&caller.tenant_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,8 +10,9 @@ use utoipa_axum::routes;
 use vigil_core::delivery::outbox::{NotificationDetail, NotificationFilter};
 use vigil_core::delivery::{Notification, NotificationStatus, NotificationType};
 use vigil_core::severity::Severity;
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{
+    AdminCaller, ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams,
+};
 
 use super::actor;
 
@@ -80,10 +81,9 @@ pub struct Retried {
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn retry_event(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Retried>), ApiError> {
-    caller.require(Role::Admin)?;
     let channels = app
         .outbox
         .retry(&caller.tenant_id, &id, &actor(&caller))
@@ -106,10 +106,9 @@ pub struct TestAlert {
     responses((status = 202, body = Notification), (status = 400, body = vigil_http::error::ErrorBody)))]
 async fn test_event(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(body): ApiJson<TestAlert>,
 ) -> Result<(StatusCode, Json<Notification>), ApiError> {
-    caller.require(Role::Admin)?;
     let notification = app
         .outbox
         .emit_test_alert(

@@ -8,8 +8,7 @@ use utoipa_axum::routes;
 use vigil_core::delivery::NotificationType;
 use vigil_core::delivery::inbox::{InboxAction, InboxCounts, InboxFilter, InboxItem, InboxStatus};
 use vigil_core::severity::Severity;
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{ApiError, ApiQuery, AppState, Caller, ListResponse, OperatorCaller, PageParams};
 
 use super::actor;
 
@@ -85,10 +84,9 @@ async fn get_inbox_item(
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn act_on_item(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    OperatorCaller(caller): OperatorCaller,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<InboxItem>, ApiError> {
-    caller.require(Role::Operator)?;
     let action = InboxAction::parse(&action)
         .ok_or_else(|| ApiError(vigil_core::Error::NotFound("route".into())))?;
     Ok(Json(

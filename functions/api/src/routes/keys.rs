@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use vigil_core::tenancy::Role;
 use vigil_core::tenancy::audit::Actor;
 use vigil_core::tenancy::keys::{ApiKey, CreatedKey};
-use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{AdminCaller, ApiError, ApiJson, ApiQuery, AppState, ListResponse, PageParams};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,10 +28,9 @@ pub struct NewKey {
     responses((status = 200, body = ListResponse<ApiKey>), (status = 403, body = vigil_http::error::ErrorBody)))]
 async fn list_keys(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListResponse<ApiKey>>, ApiError> {
-    caller.require(Role::Admin)?;
     let (limit, cursor) = page.resolve()?;
     let (keys, next) = app.keys.list(&caller.tenant_id, limit, cursor).await?;
     Ok(Json(ListResponse::new(keys, next)))
@@ -43,10 +42,9 @@ async fn list_keys(
               (status = 403, body = vigil_http::error::ErrorBody)))]
 async fn create_key(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(body): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    caller.require(Role::Admin)?;
     let actor = Actor::ApiKey {
         key_id: caller.key_id.clone(),
     };
@@ -63,10 +61,9 @@ async fn create_key(
     responses((status = 204), (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn revoke_key(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Admin)?;
     let actor = Actor::ApiKey {
         key_id: caller.key_id.clone(),
     };

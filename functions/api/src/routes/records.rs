@@ -6,7 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
-use vigil_core::tenancy::{Principal, Role};
+use vigil_core::tenancy::Principal;
 use vigil_core::workflows::records::{NewRecord, RecordFields, RecordStatus};
 use vigil_core::workflows::{Record, RecordKind};
 use vigil_http::{ApiError, AppState, ListResponse, PageParams};
@@ -54,7 +54,6 @@ async fn create(
     kind: RecordKind,
     new: NewRecord,
 ) -> Result<(StatusCode, Json<Record>), ApiError> {
-    caller.require(Role::Operator)?;
     let record = app
         .records
         .create(&caller.tenant_id, kind, new.into(), None)
@@ -78,7 +77,6 @@ async fn update(
     id: String,
     fields: RecordFields,
 ) -> Result<Json<Record>, ApiError> {
-    caller.require(Role::Operator)?;
     Ok(Json(
         app.records
             .update(&caller.tenant_id, kind, &id, fields)
@@ -98,7 +96,7 @@ macro_rules! record_routes {
             use utoipa_axum::routes;
             use vigil_core::workflows::Record;
             use vigil_core::workflows::records::{NewRecord, RecordFields};
-            use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+            use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, OperatorCaller, PageParams};
 
             use super::RecordQuery;
 
@@ -119,7 +117,7 @@ macro_rules! record_routes {
                 request_body = NewRecord,
                 responses((status = 201, body = Record), (status = 400, body = vigil_http::error::ErrorBody),
                           (status = 422, description = "A status that is not one of this kind's", body = vigil_http::error::ErrorBody)))]
-            async fn create(State(app): State<AppState>, Caller(caller): Caller, ApiJson(new): ApiJson<NewRecord>)
+            async fn create(State(app): State<AppState>, OperatorCaller(caller): OperatorCaller, ApiJson(new): ApiJson<NewRecord>)
                 -> Result<(StatusCode, Json<Record>), ApiError> {
                 super::create(app, caller, $kind, new).await
             }
@@ -137,7 +135,7 @@ macro_rules! record_routes {
                 responses((status = 200, body = Record), (status = 400, body = vigil_http::error::ErrorBody),
                           (status = 404, body = vigil_http::error::ErrorBody),
                           (status = 422, description = "A status that is not one of this kind's", body = vigil_http::error::ErrorBody)))]
-            async fn update(State(app): State<AppState>, Caller(caller): Caller, Path(id): Path<String>,
+            async fn update(State(app): State<AppState>, OperatorCaller(caller): OperatorCaller, Path(id): Path<String>,
                             ApiJson(fields): ApiJson<RecordFields>) -> Result<Json<Record>, ApiError> {
                 super::update(app, caller, $kind, id, fields).await
             }

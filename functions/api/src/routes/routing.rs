@@ -6,8 +6,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::delivery::redaction::RedactionRules;
 use vigil_core::delivery::routing::{Routing, RoutingView};
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiJson, AppState, Caller};
+use vigil_http::{AdminCaller, ApiError, ApiJson, AppState, Caller};
 
 use super::actor;
 
@@ -33,10 +32,9 @@ async fn get_routing(
               (status = 422, description = "A rule names a channel that does not exist", body = vigil_http::error::ErrorBody)))]
 async fn put_routing(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(routing): ApiJson<Routing>,
 ) -> Result<Json<RoutingView>, ApiError> {
-    caller.require(Role::Admin)?;
     let channels = app.channels.by_name(&caller.tenant_id).await?;
     Ok(Json(
         app.routing
@@ -57,13 +55,13 @@ async fn get_redaction(
 
 /// Replace the tenant's redaction rules (admin).
 #[utoipa::path(put, path = "/api/v1/redaction", tag = "delivery", security(("api_key" = [])), request_body = RedactionRules,
-    responses((status = 200, body = RedactionRules), (status = 400, body = vigil_http::error::ErrorBody)))]
+    responses((status = 200, body = RedactionRules), (status = 400, body = vigil_http::error::ErrorBody),
+              (status = 422, description = "A pattern that is not a regular expression, or compiles too large", body = vigil_http::error::ErrorBody)))]
 async fn put_redaction(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(rules): ApiJson<RedactionRules>,
 ) -> Result<Json<RedactionRules>, ApiError> {
-    caller.require(Role::Admin)?;
     Ok(Json(
         app.outbox
             .set_redaction(&caller.tenant_id, rules, &actor(&caller))

@@ -5,8 +5,7 @@ use axum::extract::{Path, State};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::rules::{RuleConfig, RulePatch};
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiJson, AppState, Caller, ListResponse};
+use vigil_http::{AdminCaller, ApiError, ApiJson, AppState, ListResponse};
 
 use super::actor;
 
@@ -21,9 +20,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = ListResponse<RuleConfig>), (status = 403, body = vigil_http::error::ErrorBody)))]
 async fn list_rules(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
 ) -> Result<Json<ListResponse<RuleConfig>>, ApiError> {
-    caller.require(Role::Admin)?;
     let rules = app.rules.list(&caller.tenant_id).await?;
     Ok(Json(ListResponse::new(rules, None)))
 }
@@ -36,11 +34,10 @@ async fn list_rules(
               (status = 422, description = "A window the rule cannot use (`amount_spike` takes only 5)", body = vigil_http::error::ErrorBody)))]
 async fn update_rule(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<RulePatch>,
 ) -> Result<Json<RuleConfig>, ApiError> {
-    caller.require(Role::Admin)?;
     Ok(Json(
         app.rules
             .update(&caller.tenant_id, &id, patch, &actor(&caller))

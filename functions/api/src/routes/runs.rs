@@ -9,8 +9,9 @@ use utoipa_axum::routes;
 use vigil_core::runs::metrics::ScenarioMetrics;
 use vigil_core::runs::{Run, RunFilter, RunStatus, Scenario};
 use vigil_core::severity::Severity;
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{
+    ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, OperatorCaller, PageParams,
+};
 
 use super::actor;
 
@@ -125,11 +126,10 @@ pub struct BaselineUpdate {
               (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn set_baseline(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    OperatorCaller(caller): OperatorCaller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<BaselineUpdate>,
 ) -> Result<Json<Scenario>, ApiError> {
-    caller.require(Role::Operator)?;
     Ok(Json(
         app.runs
             .set_baseline(

@@ -7,8 +7,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::runs::scans::Scan;
 use vigil_core::runs::schedule::{ScanSchedule, ScanScheduleInput};
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{
+    AdminCaller, ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, OperatorCaller,
+    PageParams,
+};
 
 use super::actor;
 
@@ -37,10 +39,9 @@ async fn get_schedule(
               (status = 422, description = "A timezone that is not an IANA name, or a `selected` scope without scenario ids", body = vigil_http::error::ErrorBody)))]
 async fn put_schedule(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(input): ApiJson<ScanScheduleInput>,
 ) -> Result<Json<ScanSchedule>, ApiError> {
-    caller.require(Role::Admin)?;
     Ok(Json(
         app.runs
             .set_scan_schedule(&caller.tenant_id, input, &actor(&caller))
@@ -53,9 +54,8 @@ async fn put_schedule(
     responses((status = 204), (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn delete_schedule(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Admin)?;
     app.runs
         .delete_scan_schedule(&caller.tenant_id, &actor(&caller))
         .await?;
@@ -67,9 +67,8 @@ async fn delete_schedule(
     responses((status = 201, body = Scan)))]
 async fn run_now(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    OperatorCaller(caller): OperatorCaller,
 ) -> Result<(StatusCode, Json<Scan>), ApiError> {
-    caller.require(Role::Operator)?;
     let scan = app.runs.scan_now(&caller.tenant_id).await?;
     Ok((StatusCode::CREATED, Json(scan)))
 }

@@ -5,9 +5,8 @@ use axum::extract::State;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigil_core::tenancy::Role;
 use vigil_core::tenancy::tenants::TenantView;
-use vigil_http::{ApiError, ApiJson, AppState, Caller};
+use vigil_http::{AdminCaller, ApiError, ApiJson, AppState};
 
 use super::actor;
 
@@ -44,10 +43,9 @@ impl utoipa::ToSchema for StripeSecret {}
               (status = 403, body = vigil_http::error::ErrorBody)))]
 async fn put_stripe_source(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(body): ApiJson<StripeSource>,
 ) -> Result<Json<TenantView>, ApiError> {
-    caller.require(Role::Admin)?;
     let view = app
         .tenants
         .set_stripe_secrets(&caller.tenant_id, body.secrets, &actor(&caller))

@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigil_core::tenancy::Role;
 use vigil_core::workflows::analytics::Analytics;
 use vigil_core::workflows::engine::Decision;
 use vigil_core::workflows::run::{Approval, ApprovalStatus, WorkflowRun};
 use vigil_core::workflows::run_status::RunStatus;
-use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{
+    ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, OperatorCaller, PageParams,
+};
 
 use super::actor;
 
@@ -48,10 +49,12 @@ async fn list_workflow_runs(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListResponse<WorkflowRun>>, ApiError> {
     let (limit, cursor) = page.resolve()?;
-    // Runs outlive a deleted workflow, so an unknown id is only refused when it cannot be one.
+    // Runs outlive a deleted workflow, so an unknown id is only refused when it cannot be one
+    // or when nothing, neither the workflow nor a run of it, is the tenant's.
     if !vigil_core::ids::looks_like("wf", &id) {
         return Err(vigil_core::Error::NotFound("workflow".into()).into());
     }
+    let first_page = cursor.is_none();
     let (items, next) = app
         .engine
         .list_runs(
@@ -63,6 +66,9 @@ async fn list_workflow_runs(
             cursor,
         )
         .await?;
+    if first_page && items.is_empty() {
+        app.workflows.get(&caller.tenant_id, &id).await?;
+    }
     Ok(Json(ListResponse::new(items, next)))
 }
 
@@ -86,10 +92,9 @@ async fn get_workflow_run(
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn retry_workflow_run(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    OperatorCaller(caller): OperatorCaller,
     Path(run_id): Path<String>,
 ) -> Result<Json<WorkflowRun>, ApiError> {
-    caller.require(Role::Operator)?;
     let run = app
         .engine
         .retry(&caller.tenant_id, &run_id, &actor(&caller))
@@ -140,7 +145,7 @@ async fn approve_workflow_run(
               (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn reject_workflow_run(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    OperatorCaller(caller): OperatorCaller,
     Path(run_id): Path<String>,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Json<WorkflowRun>, ApiError> {
@@ -154,7 +159,6 @@ async fn decide(
     decision: Decision,
     reason: Option<String>,
 ) -> Result<Json<WorkflowRun>, ApiError> {
-    caller.require(Role::Operator)?;
     let run = app
         .engine
         .decide(

@@ -9,13 +9,15 @@ use serde_json::Value;
 use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigil_core::tenancy::Role;
 use vigil_core::workflows::definition::{Step, Trigger};
 use vigil_core::workflows::run::reasons;
 use vigil_core::workflows::simulate::Trace;
 use vigil_core::workflows::templates::{self, WorkflowTemplate};
 use vigil_core::workflows::{Workflow, definition::WorkflowSpec};
-use vigil_http::{ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, PageParams};
+use vigil_http::{
+    AdminCaller, ApiError, ApiJson, ApiQuery, AppState, Caller, ListResponse, OperatorCaller,
+    PageParams,
+};
 
 use super::actor;
 
@@ -51,10 +53,9 @@ async fn list_workflows(
               (status = 422, description = "A workflow with problems, each at its JSON path (`error.problems`)", body = vigil_http::error::ErrorBody)))]
 async fn create_workflow(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Workflow>), ApiError> {
-    caller.require(Role::Admin)?;
     let workflow = app
         .workflows
         .create(&caller.tenant_id, &body, &actor(&caller))
@@ -82,11 +83,10 @@ async fn get_workflow(
               (status = 404, body = vigil_http::error::ErrorBody), (status = 409, body = vigil_http::error::ErrorBody)))]
 async fn update_workflow(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<Json<Workflow>, ApiError> {
-    caller.require(Role::Admin)?;
     let workflow = app
         .workflows
         .update(&caller.tenant_id, &id, &patch, &actor(&caller))
@@ -100,10 +100,9 @@ async fn update_workflow(
     responses((status = 204), (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn delete_workflow(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Admin)?;
     app.workflows
         .delete(&caller.tenant_id, &id, &actor(&caller))
         .await?;
@@ -127,11 +126,10 @@ pub struct Toggle {
     responses((status = 200, body = Workflow), (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn toggle_workflow(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
     ApiJson(toggle): ApiJson<Toggle>,
 ) -> Result<Json<Workflow>, ApiError> {
-    caller.require(Role::Admin)?;
     let enabled = match toggle.enabled {
         Some(enabled) => enabled,
         None => {
@@ -184,11 +182,10 @@ pub struct TestResult {
               (status = 404, body = vigil_http::error::ErrorBody)))]
 async fn test_workflow(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    OperatorCaller(caller): OperatorCaller,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<TestRun>,
 ) -> Result<Json<TestResult>, ApiError> {
-    caller.require(Role::Operator)?;
     let trigger = match request.trigger {
         Value::Null => Value::Object(Default::default()),
         Value::Object(map) => Value::Object(map),

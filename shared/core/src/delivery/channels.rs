@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::egress::EgressPolicy;
 use crate::error::FieldProblem;
 use crate::ports::{Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp};
+use crate::target_url::{TargetUrlProblem, check_target_url};
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::secrets::WEBHOOK_SECRET_PREFIX;
 use crate::tenancy::tenants::to_json;
@@ -129,11 +130,9 @@ pub struct NewChannel {
     #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     pub kind: ChannelKind,
-    /// Slack and webhook channels (any other kind: 422): an http(s) URL with a host.
-    #[schema(
-        max_length = 2048,
-        pattern = "^https?://[^/?#\\s\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
+    /// Slack and webhook channels (any other kind: 422): an http(s) URL with a host (pattern:
+    /// `TARGET_URL_PATTERN`).
+    #[schema(max_length = 2048)]
     pub url: Option<String>,
     /// Webhook channels (any other kind: 422): the signing secret, `whsec_` and a base64 key
     /// of 24 to 64 bytes.
@@ -157,11 +156,8 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     pub enabled: Option<bool>,
-    /// Slack and webhook channels (any other kind: 422).
-    #[schema(
-        max_length = 2048,
-        pattern = "^https?://[^/?#\\s\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
+    /// Slack and webhook channels (any other kind: 422); pattern: `TARGET_URL_PATTERN`.
+    #[schema(max_length = 2048)]
     pub url: Option<String>,
     /// Webhook channels (any other kind: 422): a new signing secret. The previous one stays
     /// active beside it (both sign every message) until `retire_previous_secret` is sent.
@@ -217,19 +213,20 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 fn check_url(url: &str) -> Result<()> {
-    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-    let host_ok = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
-        .is_some_and(|host| !host.is_empty());
-    let printable = !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !scheme_ok || !host_ok || url.chars().count() > MAX_URL || !printable {
-        return Err(Error::invalid(
+    match check_target_url(url) {
+        Ok(()) if url.chars().count() <= MAX_URL => Ok(()),
+        Err(TargetUrlProblem::NotAnAddress) => Err(Error::unprocessable(
             "invalid_channel",
-            "url must be an http(s) URL with a host, at most 2048 characters",
-        ));
+            format!("url: {}", TargetUrlProblem::NotAnAddress),
+        )),
+        _ => Err(Error::invalid(
+            "invalid_channel",
+            format!(
+                "url {}, at most {MAX_URL} characters",
+                TargetUrlProblem::Shape
+            ),
+        )),
     }
-    Ok(())
 }
 
 /// The egress guard on a saved URL: an address (in any spelling) or `localhost` that outbound
@@ -239,7 +236,9 @@ fn check_egress(destination: &Destination, egress: &EgressPolicy) -> Result<()> 
         Destination::Slack { url } | Destination::Webhook { url, .. } => url,
         Destination::Email { .. } => return Ok(()),
     };
-    egress.check_url(url).map_err(|denied| Error::InvalidFields {
+    // 422: whether an address may be reached is the deployment's rule (`VIGIL_EGRESS_ALLOW`),
+    // not something the API document can state.
+    egress.check_url(url).map_err(|denied| Error::UnprocessableFields {
         code: "invalid_channel",
         problems: vec![FieldProblem {
             path: "$.url".into(),
@@ -681,7 +680,7 @@ mod tests {
         ] {
             let err = check_egress(&webhook(url), &strict).err();
             assert!(
-                matches!(&err, Some(Error::InvalidFields { problems, .. }) if problems[0].path == "$.url"),
+                matches!(&err, Some(Error::UnprocessableFields { problems, .. }) if problems[0].path == "$.url"),
                 "{url}: {err:?}"
             );
         }

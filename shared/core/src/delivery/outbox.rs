@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::notification::{NewNotification, Notification, NotificationStatus, NotificationType};
 use super::record::DeliveryRecord;
-use super::redaction::{RedactionRules, Redactor};
+use super::redaction::{RedactionError, RedactionRules, Redactor};
 use crate::ports::{
     Announcement, Announcer, Cursor, Index, Item, ItemStore, PutCondition, Query, Queue, QueueRole,
     SortKey, StoreError, WriteOp,
@@ -414,9 +414,14 @@ impl OutboxService {
         rules: RedactionRules,
         actor: &Actor,
     ) -> Result<RedactionRules> {
-        rules
-            .validate()
-            .map_err(|e| Error::invalid("invalid_redaction", e.to_string()))?;
+        rules.validate().map_err(|e| match e {
+            // The schema states counts and lengths; whether a text is a regular expression
+            // (of a bounded compiled size) only compiling it tells.
+            RedactionError::BadPattern { .. } => {
+                Error::unprocessable("invalid_redaction", e.to_string())
+            }
+            _ => Error::invalid("invalid_redaction", e.to_string()),
+        })?;
         let now = self.clock.now();
         self.store
             .transact(vec![

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
-const MAX_EXTRA_PATTERNS: usize = 20;
-const MAX_PATTERN_LEN: usize = 200;
+pub const MAX_EXTRA_PATTERNS: usize = 20;
+pub const MAX_PATTERN_LEN: usize = 200;
 /// Largest compiled form of one extra pattern, in bytes. A short pattern can still compile to
 /// something huge (`(?:a{1000}){1000}`), and matching costs time in proportion to its size.
 pub const MAX_COMPILED_PATTERN_BYTES: usize = 64 * 1024;

@@ -24,14 +24,14 @@ pub struct Comparison {
     /// A dotted path under `client`, `trigger`, `metrics` or `time`.
     pub field: String,
     pub operator: Operator,
+    /// Any JSON value; none for `exists`.
     #[serde(default, skip_serializing_if = "Value::is_null")]
-    #[schema(value_type = Object)]
     pub value: Value,
 }
 
 /// All of, any of, or one comparison; nested freely.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum Condition {
     All {
         #[schema(no_recursion)]
@@ -43,6 +43,11 @@ pub enum Condition {
     },
     Compare(Comparison),
 }
+
+/// Levels a condition may have, comparisons included: an `any` of `all`s of comparisons (or the
+/// other way round) says any rule of ands and ors, and the API document states the bound level
+/// by level.
+pub const MAX_CONDITION_DEPTH: usize = 3;
 
 /// Roots a field path may start with.
 pub const ROOTS: [&str; 4] = ["client", "trigger", "metrics", "time"];
@@ -61,6 +66,17 @@ impl Condition {
             Condition::All { all } => all.iter().all(|c| c.holds(snapshot)),
             Condition::Any { any } => any.iter().any(|c| c.holds(snapshot)),
             Condition::Compare(c) => c.holds(snapshot),
+        }
+    }
+
+    /// Levels of the condition: a comparison is one; `all` and `any` are one more than their
+    /// deepest member, or than a comparison when they hold none.
+    pub fn depth(&self) -> usize {
+        match self {
+            Condition::All { all: list } | Condition::Any { any: list } => {
+                1 + list.iter().map(Condition::depth).max().unwrap_or(1)
+            }
+            Condition::Compare(_) => 1,
         }
     }
 

@@ -5,9 +5,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::condition::Condition;
+use super::condition::{Condition, MAX_CONDITION_DEPTH};
 use crate::egress::EgressPolicy;
 use crate::severity::Severity;
+use crate::target_url::{TargetUrlProblem, check_target_url};
 use crate::tenancy::Role;
 
 /// Longest delay step: one day.
@@ -22,6 +23,10 @@ pub const DEFAULT_DEDUPE_MINUTES: u32 = 10;
 pub const LONG_CHAIN_STEPS: usize = 50;
 /// Steps a workflow may hold at all (nested ones counted).
 pub const MAX_STEPS: usize = 500;
+/// Levels of steps: the workflow's own steps are the first, an `if`'s branches one deeper; the
+/// last level holds no `if` (so `if`s nest two deep). The API document states the bound level by
+/// level.
+pub const MAX_STEP_DEPTH: usize = 3;
 const MAX_NAME_LEN: usize = 200;
 const MAX_DESCRIPTION_LEN: usize = 2_000;
 
@@ -44,7 +49,10 @@ pub enum Trigger {
         to: String,
     },
     /// No activity event for the client for `days` days.
-    Inactivity { days: u32 },
+    Inactivity {
+        #[schema(minimum = 1, maximum = 365)]
+        days: u32,
+    },
     /// A client metric crossed a value.
     KpiThreshold {
         metric: String,
@@ -125,9 +133,11 @@ pub enum Action {
     /// A signed outbound webhook (Standard Webhooks, the tenant's outbound secret). Templates
     /// may fill the URL's path and query, never its scheme, host or port.
     HttpRequest {
+        /// `http(s)://`, with templates only after the host and port (pattern:
+        /// `TARGET_URL_PATTERN`).
         url: String,
+        /// Any JSON value, sent as the request's body.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(value_type = Option<Object>)]
         body: Option<Value>,
     },
 }
@@ -170,6 +180,7 @@ pub enum Control {
         otherwise: Vec<Step>,
     },
     Delay {
+        #[schema(maximum = 1440)]
         minutes: u32,
     },
     Approval {
@@ -177,6 +188,7 @@ pub enum Control {
         #[serde(default = "default_approvers")]
         approvers: Role,
         #[serde(default = "default_approval_timeout")]
+        #[schema(minimum = 1, maximum = 10080)]
         timeout_minutes: u32,
     },
 }
@@ -192,19 +204,32 @@ fn default_approval_timeout() -> u32 {
 /// A workflow body as posted (`POST /api/v1/workflows`, `PATCH` replaces what it names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkflowSpec {
+    /// 1–200 characters, not only blanks.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 2000, nullable)]
     pub description: String,
     #[serde(default = "enabled_by_default")]
+    #[schema(nullable)]
     pub enabled: bool,
+    #[schema(min_items = 1, max_items = 2)]
     pub triggers: Vec<Trigger>,
+    /// At least one; at most 500 counting the steps nested in `if` branches.
+    #[schema(min_items = 1, max_items = 500)]
     pub steps: Vec<Step>,
     /// Every run waits for an approval before its first step.
     #[serde(default)]
+    #[schema(nullable)]
     pub requires_approval: bool,
     /// Triggers for the same subject within this many minutes of a run's start start no other
     /// run (0: only the very same trigger is held back).
     #[serde(default = "default_dedupe_minutes")]
+    #[schema(maximum = 1440, nullable)]
     pub dedupe_minutes: u32,
 }
 
@@ -225,11 +250,65 @@ pub struct Checked {
     pub warnings: Vec<Problem>,
 }
 
+/// Why a posted workflow was refused: every problem, each at its JSON path, and whether the
+/// body breaks the published schema (types, required fields, lengths, ranges) or fits it and
+/// only breaks what a schema cannot say (a cron expression, a rule between fields).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refusal {
+    problems: Vec<Problem>,
+    breaks_schema: bool,
+}
+
+impl Refusal {
+    /// A problem the published schema names too.
+    fn shape(&mut self, path: &str, message: &str) {
+        self.problems.push(problem(path, message));
+        self.breaks_schema = true;
+    }
+
+    /// A problem of a body that fits the schema.
+    fn meaning(&mut self, path: &str, message: &str) {
+        self.problems.push(problem(path, message));
+    }
+
+    /// Both refusals' problems, in order.
+    pub fn and(mut self, other: Refusal) -> Refusal {
+        self.problems.extend(other.problems);
+        self.breaks_schema |= other.breaks_schema;
+        self
+    }
+
+    /// The answer: 400 when the body breaks the schema, 422 when it only breaks what the schema
+    /// cannot say.
+    pub fn into_error(self, code: &'static str) -> crate::Error {
+        if self.breaks_schema {
+            crate::Error::InvalidFields {
+                code,
+                problems: self.problems,
+            }
+        } else {
+            crate::Error::UnprocessableFields {
+                code,
+                problems: self.problems,
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Refusal {
+    type Target = [Problem];
+
+    fn deref(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
 /// Reads a posted workflow body. Every problem found is returned, each with its JSON path.
-pub fn parse_workflow(body: &Value) -> Result<Checked, Vec<Problem>> {
-    let mut problems = Vec::new();
+pub fn parse_workflow(body: &Value) -> Result<Checked, Refusal> {
+    let mut problems = Refusal::default();
     let Some(object) = body.as_object() else {
-        return Err(vec![problem("$", "a workflow must be a JSON object")]);
+        problems.shape("$", "a workflow must be a JSON object");
+        return Err(problems);
     };
     let known = [
         "name",
@@ -241,44 +320,41 @@ pub fn parse_workflow(body: &Value) -> Result<Checked, Vec<Problem>> {
         "dedupe_minutes",
     ];
     for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
-        problems.push(problem(&format!("$.{key}"), "unknown field"));
+        problems.shape(&format!("$.{key}"), "unknown field");
     }
     let name = match object.get("name") {
-        Some(Value::String(name)) if !name.trim().is_empty() && name.len() <= MAX_NAME_LEN => {
+        Some(Value::String(name)) if !is_blank(name) && name.chars().count() <= MAX_NAME_LEN => {
             name.clone()
         }
         Some(Value::String(_)) => {
-            problems.push(problem(
-                "$.name",
-                &format!("must be 1 to {MAX_NAME_LEN} characters"),
-            ));
+            problems.shape("$.name", &format!("must be 1 to {MAX_NAME_LEN} characters"));
             String::new()
         }
         Some(_) => {
-            problems.push(problem("$.name", "must be a string"));
+            problems.shape("$.name", "must be a string");
             String::new()
         }
         None => {
-            problems.push(problem("$.name", "is required"));
+            problems.shape("$.name", "is required");
             String::new()
         }
     };
     let description = match object.get("description") {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(d)) if d.len() <= MAX_DESCRIPTION_LEN => d.clone(),
+        Some(Value::String(d)) if d.chars().count() <= MAX_DESCRIPTION_LEN => d.clone(),
         Some(_) => {
-            problems.push(problem(
+            problems.shape(
                 "$.description",
                 &format!("must be a string of at most {MAX_DESCRIPTION_LEN} characters"),
-            ));
+            );
             String::new()
         }
     };
-    let flag = |field: &str, default: bool, problems: &mut Vec<Problem>| match object.get(field) {
+    let flag = |field: &str, default: bool, problems: &mut Refusal| match object.get(field) {
         None | Some(Value::Null) => default,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            problems.push(problem(&format!("$.{field}"), "must be true or false"));
+            problems.shape(&format!("$.{field}"), "must be true or false");
             default
         }
     };
@@ -289,10 +365,10 @@ pub fn parse_workflow(body: &Value) -> Result<Checked, Vec<Problem>> {
         Some(value) => match value.as_u64().and_then(|m| u32::try_from(m).ok()) {
             Some(minutes) if minutes <= MAX_DELAY_MINUTES => minutes,
             _ => {
-                problems.push(problem(
+                problems.shape(
                     "$.dedupe_minutes",
                     &format!("must be a whole number of minutes from 0 to {MAX_DELAY_MINUTES}"),
-                ));
+                );
                 DEFAULT_DEDUPE_MINUTES
             }
         },
@@ -301,7 +377,7 @@ pub fn parse_workflow(body: &Value) -> Result<Checked, Vec<Problem>> {
     let triggers = match object.get("triggers") {
         Some(Value::Array(items)) => {
             if !(1..=2).contains(&items.len()) {
-                problems.push(problem("$.triggers", "must hold one or two triggers"));
+                problems.shape("$.triggers", "must hold one or two triggers");
             }
             items
                 .iter()
@@ -312,35 +388,35 @@ pub fn parse_workflow(body: &Value) -> Result<Checked, Vec<Problem>> {
                 .collect()
         }
         Some(_) => {
-            problems.push(problem("$.triggers", "must be an array"));
+            problems.shape("$.triggers", "must be an array");
             Vec::new()
         }
         None => {
-            problems.push(problem("$.triggers", "is required"));
+            problems.shape("$.triggers", "is required");
             Vec::new()
         }
     };
     let steps = match object.get("steps") {
         Some(Value::Array(items)) if items.is_empty() => {
-            problems.push(problem("$.steps", "must hold at least one step"));
+            problems.shape("$.steps", "must hold at least one step");
             Vec::new()
         }
-        Some(Value::Array(items)) => read_steps(items, "$.steps", &mut problems),
+        Some(Value::Array(items)) => read_steps(items, "$.steps", 1, &mut problems),
         Some(_) => {
-            problems.push(problem("$.steps", "must be an array"));
+            problems.shape("$.steps", "must be an array");
             Vec::new()
         }
         None => {
-            problems.push(problem("$.steps", "is required"));
+            problems.shape("$.steps", "is required");
             Vec::new()
         }
     };
     let total = count_steps(&steps);
     if total > MAX_STEPS {
-        problems.push(problem(
+        problems.meaning(
             "$.steps",
             &format!("holds {total} steps; at most {MAX_STEPS}"),
-        ));
+        );
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -366,6 +442,11 @@ pub fn parse_workflow(body: &Value) -> Result<Checked, Vec<Problem>> {
     })
 }
 
+/// Whether a text holds nothing but blanks and control characters.
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| c.is_whitespace() || c.is_control())
+}
+
 fn problem(path: &str, message: &str) -> Problem {
     Problem {
         path: path.to_owned(),
@@ -373,36 +454,27 @@ fn problem(path: &str, message: &str) -> Problem {
     }
 }
 
-fn read_trigger(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<Trigger> {
+fn read_trigger(value: &Value, path: &str, problems: &mut Refusal) -> Option<Trigger> {
     let trigger: Trigger = match serde_json::from_value(value.clone()) {
         Ok(trigger) => trigger,
         Err(e) => {
-            problems.push(problem(path, &e.to_string()));
+            problems.shape(path, &e.to_string());
             return None;
         }
     };
     match &trigger {
         Trigger::Inactivity { days } if *days == 0 || *days > 365 => {
-            problems.push(problem(
-                &format!("{path}.days"),
-                "must be between 1 and 365",
-            ));
+            problems.shape(&format!("{path}.days"), "must be between 1 and 365");
         }
         Trigger::KpiThreshold { value, .. } if !value.is_finite() => {
-            problems.push(problem(&format!("{path}.value"), "must be a number"));
+            problems.shape(&format!("{path}.value"), "must be a number");
         }
         Trigger::Schedule { cron, timezone } => {
             if cron.parse::<croner::Cron>().is_err() {
-                problems.push(problem(
-                    &format!("{path}.cron"),
-                    "is not a valid cron expression",
-                ));
+                problems.meaning(&format!("{path}.cron"), "is not a valid cron expression");
             }
             if timezone.parse::<chrono_tz::Tz>().is_err() {
-                problems.push(problem(
-                    &format!("{path}.timezone"),
-                    "is not an IANA timezone name",
-                ));
+                problems.meaning(&format!("{path}.timezone"), "is not an IANA timezone name");
             }
         }
         _ => {}
@@ -410,22 +482,28 @@ fn read_trigger(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Optio
     Some(trigger)
 }
 
-fn read_steps(items: &[Value], path: &str, problems: &mut Vec<Problem>) -> Vec<Step> {
+fn read_steps(items: &[Value], path: &str, depth: usize, problems: &mut Refusal) -> Vec<Step> {
     items
         .iter()
         .enumerate()
-        .filter_map(|(i, item)| read_step(item, &format!("{path}[{i}]"), problems))
+        .filter_map(|(i, item)| read_step(item, &format!("{path}[{i}]"), depth, problems))
         .collect()
 }
 
-fn read_step(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<Step> {
+fn read_step(value: &Value, path: &str, depth: usize, problems: &mut Refusal) -> Option<Step> {
     let kind = value.get("type").and_then(Value::as_str);
     match kind {
         None => {
-            problems.push(problem(&format!("{path}.type"), "is required"));
+            problems.shape(&format!("{path}.type"), "is required");
             None
         }
         Some("if") => {
+            if depth >= MAX_STEP_DEPTH {
+                problems.shape(
+                    path,
+                    &format!("if steps nest at most {} deep", MAX_STEP_DEPTH - 1),
+                );
+            }
             // Branches are read item by item, so a problem deep inside names its own path.
             let mut shallow = value.clone();
             let branches = shallow
@@ -435,23 +513,29 @@ fn read_step(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<S
             let condition = match shallow.get("condition") {
                 Some(c) => match serde_json::from_value::<Condition>(c.clone()) {
                     Ok(c) => {
+                        if c.depth() > MAX_CONDITION_DEPTH {
+                            problems.shape(
+                                &format!("{path}.condition"),
+                                &format!("a condition has at most {MAX_CONDITION_DEPTH} levels"),
+                            );
+                        }
                         for field in c.unknown_roots() {
-                            problems.push(problem(
+                            problems.meaning(
                                 &format!("{path}.condition"),
                                 &format!(
                                     "field {field:?} must start with client., trigger., metrics. or time."
                                 ),
-                            ));
+                            );
                         }
                         Some(c)
                     }
                     Err(e) => {
-                        problems.push(problem(&format!("{path}.condition"), &e.to_string()));
+                        problems.shape(&format!("{path}.condition"), &e.to_string());
                         None
                     }
                 },
                 None => {
-                    problems.push(problem(&format!("{path}.condition"), "is required"));
+                    problems.shape(&format!("{path}.condition"), "is required");
                     None
                 }
             };
@@ -459,26 +543,22 @@ fn read_step(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<S
                 o.keys()
                     .find(|k| !["type", "condition"].contains(&k.as_str()))
             }) {
-                problems.push(problem(&format!("{path}.{extra}"), "unknown field"));
+                problems.shape(&format!("{path}.{extra}"), "unknown field");
             }
-            let branch = |value: Option<Value>, name: &str, problems: &mut Vec<Problem>| match value
-            {
+            let branch = |value: Option<Value>, name: &str, problems: &mut Refusal| match value {
                 None | Some(Value::Null) => Vec::new(),
                 Some(Value::Array(items)) => {
-                    read_steps(&items, &format!("{path}.{name}"), problems)
+                    read_steps(&items, &format!("{path}.{name}"), depth + 1, problems)
                 }
                 Some(_) => {
-                    problems.push(problem(
-                        &format!("{path}.{name}"),
-                        "must be an array of steps",
-                    ));
+                    problems.shape(&format!("{path}.{name}"), "must be an array of steps");
                     Vec::new()
                 }
             };
             let then = branch(then, "then", problems);
             let otherwise = branch(otherwise, "else", problems);
             if then.is_empty() && otherwise.is_empty() {
-                problems.push(problem(path, "an if step needs steps in then or else"));
+                problems.meaning(path, "an if step needs steps in then or else");
             }
             condition.map(|condition| {
                 Step::Control(Control::If {
@@ -492,24 +572,22 @@ fn read_step(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<S
             let control: Control = match serde_json::from_value(value.clone()) {
                 Ok(c) => c,
                 Err(e) => {
-                    problems.push(problem(path, &e.to_string()));
+                    problems.shape(path, &e.to_string());
                     return None;
                 }
             };
             match &control {
-                Control::Delay { minutes } if *minutes > MAX_DELAY_MINUTES => {
-                    problems.push(problem(
-                        &format!("{path}.minutes"),
-                        &format!("must be between 0 and {MAX_DELAY_MINUTES}"),
-                    ))
-                }
+                Control::Delay { minutes } if *minutes > MAX_DELAY_MINUTES => problems.shape(
+                    &format!("{path}.minutes"),
+                    &format!("must be between 0 and {MAX_DELAY_MINUTES}"),
+                ),
                 Control::Approval {
                     timeout_minutes, ..
                 } if *timeout_minutes == 0 || *timeout_minutes > MAX_APPROVAL_TIMEOUT_MINUTES => {
-                    problems.push(problem(
+                    problems.shape(
                         &format!("{path}.timeout_minutes"),
                         &format!("must be between 1 and {MAX_APPROVAL_TIMEOUT_MINUTES}"),
-                    ))
+                    )
                 }
                 _ => {}
             }
@@ -518,37 +596,29 @@ fn read_step(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<S
         Some(_) => match serde_json::from_value::<ActionStep>(value.clone()) {
             Ok(step) => {
                 if let Action::HttpRequest { url, .. } = &step.action {
-                    if !(url.starts_with("https://") || url.starts_with("http://")) {
-                        problems.push(problem(&format!("{path}.url"), "must be an http(s) URL"));
-                    } else if templated_target(url) {
-                        problems.push(problem(
-                            &format!("{path}.url"),
-                            "templates may only be used in the path and query, not in the scheme, host or port",
-                        ));
+                    let at = format!("{path}.url");
+                    match check_target_url(url) {
+                        Ok(()) => {}
+                        Err(problem @ TargetUrlProblem::NotAnAddress) => {
+                            problems.meaning(&at, &problem.to_string());
+                        }
+                        Err(problem) => problems.shape(&at, &problem.to_string()),
                     }
                 }
                 Some(Step::Action(step))
             }
             Err(e) => {
-                problems.push(problem(path, &e.to_string()));
+                problems.shape(path, &e.to_string());
                 None
             }
         },
     }
 }
 
-/// Whether a template (`{{…}}`) appears before the URL's path: in its scheme, user, host or
-/// port, where it could aim the request somewhere the definition does not say.
-fn templated_target(url: &str) -> bool {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    scheme.contains("{{") || authority.contains("{{")
-}
-
 /// The egress guard over a read workflow: each `http_request` whose URL names a refused address
 /// (or `localhost`), at its JSON path. Names are checked again when they are resolved.
-pub fn egress_problems(spec: &WorkflowSpec, egress: &EgressPolicy) -> Vec<Problem> {
-    fn walk(steps: &[Step], path: &str, egress: &EgressPolicy, problems: &mut Vec<Problem>) {
+pub fn egress_problems(spec: &WorkflowSpec, egress: &EgressPolicy) -> Refusal {
+    fn walk(steps: &[Step], path: &str, egress: &EgressPolicy, problems: &mut Refusal) {
         for (i, step) in steps.iter().enumerate() {
             let here = format!("{path}[{i}]");
             match step {
@@ -556,13 +626,15 @@ pub fn egress_problems(spec: &WorkflowSpec, egress: &EgressPolicy) -> Vec<Proble
                     action: Action::HttpRequest { url, .. },
                     ..
                 }) => {
+                    // Whether an address may be reached is the deployment's rule
+                    // (`VIGIL_EGRESS_ALLOW`), not something the API document can state.
                     if let Err(denied) = egress.check_url(url) {
-                        problems.push(problem(
+                        problems.meaning(
                             &format!("{here}.url"),
                             &format!(
                                 "{denied}: requests may not go to local or private addresses (VIGIL_EGRESS_ALLOW)"
                             ),
-                        ));
+                        );
                     }
                 }
                 Step::Control(Control::If {
@@ -575,7 +647,7 @@ pub fn egress_problems(spec: &WorkflowSpec, egress: &EgressPolicy) -> Vec<Proble
             }
         }
     }
-    let mut problems = Vec::new();
+    let mut problems = Refusal::default();
     walk(&spec.steps, "$.steps", egress, &mut problems);
     problems
 }
@@ -598,6 +670,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::workflows::condition::MAX_CONDITION_DEPTH;
 
     fn at_risk_follow_up() -> Value {
         json!({"name": "At-risk follow-up", "enabled": true,
@@ -655,6 +728,84 @@ mod tests {
             create_task.is_some_and(|p| p.message.contains("title")),
             "{problems:#?}"
         );
+    }
+
+    #[test]
+    fn what_the_schema_cannot_say_is_unprocessable_and_the_rest_is_invalid() {
+        let workflow = |trigger: Value, steps: Value| json!({"name": "Nightly", "triggers": [trigger], "steps": steps});
+        let task = json!([{"type": "create_task", "title": "Look"}]);
+        let empty_if = json!([{"type": "if", "condition": {"all": []}, "then": [], "else": null}]);
+        let bad_cron = json!({"type": "schedule", "cron": "61 * * * *", "timezone": "Mars/Base"});
+        let bad_address = json!([{"type": "http_request", "url": "https://[1.2]/"}]);
+        for (what, body) in [
+            (
+                "a cron expression and a timezone",
+                workflow(bad_cron.clone(), task.clone()),
+            ),
+            (
+                "an if step without steps",
+                workflow(json!({"type": "ticket_created"}), empty_if),
+            ),
+            (
+                "a bracketed host",
+                workflow(json!({"type": "ticket_created"}), bad_address),
+            ),
+        ] {
+            let refusal = parse_workflow(&body).err().unwrap_or_default();
+            assert!(!refusal.is_empty(), "{what}");
+            assert!(
+                matches!(
+                    refusal.into_error("invalid_workflow"),
+                    crate::Error::UnprocessableFields { .. }
+                ),
+                "{what}"
+            );
+        }
+        // One problem the schema states makes the whole answer a 400, every problem listed.
+        let mixed = workflow(bad_cron, json!([{"type": "create_task"}]));
+        let refusal = parse_workflow(&mixed).err().unwrap_or_default();
+        assert_eq!(refusal.len(), 3, "{refusal:?}");
+        assert!(matches!(
+            refusal.into_error("invalid_workflow"),
+            crate::Error::InvalidFields { .. }
+        ));
+        // Conditions take only their own fields, as the schema says.
+        let both = json!([{"type": "if", "condition": {"all": [], "any": []}, "then": task}]);
+        let refusal = parse_workflow(&workflow(json!({"type": "ticket_created"}), both))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(refusal[0].path, "$.steps[0].condition", "{refusal:?}");
+    }
+
+    #[test]
+    fn steps_and_conditions_nest_as_deep_as_the_document_says() {
+        let nested_ifs = |levels: usize| {
+            let mut steps = json!([{"type": "create_task", "title": "t"}]);
+            for _ in 0..levels {
+                steps = json!([{"type": "if", "condition": {"field": "client.mrr", "operator": "exists"}, "then": steps}]);
+            }
+            json!({"name": "Deep", "triggers": [{"type": "ticket_created"}], "steps": steps})
+        };
+        assert!(parse_workflow(&nested_ifs(MAX_STEP_DEPTH - 1)).is_ok());
+        let refusal = parse_workflow(&nested_ifs(MAX_STEP_DEPTH))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(refusal.len(), 1, "{refusal:?}");
+        assert!(refusal[0].path.ends_with(".then[0]"), "{refusal:?}");
+
+        let nested_conditions = |levels: usize| {
+            let mut condition = json!({"field": "client.mrr", "operator": "exists"});
+            for _ in 1..levels {
+                condition = json!({"any": [condition]});
+            }
+            json!({"name": "Deep", "triggers": [{"type": "ticket_created"}],
+                   "steps": [{"type": "if", "condition": condition, "then": [{"type": "delay", "minutes": 1}]}]})
+        };
+        assert!(parse_workflow(&nested_conditions(MAX_CONDITION_DEPTH)).is_ok());
+        let refusal = parse_workflow(&nested_conditions(MAX_CONDITION_DEPTH + 1))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(refusal[0].path, "$.steps[0].condition", "{refusal:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::ports::{
     Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError, query_filtered,
 };
 use crate::tenancy::tenants::to_json;
+use crate::workflows::definition::is_blank;
 use crate::{Clock, Error, Result, ids, keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -185,11 +186,7 @@ const MAX_TITLE_LEN: usize = 500;
 const MAX_BODY_LEN: usize = 20_000;
 
 fn check(kind: RecordKind, record: &Record) -> Result<()> {
-    let blank = record
-        .title
-        .chars()
-        .all(|c| c.is_whitespace() || c.is_control());
-    if blank || record.title.chars().count() > MAX_TITLE_LEN {
+    if is_blank(&record.title) || record.title.chars().count() > MAX_TITLE_LEN {
         return Err(Error::invalid(
             "invalid_field",
             format!("title must be 1 to {MAX_TITLE_LEN} characters"),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::definition::{Checked, Problem, WorkflowSpec, egress_problems, parse_workflow};
+use super::definition::{Checked, Problem, Refusal, WorkflowSpec, egress_problems, parse_workflow};
 use crate::egress::EgressPolicy;
 use crate::ports::{
     Cursor, DeleteCondition, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp,
@@ -33,10 +33,7 @@ pub struct Workflow {
 
 /// A posted body read and put through the egress guard; every problem at its JSON path.
 fn checked(body: &Value, egress: &EgressPolicy) -> Result<Checked> {
-    let invalid = |problems| Error::InvalidFields {
-        code: "invalid_workflow",
-        problems,
-    };
+    let invalid = |refusal: Refusal| refusal.into_error("invalid_workflow");
     let checked = parse_workflow(body).map_err(invalid)?;
     let problems = egress_problems(&checked.spec, egress);
     if problems.is_empty() {
