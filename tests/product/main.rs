@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod delivery;
 mod egress;
+mod events;
 mod ingest;
 mod isolation;
 mod rules;

@@ -27,6 +27,12 @@ use vigil_core::signature::SignedHeaders;
 use vigil_core::tenancy::auth::HookCredentials;
 use vigil_http::{ApiError, AppState, RawBody};
 
+/// The ingest routes as a finished service (what the `ingest` Lambda runs).
+pub fn service(app: AppState) -> axum::Router {
+    let (routes, _) = router().split_for_parts();
+    vigil_http::finish(routes, app)
+}
+
 /// The ingest routes with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

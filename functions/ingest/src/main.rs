@@ -8,6 +8,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     vigil_runtime::init_tracing(&config);
     let backend = vigil_runtime::Backend::connect(&config).await?;
     let app = vigil_runtime::build_app(&config, &backend)?;
-    let (routes, _) = vigil_ingest::router().split_for_parts();
-    lambda_http::run(vigil_http::finish(routes, app)).await
+    lambda_http::run(vigil_ingest::service(app)).await
 }

@@ -53,6 +53,31 @@ pub async fn handle_sqs(handler: &dyn MessageHandler, event: SqsEvent) -> SqsBat
     response
 }
 
+/// Answers one invocation as a function's Lambda loop does: a flow runs on `context`, an SQS
+/// batch goes to `handler` (a function without a queue refuses one).
+pub async fn invoke<C, F, Fut>(
+    context: C,
+    handler: Option<&dyn MessageHandler>,
+    run_flow: &F,
+    payload: Invocation,
+) -> Result<serde_json::Value, lambda_runtime::Error>
+where
+    F: Fn(C, FlowInvocation) -> Fut,
+    Fut: Future<Output = vigil_core::Result<FlowReport>>,
+{
+    match payload {
+        Invocation::Flow(invocation) => {
+            let report = run_flow(context, invocation).await?;
+            tracing::info!(flow = ?report.flow, detail = %report.detail, "flow finished");
+            Ok(serde_json::to_value(report)?)
+        }
+        Invocation::Sqs(batch) => match handler {
+            Some(handler) => Ok(serde_json::to_value(handle_sqs(handler, batch).await)?),
+            None => Err("this function does not consume a queue".into()),
+        },
+    }
+}
+
 /// Starts the function: configuration, tracing and backend at init (no lazy clients), then
 /// the Lambda loop. `handler` consumes SQS batches (if the function has a queue); `run_flow`
 /// runs scheduled flows.
@@ -74,19 +99,92 @@ where
         let app = app.clone();
         let handler = handler.clone();
         let run_flow = run_flow.clone();
-        async move {
-            match event.payload {
-                Invocation::Flow(invocation) => {
-                    let report = run_flow(app, invocation).await?;
-                    tracing::info!(flow = ?report.flow, detail = %report.detail, "flow finished");
-                    Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
-                }
-                Invocation::Sqs(batch) => match handler.as_deref() {
-                    Some(handler) => Ok(serde_json::to_value(handle_sqs(handler, batch).await)?),
-                    None => Err("this function does not consume a queue".into()),
-                },
-            }
-        }
+        async move { invoke(app, handler.as_deref(), &*run_flow, event.payload).await }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use serde_json::json;
+    use vigil_core::deployment::Flow;
+    use vigil_core::flows::HandleError;
+
+    use super::*;
+
+    /// Fails the messages whose body says so, the way a consumer classifies its errors.
+    struct ByBody;
+
+    #[async_trait]
+    impl MessageHandler for ByBody {
+        async fn handle(&self, message: &Message) -> Result<(), HandleError> {
+            match message.body.as_str() {
+                "store down" => Err(HandleError::Retryable(message.body.clone())),
+                "never" => Err(HandleError::Permanent(message.body.clone())),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn batch(bodies: &[&str]) -> Invocation {
+        let records: Vec<_> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                json!({"messageId": format!("m{i}"), "body": body, "eventSource": "aws:sqs",
+                       "attributes": {"ApproximateReceiveCount": "3"}, "messageAttributes": {}})
+            })
+            .collect();
+        serde_json::from_value(json!({"Records": records})).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn no_flow(_: (), invocation: FlowInvocation) -> vigil_core::Result<FlowReport> {
+        Ok(FlowReport {
+            flow: invocation.flow,
+            detail: json!({"ran": true}),
+            failed_tenants: Vec::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_batch_answers_with_exactly_the_messages_to_redeliver() {
+        let payload = batch(&["ok", "store down", "never", "ok", "store down"]);
+        let answer = invoke((), Some(&ByBody), &no_flow, payload)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Retryable failures come back for redelivery; permanent ones and successes do not.
+        assert_eq!(
+            answer,
+            json!({"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m4"}]})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_where_everything_succeeds_reports_no_failures() {
+        let answer = invoke((), Some(&ByBody), &no_flow, batch(&["ok", "ok"]))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answer, json!({"batchItemFailures": []}));
+    }
+
+    #[test]
+    fn messages_carry_their_receive_count() {
+        let Invocation::Sqs(event) = batch(&["ok"]) else {
+            panic!("an SQS event reads as a batch");
+        };
+        let read = messages(event);
+        assert_eq!((read[0].id.as_str(), read[0].receive_count), ("m0", 3));
+    }
+
+    #[tokio::test]
+    async fn a_flow_runs_and_a_function_without_a_queue_refuses_a_batch() {
+        let flow: Invocation =
+            serde_json::from_value(json!({"flow": "rules_tick"})).unwrap_or_else(|e| panic!("{e}"));
+        let answer = invoke((), None, &no_flow, flow)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answer["flow"], json!(Flow::RulesTick));
+        assert!(invoke((), None, &no_flow, batch(&["ok"])).await.is_err());
+    }
 }
