@@ -182,7 +182,11 @@ async fn a_newcomer_serves_creates_a_tenant_and_posts_a_signed_event_twice() {
 #[test]
 fn bad_cli_input_exits_non_zero_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [&[&str]; 4] = [
+    let cases: [&[&str]; 6] = [
+        // Not a dead letter: nothing is requeued, and the command says so.
+        &["dlq", "requeue", "--id", "dlm_nope"],
+        // Neither ids nor --all.
+        &["dlq", "requeue"],
         &[
             "key",
             "create",
