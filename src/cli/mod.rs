@@ -2,6 +2,7 @@
 
 mod delivery;
 mod demo;
+mod dlq;
 mod infra;
 mod keys;
 mod runs;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Add and list delivery channels (Slack, signed webhook, email).
     #[command(subcommand)]
     Channel(delivery::ChannelCommand),
+    /// Dead letters: list what delivery gave up on, and queue it again.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
     /// Deliver what the outbox holds now, once, and exit.
     Dispatch {
         /// Required: drain once (a standing dispatcher runs inside `vigil serve`).
@@ -261,6 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::UpdateBaselines { json } => {
             with_app(&config, |app| runs::update_baselines(app, json)).await
         }
+        Command::Dlq(command) => with_app(&config, |app| dlq::run(app, command)).await,
         Command::Dispatch { once: _, json } => {
             with_app(&config, |app| delivery::dispatch_once(app, json)).await
         }

@@ -12,7 +12,7 @@ const LOOPBACK: &str = "127.0.0.1,localhost,::1";
 
 /// The `vigil` binary on `data_dir`, configured by the test alone: none of the caller's `VIGIL_*`
 /// variables, and loopback kept out of any proxy the caller's environment names.
-fn vigil(data_dir: &std::path::Path) -> Command {
+pub(crate) fn vigil(data_dir: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
     for (name, _) in std::env::vars_os() {
         if name.as_encoded_bytes().starts_with(b"VIGIL_") {
@@ -39,7 +39,7 @@ fn vigil(data_dir: &std::path::Path) -> Command {
 /// Starts `vigil serve` on a free port; returns the child and its base URL. Of the scheduled
 /// flows it runs only the outbox sweep: the daily summary and the weekly review run on the real
 /// clock and would otherwise land in a test's sinks at 08:00 or on a Monday morning.
-fn serve(data_dir: &std::path::Path) -> (Child, String) {
+pub(crate) fn serve(data_dir: &std::path::Path) -> (Child, String) {
     let mut child = vigil(data_dir)
         .args(["serve", "--addr", "127.0.0.1:0", "--flows", "outbox_sweep"])
         .stdout(Stdio::piped())
@@ -182,7 +182,11 @@ async fn a_newcomer_serves_creates_a_tenant_and_posts_a_signed_event_twice() {
 #[test]
 fn bad_cli_input_exits_non_zero_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [&[&str]; 4] = [
+    let cases: [&[&str]; 6] = [
+        // Not a dead letter: nothing is requeued, and the command says so.
+        &["dlq", "requeue", "--id", "dlm_nope"],
+        // Neither ids nor --all.
+        &["dlq", "requeue"],
         &[
             "key",
             "create",
@@ -217,7 +221,7 @@ fn bad_cli_input_exits_non_zero_with_a_message() {
 }
 
 /// `vigil tenant create Acme --json`, parsed.
-fn create_tenant(data_dir: &std::path::Path) -> Value {
+pub(crate) fn create_tenant(data_dir: &std::path::Path) -> Value {
     let output = vigil(data_dir)
         .args(["tenant", "create", "Acme", "--json"])
         .output()
@@ -405,7 +409,7 @@ fn demo_seed_opens_demo_anomalies_once_and_rules_run_from_the_cli() {
 }
 
 /// Runs `vigil ARGS --json` and parses its output; panics with stderr when it fails.
-fn json_of(data_dir: &std::path::Path, args: &[&str]) -> Value {
+pub(crate) fn json_of(data_dir: &std::path::Path, args: &[&str]) -> Value {
     let output = vigil(data_dir).args(args).arg("--json").output().unwrap();
     assert!(
         output.status.success(),

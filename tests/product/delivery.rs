@@ -30,6 +30,8 @@ both!(
     payloads_are_redacted_before_they_are_stored_or_sent,
     a_delivered_notification_costs_at_most_three_writes_per_channel,
     the_sweeper_queues_again_what_never_reached_the_dispatcher,
+    a_slow_channel_is_retried_alone_and_never_resends_a_delivered_one,
+    a_message_the_outbox_queue_gave_up_on_is_noticed_listed_and_requeued,
 );
 
 const PATIENCE: Duration = Duration::from_secs(40);
@@ -229,11 +231,11 @@ async fn a_failing_channel_is_retried_until_it_answers(kind: Kind) {
 }
 
 async fn the_last_failed_attempt_dead_letters_the_channel(kind: Kind) {
-    // GIVEN a webhook that always answers 500, and the default ten attempts
+    // GIVEN a webhook that answers 500 ten times (then 200), and the default ten attempts
     let vigil = TestApp::start_with(kind, &[("VIGIL_RETRY_SCHEDULE", "1s")]).await;
     let tenant = vigil.tenant("Acme").await;
     let sink = HttpSink::start().await;
-    sink.script("/hook", vec![SinkResponse::status(500); 20]);
+    sink.script("/hook", vec![SinkResponse::status(500); 10]);
     add_webhook(&vigil, &tenant.api_key, &sink).await;
 
     // WHEN a notification is emitted and the dispatcher runs
@@ -263,6 +265,31 @@ async fn the_last_failed_attempt_dead_letters_the_channel(kind: Kind) {
     let items = inbox["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{inbox}");
     assert!(items[0]["title"].as_str().unwrap().contains("default"));
+
+    // AND it is listed as a dead letter, which an admin queues again by its id
+    let (status, letters) = vigil.get("/api/v1/dead-letters", &tenant.api_key).await;
+    assert_eq!(status, StatusCode::OK, "{letters}");
+    let letters = letters["items"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["kind"], "delivery");
+    assert_eq!(letters[0]["id"], n.id.as_str());
+    assert_eq!(letters[0]["channels"], json!(["default"]));
+    let (status, body) = vigil
+        .send_json(
+            "POST",
+            "/api/v1/dead-letters/requeue",
+            &tenant.api_key,
+            &json!({"ids": [n.id]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["requeued"], json!([n.id]));
+    vigil
+        .dispatch_until_settled(&tenant.tenant_id, PATIENCE)
+        .await;
+    let retried = self::event(&vigil, &tenant.api_key, &n.id).await;
+    assert_eq!(retried["status"], "sent", "{retried}");
+    assert_eq!(sink.requests("/hook").len(), 11);
 }
 
 async fn client_errors_are_permanent_but_408_and_429_retry(kind: Kind) {
@@ -921,4 +948,212 @@ async fn the_sweeper_queues_again_what_never_reached_the_dispatcher(kind: Kind) 
     );
     let again = vigil.app.outbox.sweep(&tenant.tenant_id).await.unwrap();
     assert_eq!(again, 0, "a delivered notification is not queued again");
+}
+
+async fn a_slow_channel_is_retried_alone_and_never_resends_a_delivered_one(kind: Kind) {
+    // GIVEN a tenant routing everything to a fast Slack channel and a slow one (its first answer
+    // comes long after the delivery deadline), with quick retries
+    let vigil = TestApp::start_with(
+        kind,
+        &[
+            ("VIGIL_DELIVERY_DEADLINE_SECONDS", "5"),
+            ("VIGIL_RETRY_SCHEDULE", "1s"),
+        ],
+    )
+    .await;
+    let tenant = vigil.tenant("Acme").await;
+    let sink = HttpSink::start().await;
+    sink.script(
+        "/slow",
+        vec![SinkResponse::status(200).with_delay(Duration::from_secs(60))],
+    );
+    for name in ["fast", "slow"] {
+        add_channel(
+            &vigil,
+            &tenant.api_key,
+            json!({"name": name, "kind": "slack", "url": sink.url(&format!("/{name}"))}),
+        )
+        .await;
+    }
+    let (status, body) = vigil
+        .send_json(
+            "PUT",
+            "/api/v1/routing",
+            &tenant.api_key,
+            &json!({"rules": [{"min_severity": "SEV4", "channels": ["fast", "slow"]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // WHEN a notification is dispatched
+    let (n, _) = emit(
+        &vigil,
+        &tenant.tenant_id,
+        notification("slow", Severity::Sev2),
+    )
+    .await;
+    let message = serde_json::to_string(&OutboxMessage {
+        tenant_id: tenant.tenant_id.clone(),
+        notification_id: n.id.clone(),
+    })
+    .unwrap();
+    let app = vigil.app.clone();
+    let first = tokio::spawn(async move { app.dispatcher.handle(&message).await });
+
+    // THEN both channels are sent to at once, and the fast one's delivery is recorded while the
+    // slow one is still waiting for its answer
+    assert_eq!(sink.wait_for("/fast", 1, PATIENCE).await.len(), 1);
+    assert_eq!(sink.wait_for("/slow", 1, PATIENCE).await.len(), 1);
+    let mut fast = Value::Null;
+    while !first.is_finished() {
+        fast = delivery(&event(&vigil, &tenant.api_key, &n.id).await, "fast").clone();
+        if fast["status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        fast["status"], "sent",
+        "recorded only after the slow channel"
+    );
+    assert!(!first.is_finished());
+
+    // AND the slow one misses the deadline: a retryable failure of that channel only
+    let report = first.await.unwrap().unwrap();
+    assert_eq!(report.sent, vec!["fast".to_owned()], "{report:?}");
+    assert_eq!(report.retrying, vec!["slow".to_owned()], "{report:?}");
+    let slow = delivery(&event(&vigil, &tenant.api_key, &n.id).await, "slow").clone();
+    assert_eq!(slow["status"], "pending", "{slow}");
+    assert!(
+        slow["last_error"].as_str().unwrap().contains("deadline"),
+        "{slow}"
+    );
+
+    // AND its retry reaches it, while the fast one still has exactly one request
+    vigil
+        .dispatch_until_settled(&tenant.tenant_id, PATIENCE)
+        .await;
+    let event = event(&vigil, &tenant.api_key, &n.id).await;
+    assert_eq!(event["status"], "sent", "{event}");
+    assert_eq!(delivery(&event, "slow")["attempts"], 2, "{event}");
+    assert_eq!(delivery(&event, "fast")["attempts"], 1, "{event}");
+    assert_eq!(sink.requests("/slow").len(), 2);
+    assert_eq!(sink.requests("/fast").len(), 1);
+}
+
+async fn a_message_the_outbox_queue_gave_up_on_is_noticed_listed_and_requeued(kind: Kind) {
+    // GIVEN two tenants with a webhook each, and an outbox message of the first that the queue
+    // gave up on (received as often as allowed, never handled)
+    let vigil = TestApp::start(kind).await;
+    let acme = vigil.tenant("Acme").await;
+    let other = vigil.tenant("Other").await;
+    let sink = HttpSink::start().await;
+    add_webhook(&vigil, &acme.api_key, &sink).await;
+    let (n, _) = emit(
+        &vigil,
+        &acme.tenant_id,
+        notification("poison", Severity::Sev2),
+    )
+    .await;
+    let outbox = &vigil.app.ports.outbox;
+    let dead = &vigil.app.ports.outbox_dead_letters;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while dead.depth().await.unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "never dead-lettered");
+        outbox
+            .receive(10, Duration::ZERO, Duration::from_secs(1))
+            .await
+            .unwrap();
+    }
+
+    // WHEN the outbox sweep runs (twice: its notice is made once) and the dispatcher delivers
+    for _ in 0..2 {
+        vigil_dispatcher::run_flow(
+            &vigil.app,
+            vigil_core::deployment::FlowInvocation {
+                flow: vigil_core::deployment::Flow::OutboxSweep,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    vigil
+        .dispatch_until_settled(&acme.tenant_id, PATIENCE)
+        .await;
+
+    // THEN the tenant's inbox has one notice of it, and the webhook nothing yet
+    let (_, inbox) = vigil
+        .get("/api/v1/inbox?type=delivery.dead_lettered", &acme.api_key)
+        .await;
+    let notices = inbox["items"].as_array().unwrap();
+    assert_eq!(notices.len(), 1, "{inbox}");
+    assert!(
+        notices[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Payment failures"),
+        "{inbox}"
+    );
+    let sent_of = |id: &str| {
+        sink.requests("/hook")
+            .iter()
+            .filter(|r| r.headers.iter().any(|(k, v)| k == "webhook-id" && v == id))
+            .count()
+    };
+    assert_eq!(sent_of(&n.id), 0, "the dead-lettered notification was sent");
+
+    // AND admins of that tenant list it; a viewer may not, and the other tenant sees nothing
+    let (status, listed) = vigil.get("/api/v1/dead-letters", &acme.api_key).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let letters = listed["items"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{listed}");
+    assert_eq!(letters[0]["kind"], "message");
+    assert_eq!(letters[0]["notification_id"], n.id.as_str());
+    let id = letters[0]["id"].as_str().unwrap().to_owned();
+    let viewer = vigil.viewer_key(&acme.tenant_id).await;
+    let (status, body) = vigil.get("/api/v1/dead-letters", &viewer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (_, others) = vigil.get("/api/v1/dead-letters", &other.api_key).await;
+    assert_eq!(others["items"], json!([]), "{others}");
+
+    // WHEN the other tenant, then a viewer, then an admin asking for two things, try to requeue it
+    let requeue = |key: &str, body: Value| {
+        let key = key.to_owned();
+        let vigil = &vigil;
+        async move {
+            vigil
+                .send_json("POST", "/api/v1/dead-letters/requeue", &key, &body)
+                .await
+        }
+    };
+    let (status, body) = requeue(&other.api_key, json!({"ids": [id]})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    let (status, _) = requeue(&viewer, json!({"ids": [id]})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = requeue(&acme.api_key, json!({"ids": [id], "all": true})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // THEN it is still dead; WHEN its admin requeues it, THEN it is delivered once and audited
+    assert_eq!(dead.depth().await.unwrap(), 1);
+    let (status, body) = requeue(&acme.api_key, json!({"ids": [id]})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["requeued"], json!([id]));
+    vigil
+        .dispatch_until_settled(&acme.tenant_id, PATIENCE)
+        .await;
+    let event = event(&vigil, &acme.api_key, &n.id).await;
+    assert_eq!(event["status"], "sent", "{event}");
+    assert_eq!(sent_of(&n.id), 1);
+    let (_, letters) = vigil.get("/api/v1/dead-letters", &acme.api_key).await;
+    assert_eq!(letters["items"], json!([]), "{letters}");
+    let (_, audit) = vigil.get("/api/v1/audit", &acme.api_key).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "dead_letter.requeue" && e["target"] == id.as_str()),
+        "{audit}"
+    );
 }

@@ -37,6 +37,15 @@ impl MessageHandler for OutboxHandler {
 pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowReport> {
     match invocation.flow {
         Flow::OutboxSweep => {
+            // What the outbox queue gave up on gets a notice in its tenant's inbox. A failure
+            // here must not stop the sweep: the next one looks again.
+            let dead_letter_notices = match app.dead_letters.notify().await {
+                Ok(new) => new,
+                Err(error) => {
+                    tracing::error!(%error, "could not look for dead-lettered outbox messages");
+                    0
+                }
+            };
             let tenants = app.tenants.all_ids().await?;
             let outcome = each_tenant(Flow::OutboxSweep, tenants, |tenant| async move {
                 let republished = app.ingest.republish_parked(&tenant).await?;
@@ -50,6 +59,7 @@ pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowRepor
                 serde_json::json!({
                     "republished_events": republished,
                     "requeued_notifications": requeued,
+                    "dead_letter_notices": dead_letter_notices,
                 })
             }))
         }

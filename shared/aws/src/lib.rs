@@ -23,7 +23,7 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use vigil_core::deployment::ResourceNames;
-use vigil_core::ports::{Ports, Queue, QueueRole, SequentialAnnouncer};
+use vigil_core::ports::{Ports, Queue, QueueRole, SequentialAnnouncer, UnknownLiveness};
 
 pub use aws_config::SdkConfig;
 pub use bus::EventBridgeBus;
@@ -67,6 +67,7 @@ struct Inner {
     workflows_dlq: Arc<SqsQueue>,
     bus: Arc<EventBridgeBus>,
     scheduler: Arc<EventBridgeScheduler>,
+    liveness: Arc<UnknownLiveness>,
 }
 
 impl AwsBackend {
@@ -84,6 +85,7 @@ impl AwsBackend {
             workflows: queue(&r.workflow_queue_url),
             outbox_dlq: queue(&r.outbox_dlq_url),
             workflows_dlq: queue(&r.workflow_dlq_url),
+            liveness: Arc::new(UnknownLiveness::new()),
             bus: Arc::new(EventBridgeBus::new(events, &r.event_bus)),
             scheduler: Arc::new(EventBridgeScheduler::new(
                 scheduler,
@@ -108,6 +110,7 @@ impl AwsBackend {
         Ports {
             store: inner.store.clone(),
             outbox: inner.outbox.clone(),
+            outbox_dead_letters: inner.outbox_dlq.clone(),
             workflow_queue: inner.workflows.clone(),
             bus: inner.bus.clone(),
             scheduler: inner.scheduler.clone(),
@@ -117,6 +120,7 @@ impl AwsBackend {
                 outbox: inner.outbox.clone(),
                 workflow_queue: inner.workflows.clone(),
             }),
+            liveness: inner.liveness.clone(),
         }
     }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::Clock;
 use crate::anomaly::AnomalyService;
 use crate::delivery::channels::ChannelService;
-use crate::delivery::dispatcher::{DeliverySettings, Dispatcher};
+use crate::delivery::dead_letters::DeadLetterService;
+use crate::delivery::dispatcher::{DeliverySettings, Dispatcher, DispatcherParts};
 use crate::delivery::inbox::InboxService;
 use crate::delivery::outbox::OutboxService;
 use crate::delivery::routing::RoutingService;
@@ -68,6 +69,8 @@ pub struct App {
     pub routing: Arc<RoutingService>,
     pub inbox: InboxService,
     pub dispatcher: Dispatcher,
+    /// What delivery gave up on, listed and requeued.
+    pub dead_letters: DeadLetterService,
     pub anomalies: Arc<AnomalyService>,
     pub rules: RuleService,
     pub reports: ReportService,
@@ -131,14 +134,22 @@ impl App {
         });
         Self {
             engine,
-            dispatcher: Dispatcher::new(
-                store.clone(),
-                outbox.clone(),
-                channels.clone(),
-                routing.clone(),
+            dispatcher: Dispatcher::new(DispatcherParts {
+                store: store.clone(),
+                outbox: outbox.clone(),
+                channels: channels.clone(),
+                routing: routing.clone(),
                 notifiers,
+                liveness: ports.liveness.clone(),
+                clock: clock.clone(),
+                settings: settings.delivery.clone(),
+            }),
+            dead_letters: DeadLetterService::new(
+                outbox.clone(),
+                ports.outbox.clone(),
+                ports.outbox_dead_letters.clone(),
+                store.clone(),
                 clock.clone(),
-                settings.delivery.clone(),
             ),
             inbox: InboxService::new(store.clone(), clock.clone()),
             rules: RuleService::new(store.clone(), anomalies.clone(), clock.clone()),

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value as Json, json};
 use serde_norway::Value as Yaml;
 use vigil_core::deployment::{
-    CRON_FLOWS, DEFAULT_MAX_RECEIVES, FlowInvocation, FunctionName, ResourceNames,
+    CRON_FLOWS, DEFAULT_MAX_RECEIVES, DELIVERY_CLAIM, DELIVERY_DEADLINE,
+    DISPATCHER_TIMEOUT_SECONDS, FlowInvocation, FunctionName, ResourceNames,
 };
 use vigil_core::ports::QueueRole;
 
@@ -309,6 +310,36 @@ fn queues_dead_letter_after_the_default_receives() {
             "{queue}"
         );
     }
+}
+
+#[test]
+fn the_delivery_deadline_ends_before_the_claim_and_the_dispatcher_timeout() {
+    // GIVEN the template's dispatcher and the queue it consumes
+    let template = template();
+    let timeout = properties(&template, FunctionName::Dispatcher.logical_id())["Timeout"]
+        .as_u64()
+        .expect("the dispatcher has a Timeout of its own");
+    let visibility = properties(&template, "OutboxQueue")["VisibilityTimeout"]
+        .as_u64()
+        .expect("VisibilityTimeout");
+
+    // THEN the timeout is the one delivery's bounds derive from
+    assert_eq!(timeout, DISPATCHER_TIMEOUT_SECONDS);
+    // AND the sends end before the claim on their records and before the function is stopped
+    let deadline = DELIVERY_DEADLINE.as_secs();
+    assert!(
+        DELIVERY_DEADLINE < DELIVERY_CLAIM,
+        "deadline {deadline} s ≥ claim"
+    );
+    assert!(
+        deadline < timeout,
+        "deadline {deadline} s ≥ timeout {timeout} s"
+    );
+    // AND a message stays hidden for as long as the function may run
+    assert!(
+        timeout <= visibility,
+        "timeout {timeout} s > visibility {visibility} s"
+    );
 }
 
 #[test]

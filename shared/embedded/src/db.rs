@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS messages (
     visible_at INTEGER NOT NULL,
     receive_count INTEGER NOT NULL,
     receipt TEXT,
-    sent_at INTEGER NOT NULL
+    sent_at INTEGER NOT NULL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
 
@@ -66,7 +67,6 @@ CREATE TABLE IF NOT EXISTS schedules (
     checked_until INTEGER,
     PRIMARY KEY (grp, name)
 );
-PRAGMA user_version = 1;
 ";
 
 /// An adapter error that can say "the database did not answer".
@@ -400,7 +400,28 @@ fn configure_writer(conn: &Connection, file: bool) -> rusqlite::Result<()> {
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     }
     // IMMEDIATE: another process creating the schema at the same moment waits instead of failing.
-    conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
+    conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA}"))?;
+    match migrate(conn) {
+        Ok(()) => conn.execute_batch("COMMIT;"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK;");
+            Err(e)
+        }
+    }
+}
+
+/// Brings a database made by an earlier version up to the schema above.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    // Version 2: a message names the process instance holding its lease.
+    let has_owner: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('messages') WHERE name = 'owner')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_owner {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN owner TEXT;")?;
+    }
+    conn.execute_batch("PRAGMA user_version = 2;")
 }
 
 /// Copies committed pages from the WAL into the database file on a thread of its own, so the

@@ -12,6 +12,7 @@ mod announce;
 mod bus;
 pub mod cron;
 mod db;
+mod instance;
 mod queue;
 mod scheduler;
 mod store;
@@ -32,6 +33,7 @@ pub use scheduler::SqliteScheduler;
 pub use store::SqliteStore;
 
 use db::Database;
+use instance::ProcessInstance;
 use queue::DeadLetter;
 use scheduler::TargetQueue;
 
@@ -54,6 +56,11 @@ pub enum EmbeddedError {
         path: String,
         source: rusqlite::Error,
     },
+    #[error("cannot register this process in {path}: {source}")]
+    Instance {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot start the database writer thread: {0}")]
     Spawn(std::io::Error),
     #[error("embedded store unavailable: {0}")]
@@ -68,6 +75,7 @@ pub struct EmbeddedBackend {
 
 struct Inner {
     db: Arc<Database>,
+    instance: Arc<ProcessInstance>,
     path: Option<PathBuf>,
     store: Arc<SqliteStore>,
     outbox: Arc<SqliteQueue>,
@@ -88,22 +96,31 @@ impl EmbeddedBackend {
         })?;
         let path = data_dir.join(DATABASE_FILE);
         let db = Database::open(Some(&path))?;
-        Ok(Self::assemble(db, Some(path), names))
+        let instance = ProcessInstance::register(Some(data_dir))?;
+        Ok(Self::assemble(db, instance, Some(path), names))
     }
 
     /// A private in-memory database (unit tests).
     pub fn in_memory(names: &ResourceNames) -> Result<Self, EmbeddedError> {
         let db = Database::open(None)?;
-        Ok(Self::assemble(db, None, names))
+        let instance = ProcessInstance::register(None)?;
+        Ok(Self::assemble(db, instance, None, names))
     }
 
-    fn assemble(db: Database, path: Option<PathBuf>, names: &ResourceNames) -> Self {
+    fn assemble(
+        db: Database,
+        instance: ProcessInstance,
+        path: Option<PathBuf>,
+        names: &ResourceNames,
+    ) -> Self {
         let db = Arc::new(db);
+        let instance = Arc::new(instance);
         let queue_pair = |role: QueueRole| {
             let dlq_notify = Arc::new(Notify::new());
             let dlq_name = names.dead_letter_queue(role);
             let dlq = SqliteQueue::new(
                 Arc::clone(&db),
+                Arc::clone(&instance),
                 dlq_name.clone(),
                 Arc::clone(&dlq_notify),
                 None,
@@ -111,6 +128,7 @@ impl EmbeddedBackend {
             let notify = Arc::new(Notify::new());
             let main = SqliteQueue::new(
                 Arc::clone(&db),
+                Arc::clone(&instance),
                 names.queue(role),
                 Arc::clone(&notify),
                 Some(DeadLetter {
@@ -153,6 +171,7 @@ impl EmbeddedBackend {
             inner: Arc::new(Inner {
                 store,
                 db,
+                instance,
                 path,
                 outbox,
                 workflows,
@@ -173,10 +192,12 @@ impl EmbeddedBackend {
         Ports {
             store: inner.store.clone(),
             outbox: inner.outbox.clone(),
+            outbox_dead_letters: inner.outbox_dlq.clone(),
             workflow_queue: inner.workflows.clone(),
             bus: inner.bus.clone(),
             scheduler: inner.scheduler.clone(),
             announcer: inner.announcer.clone(),
+            liveness: inner.instance.clone(),
         }
     }
 
@@ -220,6 +241,7 @@ impl EmbeddedBackend {
     /// Finishes every queued write, then stops the writer thread. Idempotent.
     pub async fn shutdown(&self) {
         self.inner.db.shutdown().await;
+        self.inner.instance.retire();
     }
 
     /// The database file (`None` for an in-memory database).

@@ -10,6 +10,7 @@ use vigil_core::ports::queue::{MAX_DELAY, MAX_MESSAGE_BYTES, MAX_RECEIVE_BATCH};
 use vigil_core::ports::{Queue, QueueError, ReceivedMessage, RequestCounter, RequestCounts};
 
 use crate::db::{Database, now_millis};
+use crate::instance::ProcessInstance;
 
 /// How often a waiting receive looks again for messages it was not told about (sent by another
 /// process, or whose delay or visibility timeout ran out).
@@ -26,6 +27,8 @@ pub(crate) struct DeadLetter {
 /// One queue of the embedded backend.
 pub struct SqliteQueue {
     db: Arc<Database>,
+    /// Whose leases this queue's receives are.
+    instance: Arc<ProcessInstance>,
     name: String,
     dead_letter: Option<DeadLetter>,
     notify: Arc<Notify>,
@@ -45,12 +48,14 @@ impl SqliteQueue {
 
     pub(crate) fn new(
         db: Arc<Database>,
+        instance: Arc<ProcessInstance>,
         name: String,
         notify: Arc<Notify>,
         dead_letter: Option<DeadLetter>,
     ) -> Self {
         Self {
             db,
+            instance,
             name,
             dead_letter,
             notify,
@@ -75,6 +80,66 @@ impl SqliteQueue {
                 .map_err(unavailable)
             })
             .await
+    }
+}
+
+impl SqliteQueue {
+    /// Makes the messages leased by stopped processes visible again at once, on every queue of
+    /// the database (a process killed mid-batch would otherwise hold them until their visibility
+    /// timeout); returns how many. Their receive counts stand: a message that kills its consumer
+    /// still dead-letters.
+    pub(crate) async fn take_over_leases(&self) -> Result<usize, QueueError> {
+        let holders: Vec<String> = self
+            .db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT DISTINCT owner FROM messages \
+                     WHERE owner IS NOT NULL AND visible_at > ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_map(params![now_millis()], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .map_err(unavailable)
+            })
+            .await?;
+        let stopped: Vec<String> = holders
+            .into_iter()
+            .chain(self.instance.others())
+            .filter(|holder| self.instance.has_stopped(holder))
+            .collect();
+        if stopped.is_empty() {
+            return Ok(0);
+        }
+        let released = stopped.clone();
+        let returned = self
+            .db
+            .write(move |conn| {
+                let now = now_millis();
+                let mut update = conn
+                    .prepare_cached(
+                        "UPDATE messages SET visible_at = ?2, receipt = NULL, owner = NULL \
+                         WHERE owner = ?1 AND visible_at > ?2",
+                    )
+                    .map_err(unavailable)?;
+                let mut returned = 0;
+                for holder in &released {
+                    returned += update.execute(params![holder, now]).map_err(unavailable)?;
+                }
+                Ok(returned)
+            })
+            .await?;
+        if returned > 0 {
+            tracing::info!(
+                returned,
+                "leases of stopped processes returned to their queues"
+            );
+        }
+        // A missing lock file says "gone" as well as an unlocked one does.
+        for holder in &stopped {
+            self.instance.forget(holder);
+        }
+        Ok(returned)
     }
 }
 
@@ -136,6 +201,7 @@ struct Taken {
 fn take_messages(
     conn: &Connection,
     queue: &str,
+    owner: &str,
     dead_letter: Option<(&str, u32)>,
     max: u32,
     visibility: Duration,
@@ -176,7 +242,8 @@ fn take_messages(
             {
                 // SQS moves it on the receive after the last allowed one, keeping its count.
                 conn.prepare_cached(
-                    "UPDATE messages SET queue = ?2, visible_at = ?3, receipt = NULL WHERE seq = ?1",
+                    "UPDATE messages SET queue = ?2, visible_at = ?3, receipt = NULL, owner = NULL \
+                     WHERE seq = ?1",
                 )?
                 .execute(params![seq, dlq, now])?;
                 moved = true;
@@ -185,9 +252,9 @@ fn take_messages(
             let receipt = format!("{seq}.{}", ulid::Ulid::new());
             conn.prepare_cached(
                 "UPDATE messages SET receive_count = receive_count + 1, receipt = ?2, \
-                 visible_at = ?3 WHERE seq = ?1",
+                 visible_at = ?3, owner = ?4 WHERE seq = ?1",
             )?
-            .execute(params![seq, receipt, hidden_until])?;
+            .execute(params![seq, receipt, hidden_until, owner])?;
             taken.messages.push(ReceivedMessage {
                 message_id,
                 body,
@@ -238,8 +305,12 @@ impl Queue for SqliteQueue {
             tokio::pin!(notified);
             notified.as_mut().enable();
 
+            if self.instance.take_over_due() {
+                woken |= self.take_over_leases().await? > 0;
+            }
             if woken || self.any_visible().await? {
                 let queue = self.name.clone();
+                let owner = self.instance.id().to_owned();
                 let dead_letter = self
                     .dead_letter
                     .as_ref()
@@ -248,7 +319,7 @@ impl Queue for SqliteQueue {
                     .db
                     .write_fails_clean(move |conn| {
                         let dead_letter = dead_letter.as_ref().map(|(q, n)| (q.as_str(), *n));
-                        take_messages(conn, &queue, dead_letter, max, visibility)
+                        take_messages(conn, &queue, &owner, dead_letter, max, visibility)
                             .map_err(unavailable)
                     })
                     .await?;
@@ -450,6 +521,53 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(dead[0].body, "poison");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_leases_of_a_stopped_process_come_back_at_once() {
+        // GIVEN a process that received a message for half an hour and stopped without deleting
+        // or releasing it (its backend dropped, no shutdown: as after kill -9)
+        let dir = tempfile::tempdir().unwrap();
+        let names = ResourceNames::default();
+        let crashed = EmbeddedBackend::open(dir.path(), &names).unwrap();
+        let queue = Arc::clone(&crashed.ports().outbox);
+        queue.send("in flight", Duration::ZERO).await.unwrap();
+        let leased = queue
+            .receive(1, Duration::from_secs(1800), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(leased.len(), 1);
+        drop(queue);
+        drop(crashed);
+
+        // WHEN a new process on the same directory receives, beside a live one holding a lease
+        let live = EmbeddedBackend::open(dir.path(), &names).unwrap();
+        live.ports()
+            .outbox
+            .send("held", Duration::ZERO)
+            .await
+            .unwrap();
+        let held = live
+            .ports()
+            .outbox
+            .receive(1, Duration::from_secs(1800), Duration::ZERO)
+            .await
+            .unwrap();
+        let restarted = EmbeddedBackend::open(dir.path(), &names).unwrap();
+        let got = restarted
+            .ports()
+            .outbox
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap();
+
+        // THEN it gets the stopped process's message now, received a second time, and not the
+        // live one's
+        let bodies: Vec<&str> = got.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, vec!["in flight"], "held: {held:?}");
+        assert_eq!(got[0].receive_count, 2);
+        live.shutdown().await;
+        restarted.shutdown().await;
     }
 
     #[tokio::test]

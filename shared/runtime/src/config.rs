@@ -8,7 +8,7 @@ use vigil_aws::AwsResources;
 use vigil_core::AppSettings;
 use vigil_core::delivery::dispatcher::DeliverySettings;
 use vigil_core::delivery::retry::{RetryPolicy, parse_schedule};
-use vigil_core::deployment::ResourceNames;
+use vigil_core::deployment::{DELIVERY_DEADLINE, ResourceNames};
 use vigil_core::egress::EgressPolicy;
 use vigil_core::ingest::IngestSettings;
 use vigil_core::workflows::WorkflowSettings;
@@ -332,8 +332,26 @@ fn delivery_settings(source: &dyn Source) -> Result<DeliverySettings, ConfigErro
             problem: "must be an http(s) URL".into(),
         });
     }
+    let deadline = match source.get("VIGIL_DELIVERY_DEADLINE_SECONDS") {
+        None => DELIVERY_DEADLINE,
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(seconds) if (1..=DELIVERY_DEADLINE.as_secs()).contains(&seconds) => {
+                Duration::from_secs(seconds)
+            }
+            _ => {
+                return Err(ConfigError {
+                    variable: "VIGIL_DELIVERY_DEADLINE_SECONDS",
+                    problem: format!(
+                        "{text:?} is not a whole number of seconds from 1 to {}",
+                        DELIVERY_DEADLINE.as_secs()
+                    ),
+                });
+            }
+        },
+    };
     Ok(DeliverySettings {
         retry,
+        deadline,
         force_fail,
         public_url,
     })

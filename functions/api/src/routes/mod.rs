@@ -5,6 +5,7 @@ mod anomalies;
 mod audit;
 mod channels;
 mod clients;
+mod dead_letters;
 mod domain_events;
 mod events;
 mod health;
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(domain_events::router())
         .merge(events::router())
+        .merge(dead_letters::router())
         .merge(channels::router())
         .merge(routing::router())
         .merge(inbox::router())

@@ -4,12 +4,16 @@
 //!
 //! Exactly once per channel: a channel is sent to only by the dispatcher that claimed its
 //! delivery record (a conditional write), and never again once the record says `sent`. Two
-//! dispatchers handling the same message race for the claim; the loser leaves that channel.
+//! dispatchers handling the same message race for the claim; the loser leaves that channel. A
+//! claim names the process that holds it; when that process is known to be gone (it crashed
+//! mid-send), the claim no longer holds and the channel is sent to again, with the same
+//! webhook id.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 
 use super::channels::{Channel, ChannelService, Destination, INBOX};
 use super::inbox;
@@ -19,18 +23,24 @@ use super::record::{DeliveryRecord, DeliveryStatus, Next, TargetKind};
 use super::retry::{RetryPolicy, SendOutcome, classify_email, classify_http, next_wait};
 use super::routing::{self, RoutingService};
 use super::{email, slack, webhook};
+use crate::deployment::{DELIVERY_CLAIM, DELIVERY_DEADLINE};
 use crate::ports::queue::MAX_DELAY;
-use crate::ports::{HttpPost, Item, ItemStore, Notifiers, PutCondition, StoreError, WriteOp};
+use crate::ports::{HttpPost, Item, ItemStore, Liveness, Notifiers, PutCondition, StoreError};
 use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
-/// How long a claim keeps other dispatchers off a record: longer than the sends it covers.
-const CLAIM: chrono::Duration = chrono::Duration::minutes(2);
+/// How long a claim keeps other dispatchers off a record.
+fn claim_length() -> chrono::Duration {
+    chrono::Duration::from_std(DELIVERY_CLAIM).unwrap_or_else(|_| chrono::Duration::minutes(2))
+}
 
 /// Settings of delivery, from configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DeliverySettings {
     pub retry: RetryPolicy,
+    /// How long the channels of one notification may take together (at most
+    /// [`DELIVERY_DEADLINE`]); a channel without an answer by then is retried.
+    pub deadline: std::time::Duration,
     /// Failure drill: every send fails (`VIGIL_DISPATCH_FORCE_FAIL=1`).
     pub force_fail: bool,
     /// Base URL people open Vigil at; links in messages are built on it when set.
@@ -47,40 +57,66 @@ pub struct DispatchReport {
     pub skipped: Vec<String>,
 }
 
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            deadline: DELIVERY_DEADLINE,
+            force_fail: false,
+            public_url: None,
+        }
+    }
+}
+
 pub struct Dispatcher {
     store: Arc<dyn ItemStore>,
     outbox: Arc<OutboxService>,
     channels: Arc<ChannelService>,
     routing: Arc<RoutingService>,
     notifiers: Notifiers,
+    liveness: Arc<dyn Liveness>,
     clock: Arc<dyn Clock>,
     settings: DeliverySettings,
 }
 
-/// Result of sending to one target.
+/// What a dispatcher is made of.
+pub struct DispatcherParts {
+    pub store: Arc<dyn ItemStore>,
+    pub outbox: Arc<OutboxService>,
+    pub channels: Arc<ChannelService>,
+    pub routing: Arc<RoutingService>,
+    pub notifiers: Notifiers,
+    pub liveness: Arc<dyn Liveness>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: DeliverySettings,
+}
+
+/// Result of sending to one target, recorded.
 struct Attempt {
     channel: String,
     record: DeliveryRecord,
-    claimed_version: Option<u64>,
     dead_lettered: bool,
 }
 
 impl Dispatcher {
-    pub fn new(
-        store: Arc<dyn ItemStore>,
-        outbox: Arc<OutboxService>,
-        channels: Arc<ChannelService>,
-        routing: Arc<RoutingService>,
-        notifiers: Notifiers,
-        clock: Arc<dyn Clock>,
-        settings: DeliverySettings,
-    ) -> Self {
+    pub fn new(parts: DispatcherParts) -> Self {
+        let DispatcherParts {
+            store,
+            outbox,
+            channels,
+            routing,
+            notifiers,
+            liveness,
+            clock,
+            settings,
+        } = parts;
         Self {
             store,
             outbox,
             channels,
             routing,
             notifiers,
+            liveness,
             clock,
             settings,
         }
@@ -92,6 +128,10 @@ impl Dispatcher {
 
     /// Handles one outbox message body. An `Err` means "try this message again later" (the
     /// store or the queue is down); everything about the channels themselves is recorded.
+    ///
+    /// The channels are sent to concurrently, under one deadline; each channel's outcome is
+    /// recorded as soon as its own send ends, so a slow channel never holds back the record of
+    /// one that already has the notification.
     pub async fn handle(&self, body: &str) -> Result<DispatchReport> {
         let message: OutboxMessage = serde_json::from_str(body)
             .map_err(|e| Error::invalid("invalid_message", format!("outbox message: {e}")))?;
@@ -106,26 +146,38 @@ impl Dispatcher {
         let targets = routing::targets(routing.as_ref(), &channels, n.kind, n.severity);
 
         let now = self.clock.now();
+        let deadline = tokio::time::Instant::now() + self.settings.deadline;
+        let channels = &channels;
+        let outcomes = join_all(targets.iter().map(|name| {
+            let existing = state.records.get(name);
+            async move {
+                if !self.is_due(existing, now).await {
+                    return Ok(None);
+                }
+                if name == INBOX {
+                    return self.deliver_to_inbox(n, existing, now).await.map(Some);
+                }
+                match channels.get(name) {
+                    Some(channel) => {
+                        self.deliver_to_channel(n, channel, existing, now, deadline)
+                            .await
+                    }
+                    None => Ok(None),
+                }
+            }
+        }))
+        .await;
+
         let mut report = DispatchReport::default();
         let mut attempts = Vec::new();
-        for name in &targets {
-            let existing = state.records.get(name);
-            let next = existing.map_or(Next::Send, |(record, _)| record.next(now));
-            if next != Next::Send {
-                report.skipped.push(name.clone());
-                continue;
-            }
-            let attempt = if name == INBOX {
-                self.deliver_to_inbox(n, existing, now).await?
-            } else {
-                match channels.get(name) {
-                    Some(channel) => self.deliver_to_channel(n, channel, existing, now).await?,
-                    None => None,
-                }
-            };
-            match attempt {
-                Some(attempt) => attempts.push(attempt),
-                None => report.skipped.push(name.clone()),
+        let mut failure = None;
+        for (name, outcome) in targets.iter().zip(outcomes) {
+            match outcome {
+                Ok(Some(attempt)) => attempts.push(attempt),
+                Ok(None) => report.skipped.push(name.clone()),
+                // The other channels' outcomes are recorded; this one is tried again with the
+                // message.
+                Err(error) => failure = Some(error),
             }
         }
         for attempt in &attempts {
@@ -135,13 +187,34 @@ impl Dispatcher {
                 DeliveryStatus::Failed => report.dead_lettered.push(attempt.channel.clone()),
             }
         }
-        self.record(tenant, &state, &targets, &attempts).await?;
+        self.update_status(tenant, &state, &targets, &attempts)
+            .await?;
         for attempt in attempts.iter().filter(|a| a.dead_lettered) {
             self.emit_dead_letter_notice(n, &attempt.record).await;
         }
         self.schedule_next(tenant, &state, &attempts, now).await?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
         tracing::info!(tenant, notification_id = %n.id, ?report, "notification dispatched");
         Ok(report)
+    }
+
+    /// Whether a target should be sent to now: never handled, or its retry is due, or the
+    /// process that claimed it is gone (it stopped mid-send, so whether the channel got the
+    /// notification is unknown, and at least once means sending again).
+    async fn is_due(&self, existing: Option<&(DeliveryRecord, u64)>, now: DateTime<Utc>) -> bool {
+        let Some((record, _)) = existing else {
+            return true;
+        };
+        match record.next(now) {
+            Next::Send => true,
+            Next::InFlight => match &record.claimed_by {
+                Some(holder) => self.liveness.is_gone(holder).await,
+                None => false,
+            },
+            Next::Done | Next::WaitUntil(_) => false,
+        }
     }
 
     /// Sends `n` to `channel` right away, outside the outbox (`POST /channels/{id}/test`).
@@ -155,12 +228,13 @@ impl Dispatcher {
         channel: &Channel,
         existing: Option<&(DeliveryRecord, u64)>,
         now: DateTime<Utc>,
+        deadline: tokio::time::Instant,
     ) -> Result<Option<Attempt>> {
         let record = existing.map_or_else(
             || DeliveryRecord::new(&channel.name, channel.destination.kind().into(), now),
             |(record, _)| record.clone(),
         );
-        let claim = record.claimed(now, now + CLAIM);
+        let claim = record.claimed(now, now + claim_length(), self.liveness.instance_id());
         let condition = match existing {
             Some((_, version)) => PutCondition::VersionEquals(*version),
             None => PutCondition::Absent,
@@ -168,7 +242,7 @@ impl Dispatcher {
         let key = keys::delivery(&n.tenant_id, &n.id, &channel.name);
         let claimed_version = match self
             .store
-            .put(Item::new(key, to_json(&claim)?), condition)
+            .put(Item::new(key.clone(), to_json(&claim)?), condition)
             .await
         {
             Ok(version) => version,
@@ -179,24 +253,45 @@ impl Dispatcher {
         let outcome = if self.settings.force_fail {
             forced_failure()
         } else {
-            self.send(n, channel).await
+            match tokio::time::timeout_at(deadline, self.send(n, channel)).await {
+                Ok(outcome) => outcome,
+                Err(_) => SendOutcome::Retry {
+                    error: format!(
+                        "no answer within the delivery deadline ({} s)",
+                        self.settings.deadline.as_secs_f64()
+                    ),
+                    after: None,
+                },
+            }
         };
-        Ok(Some(self.conclude(
-            &channel.name,
-            &claim,
-            &outcome,
-            Some(claimed_version),
-        )))
+        let attempt = self.conclude(&channel.name, &claim, &outcome);
+        match self
+            .store
+            .put(
+                Item::new(key, to_json(&attempt.record)?),
+                PutCondition::VersionEquals(claimed_version),
+            )
+            .await
+        {
+            Ok(_) => Ok(Some(attempt)),
+            // The claim was taken over meanwhile: the record is the new holder's now.
+            Err(StoreError::VersionConflict) => {
+                tracing::warn!(channel = %channel.name, notification_id = %n.id,
+                    "the delivery record changed while sending; its outcome is not recorded");
+                Ok(None)
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// The inbox needs no claim: its item is written once, conditionally, in one transaction
-    /// with its badge count (and, in [`Self::record`], its delivery record).
+    /// with its badge count; its delivery record follows.
     async fn deliver_to_inbox(
         &self,
         n: &Notification,
         existing: Option<&(DeliveryRecord, u64)>,
         now: DateTime<Utc>,
-    ) -> Result<Option<Attempt>> {
+    ) -> Result<Attempt> {
         let record = existing.map_or_else(
             || DeliveryRecord::new(INBOX, TargetKind::Inbox, now),
             |(record, _)| record.clone(),
@@ -213,18 +308,25 @@ impl Dispatcher {
                 Err(other) => return Err(other.into()),
             }
         };
-        let mut attempt = self.conclude(INBOX, &record, &outcome, None);
-        attempt.claimed_version = existing.map(|(_, version)| *version);
-        Ok(Some(attempt))
+        let attempt = self.conclude(INBOX, &record, &outcome);
+        let condition = match existing {
+            Some((_, version)) => PutCondition::VersionEquals(*version),
+            None => PutCondition::Absent,
+        };
+        let key = keys::delivery(&n.tenant_id, &n.id, INBOX);
+        match self
+            .store
+            .put(Item::new(key, to_json(&attempt.record)?), condition)
+            .await
+        {
+            // Written meanwhile by another dispatcher handling the same message: the item is in
+            // the inbox once either way.
+            Ok(_) | Err(StoreError::VersionConflict | StoreError::AlreadyExists) => Ok(attempt),
+            Err(other) => Err(other.into()),
+        }
     }
 
-    fn conclude(
-        &self,
-        channel: &str,
-        record: &DeliveryRecord,
-        outcome: &SendOutcome,
-        claimed_version: Option<u64>,
-    ) -> Attempt {
+    fn conclude(&self, channel: &str, record: &DeliveryRecord, outcome: &SendOutcome) -> Attempt {
         let policy = &self.settings.retry;
         let attempt_number = record.attempts.saturating_add(1);
         let exhausted = policy.is_exhausted(attempt_number);
@@ -249,7 +351,6 @@ impl Dispatcher {
             channel: channel.to_owned(),
             dead_lettered: next.status == DeliveryStatus::Failed,
             record: next,
-            claimed_version,
         }
     }
 
@@ -301,57 +402,30 @@ impl Dispatcher {
         ))
     }
 
-    /// Writes every attempt's record and the notification's new status in one transaction.
-    async fn record(
+    /// Writes the notification's status as its deliveries now add up (each attempt's record is
+    /// written already); re-reads them when someone else wrote meanwhile.
+    async fn update_status(
         &self,
         tenant: &str,
         state: &DeliveryState,
         targets: &[String],
         attempts: &[Attempt],
     ) -> Result<()> {
-        let n = &state.notification.notification;
-        let mut ops = Vec::with_capacity(attempts.len() + 1);
-        for attempt in attempts {
-            let condition = match attempt.claimed_version {
-                Some(version) => PutCondition::VersionEquals(version),
-                None => PutCondition::Absent,
-            };
-            ops.push(WriteOp::Put {
-                item: Item::new(
-                    keys::delivery(tenant, &n.id, &attempt.channel),
-                    to_json(&attempt.record)?,
-                ),
-                condition,
-            });
-        }
-        let updated = self.updated_notification(state, targets, attempts);
-        if let Some(updated) = &updated {
-            ops.push(WriteOp::Put {
-                item: updated.to_item()?,
-                condition: PutCondition::VersionEquals(state.version),
-            });
-        }
-        if ops.is_empty() {
+        let Some(updated) = self.updated_notification(state, targets, attempts) else {
             return Ok(());
-        }
-        match self.store.transact(ops.clone()).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::TransactionCancelled { index, .. }) => {
-                // Someone else wrote meanwhile: keep each write that still holds, then let the
-                // notification's status follow the records as they now are.
-                for (i, op) in ops.into_iter().enumerate() {
-                    if i == index || updated.is_some() && i == attempts.len() {
-                        continue;
-                    }
-                    if let WriteOp::Put { item, condition } = op {
-                        match self.store.put(item, condition).await {
-                            Ok(_)
-                            | Err(StoreError::VersionConflict | StoreError::AlreadyExists) => {}
-                            Err(other) => return Err(other.into()),
-                        }
-                    }
-                }
-                self.refresh_status(tenant, &n.id, targets).await
+        };
+        match self
+            .store
+            .put(
+                updated.to_item()?,
+                PutCondition::VersionEquals(state.version),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::VersionConflict) => {
+                self.refresh_status(tenant, &state.notification.notification.id, targets)
+                    .await
             }
             Err(other) => Err(other.into()),
         }

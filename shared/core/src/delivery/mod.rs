@@ -2,6 +2,7 @@
 //! records with retries and dead-lettering, and the admin inbox.
 
 pub mod channels;
+pub mod dead_letters;
 pub mod dispatcher;
 pub mod email;
 pub mod inbox;

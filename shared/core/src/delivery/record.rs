@@ -49,6 +49,10 @@ pub struct DeliveryRecord {
     pub sent_at: Option<DateTime<Utc>>,
     /// A dispatcher is sending until then; others leave the record alone.
     pub in_flight_until: Option<DateTime<Utc>>,
+    /// The process instance that claimed it: once that instance is known to be gone, the claim
+    /// no longer holds.
+    #[serde(default)]
+    pub claimed_by: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -77,6 +81,7 @@ impl DeliveryRecord {
             last_status: None,
             sent_at: None,
             in_flight_until: None,
+            claimed_by: None,
             updated_at: now,
         }
     }
@@ -97,10 +102,11 @@ impl DeliveryRecord {
         }
     }
 
-    /// The record claimed by a dispatcher until `until`.
-    pub fn claimed(&self, now: DateTime<Utc>, until: DateTime<Utc>) -> Self {
+    /// The record claimed by the process instance `by` until `until`.
+    pub fn claimed(&self, now: DateTime<Utc>, until: DateTime<Utc>, by: &str) -> Self {
         DeliveryRecord {
             in_flight_until: Some(until),
+            claimed_by: Some(by.to_owned()),
             updated_at: now,
             ..self.clone()
         }
@@ -119,6 +125,7 @@ impl DeliveryRecord {
         let mut next = DeliveryRecord {
             attempts: self.attempts.saturating_add(1),
             in_flight_until: None,
+            claimed_by: None,
             updated_at: now,
             ..self.clone()
         };
@@ -151,6 +158,7 @@ impl DeliveryRecord {
             attempts: 0,
             next_attempt_at: None,
             in_flight_until: None,
+            claimed_by: None,
             updated_at: now,
             ..self.clone()
         })
@@ -169,8 +177,9 @@ mod tests {
         let fresh = DeliveryRecord::new("default", TargetKind::Webhook, now);
         assert_eq!(fresh.next(now), Next::Send);
 
-        let claimed = fresh.claimed(now, now + chrono::Duration::seconds(60));
+        let claimed = fresh.claimed(now, now + chrono::Duration::seconds(60), "ins_a");
         assert_eq!(claimed.next(now), Next::InFlight);
+        assert_eq!(claimed.claimed_by.as_deref(), Some("ins_a"));
 
         let retry = SendOutcome::Retry {
             error: "HTTP 503".into(),
@@ -178,7 +187,7 @@ mod tests {
         };
         let waiting = claimed.after_attempt(&retry, Duration::from_secs(10), false, now);
         assert_eq!(waiting.status, DeliveryStatus::Pending);
-        assert_eq!(waiting.attempts, 1);
+        assert_eq!((waiting.attempts, waiting.claimed_by.as_ref()), (1, None));
         assert_eq!(
             waiting.next(now),
             Next::WaitUntil(now + chrono::Duration::seconds(10))

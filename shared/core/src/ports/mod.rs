@@ -3,6 +3,7 @@
 
 pub mod announce;
 pub mod bus;
+pub mod liveness;
 pub mod notify;
 pub mod queue;
 pub mod scheduler;
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use announce::{AnnounceError, Announced, Announcement, Announcer, SequentialAnnouncer};
 pub use bus::{BusEnvelope, BusError, BusEvent, EventBus};
+pub use liveness::{Liveness, UnknownLiveness};
 pub use notify::{
     Email, EmailError, EmailSender, HttpAnswer, HttpPost, HttpSender, Notifiers, TransportError,
 };
@@ -110,11 +112,15 @@ impl QueueRole {
 pub struct Ports {
     pub store: Arc<dyn ItemStore>,
     pub outbox: Arc<dyn Queue>,
+    /// Where the outbox queue moves a message after too many receives.
+    pub outbox_dead_letters: Arc<dyn Queue>,
     pub workflow_queue: Arc<dyn Queue>,
     pub bus: Arc<dyn EventBus>,
     pub scheduler: Arc<dyn Scheduler>,
     /// Put-then-announce; one transaction where the backend allows it.
     pub announcer: Arc<dyn Announcer>,
+    /// Whether the holder of a claim is still running.
+    pub liveness: Arc<dyn Liveness>,
 }
 
 impl Ports {
@@ -130,6 +136,7 @@ impl Ports {
         let parts = [
             self.store.request_counts(),
             self.outbox.request_counts(),
+            self.outbox_dead_letters.request_counts(),
             self.workflow_queue.request_counts(),
             self.bus.request_counts(),
             self.scheduler.request_counts(),

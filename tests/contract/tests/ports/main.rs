@@ -5,6 +5,7 @@
 
 mod announce;
 mod bus;
+mod dead_letters;
 mod queue;
 mod scheduler;
 mod store;
