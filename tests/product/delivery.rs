@@ -23,6 +23,7 @@ both!(
     client_errors_are_permanent_but_408_and_429_retry,
     webhooks_are_signed_with_every_active_secret,
     email_channels_send_mail,
+    an_email_channel_past_its_daily_quota_sends_nothing_more_that_day,
     the_failure_drill_delivers_once_after_a_manual_retry,
     the_inbox_has_a_lifecycle_and_a_badge,
     channel_secrets_are_write_only_and_admin_only,
@@ -440,6 +441,114 @@ async fn email_channels_send_mail(kind: Kind) {
         "{subject}"
     );
     assert!(text.contains("5 failed payments"), "{text}");
+}
+
+/// The mails `to` received where this backend sends them.
+async fn mails_to(kind: Kind, to: &str) -> usize {
+    match kind {
+        Kind::Embedded => mailbox().received_by(to).len(),
+        Kind::Aws => ses_messages(&vigil_aws::testing::moto_endpoint())
+            .await
+            .into_iter()
+            .filter(|m| m.destinations.to.iter().any(|t| t == to))
+            .count(),
+    }
+}
+
+async fn an_email_channel_past_its_daily_quota_sends_nothing_more_that_day(kind: Kind) {
+    // GIVEN a quota of 2 emails per channel and day, and two tenants with an email channel each
+    let clock = pinned_clock();
+    let vigil =
+        TestApp::start_with_clock(kind, &[("VIGIL_EMAIL_DAILY_QUOTA", "2")], clock.clone()).await;
+    let (acme, globex) = (vigil.tenant("Acme").await, vigil.tenant("Globex").await);
+    let unique = ulid::Ulid::new().to_string().to_lowercase();
+    let (acme_to, globex_to) = (
+        format!("acme-{unique}@example.com"),
+        format!("globex-{unique}@example.com"),
+    );
+    for (tenant, to) in [(&acme, &acme_to), (&globex, &globex_to)] {
+        add_channel(
+            &vigil,
+            &tenant.api_key,
+            json!({"name": "default", "kind": "email", "to": [to]}),
+        )
+        .await;
+    }
+
+    // WHEN Acme's channel is given four notifications in a day, and Globex's one
+    let mut acme_ids = Vec::new();
+    for i in 0..4 {
+        let (n, _) = emit(
+            &vigil,
+            &acme.tenant_id,
+            notification(&format!("quota-{i}"), Severity::Sev2),
+        )
+        .await;
+        vigil
+            .dispatch_until_settled(&acme.tenant_id, PATIENCE)
+            .await;
+        acme_ids.push(n.id);
+    }
+    emit(
+        &vigil,
+        &globex.tenant_id,
+        notification("quota-g", Severity::Sev2),
+    )
+    .await;
+    vigil
+        .dispatch_until_settled(&globex.tenant_id, PATIENCE)
+        .await;
+
+    // THEN the first two were sent, and the last two failed for good with the quota's code
+    for (i, id) in acme_ids.iter().enumerate() {
+        let event = event(&vigil, &acme.api_key, id).await;
+        let record = delivery(&event, "default");
+        if i < 2 {
+            assert_eq!(record["status"], "sent", "{event}");
+        } else {
+            assert_eq!(record["status"], "failed", "{event}");
+            assert_eq!(record["attempts"], 1, "not retried: {event}");
+            let error = record["last_error"].as_str().unwrap_or_default();
+            assert!(error.starts_with("email_quota_exceeded"), "{error}");
+        }
+    }
+    // AND exactly two mails reached Acme's address, and Globex's channel sent its own
+    if let Kind::Embedded = kind {
+        mailbox()
+            .wait_for(&globex_to, "Payment failures spiked", PATIENCE)
+            .await
+            .expect("Globex's mail arrived");
+    }
+    assert_eq!(mails_to(kind, &acme_to).await, 2);
+    assert_eq!(mails_to(kind, &globex_to).await, 1);
+    // AND Acme's inbox has one notice of the quota (not one per refused mail)
+    let (status, inbox) = vigil.get("/api/v1/inbox", &acme.api_key).await;
+    assert_eq!(status, StatusCode::OK, "{inbox}");
+    let notices: Vec<&Value> = inbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| {
+            item["title"]
+                .as_str()
+                .is_some_and(|t| t.contains("reached its daily quota of 2"))
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{inbox}");
+
+    // WHEN the next UTC day begins, THEN Acme's channel sends again
+    clock.advance(chrono::Duration::days(1));
+    let (n, _) = emit(
+        &vigil,
+        &acme.tenant_id,
+        notification("quota-next-day", Severity::Sev2),
+    )
+    .await;
+    vigil
+        .dispatch_until_settled(&acme.tenant_id, PATIENCE)
+        .await;
+    let event = event(&vigil, &acme.api_key, &n.id).await;
+    assert_eq!(delivery(&event, "default")["status"], "sent", "{event}");
 }
 
 async fn the_failure_drill_delivers_once_after_a_manual_retry(kind: Kind) {

@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod delivery;
 mod egress;
+mod fairness;
 mod ingest;
 mod rules;
 mod run_alerts;

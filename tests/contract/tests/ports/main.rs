@@ -6,5 +6,6 @@
 mod announce;
 mod bus;
 mod queue;
+mod rate;
 mod scheduler;
 mod store;
