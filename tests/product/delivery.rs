@@ -11,6 +11,7 @@ use vigil_core::delivery::outbox::OutboxMessage;
 use vigil_core::delivery::slack::check_block_kit_limits;
 use vigil_core::delivery::{NewNotification, NotificationType};
 use vigil_core::severity::Severity;
+use vigil_core::tenancy::tenants::CreatedTenant;
 
 use crate::both;
 use crate::harness::{Kind, TestApp, mailbox, pinned_clock};
@@ -404,18 +405,9 @@ async fn email_channels_send_mail(kind: Kind) {
     .await;
 
     // WHEN a notification is delivered
-    let (n, _) = emit(
-        &vigil,
-        &tenant.tenant_id,
-        notification("mail", Severity::Sev2),
-    )
-    .await;
-    vigil
-        .dispatch_until_settled(&tenant.tenant_id, PATIENCE)
-        .await;
+    let event = delivered(&vigil, &tenant, "mail").await;
 
     // THEN the channel is sent, and the mail arrived where this backend sends it
-    let event = event(&vigil, &tenant.api_key, &n.id).await;
     assert_eq!(delivery(&event, "default")["status"], "sent", "{event}");
     let (subject, text) = match kind {
         Kind::Embedded => {
@@ -441,6 +433,21 @@ async fn email_channels_send_mail(kind: Kind) {
         "{subject}"
     );
     assert!(text.contains("5 failed payments"), "{text}");
+}
+
+/// Emits a SEV2 notification for `tenant`, runs the dispatcher until it settles, and returns the
+/// notification as the API shows it (with its deliveries).
+async fn delivered(vigil: &TestApp, tenant: &CreatedTenant, dedupe_key: &str) -> Value {
+    let (n, _) = emit(
+        vigil,
+        &tenant.tenant_id,
+        notification(dedupe_key, Severity::Sev2),
+    )
+    .await;
+    vigil
+        .dispatch_until_settled(&tenant.tenant_id, PATIENCE)
+        .await;
+    event(vigil, &tenant.api_key, &n.id).await
 }
 
 /// The mails `to` received where this backend sends them.
@@ -476,33 +483,15 @@ async fn an_email_channel_past_its_daily_quota_sends_nothing_more_that_day(kind:
     }
 
     // WHEN Acme's channel is given four notifications in a day, and Globex's one
-    let mut acme_ids = Vec::new();
+    let mut acme_events = Vec::new();
     for i in 0..4 {
-        let (n, _) = emit(
-            &vigil,
-            &acme.tenant_id,
-            notification(&format!("quota-{i}"), Severity::Sev2),
-        )
-        .await;
-        vigil
-            .dispatch_until_settled(&acme.tenant_id, PATIENCE)
-            .await;
-        acme_ids.push(n.id);
+        acme_events.push(delivered(&vigil, &acme, &format!("quota-{i}")).await);
     }
-    emit(
-        &vigil,
-        &globex.tenant_id,
-        notification("quota-g", Severity::Sev2),
-    )
-    .await;
-    vigil
-        .dispatch_until_settled(&globex.tenant_id, PATIENCE)
-        .await;
+    delivered(&vigil, &globex, "quota-g").await;
 
     // THEN the first two were sent, and the last two failed for good with the quota's code
-    for (i, id) in acme_ids.iter().enumerate() {
-        let event = event(&vigil, &acme.api_key, id).await;
-        let record = delivery(&event, "default");
+    for (i, event) in acme_events.iter().enumerate() {
+        let record = delivery(event, "default");
         if i < 2 {
             assert_eq!(record["status"], "sent", "{event}");
         } else {
@@ -538,16 +527,7 @@ async fn an_email_channel_past_its_daily_quota_sends_nothing_more_that_day(kind:
 
     // WHEN the next UTC day begins, THEN Acme's channel sends again
     clock.advance(chrono::Duration::days(1));
-    let (n, _) = emit(
-        &vigil,
-        &acme.tenant_id,
-        notification("quota-next-day", Severity::Sev2),
-    )
-    .await;
-    vigil
-        .dispatch_until_settled(&acme.tenant_id, PATIENCE)
-        .await;
-    let event = event(&vigil, &acme.api_key, &n.id).await;
+    let event = delivered(&vigil, &acme, "quota-next-day").await;
     assert_eq!(delivery(&event, "default")["status"], "sent", "{event}");
 }
 
