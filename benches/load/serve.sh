@@ -1,5 +1,6 @@
-# Sourced by the load scripts: builds the release binary and starts `vigil serve` on a fresh data
-# dir and a free port, with any VAR=value arguments in its environment; waits until it answers.
+# Sourced by the load scripts: builds the release binary (or takes the one VIGIL_BIN names, for
+# A/B runs of two builds) and starts `vigil serve` on a fresh data dir and a free port, with any
+# VAR=value arguments in its environment; waits until it answers.
 # Sets: bin, data, port, log, server. Call `stop_serve` to end it (the EXIT trap also does).
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
@@ -8,8 +9,12 @@ free_port() {
 }
 
 start_serve() {
-  cargo build --release --quiet
-  bin=${CARGO_TARGET_DIR:-target}/release/vigil
+  if [ -n "${VIGIL_BIN:-}" ]; then
+    bin=$VIGIL_BIN
+  else
+    cargo build --release --quiet
+    bin=${CARGO_TARGET_DIR:-target}/release/vigil
+  fi
   data=$(mktemp -d)
   port=$(free_port)
   log=$(mktemp)

@@ -11,6 +11,7 @@ use vigil_core::delivery::outbox::OutboxMessage;
 use vigil_core::delivery::slack::check_block_kit_limits;
 use vigil_core::delivery::{NewNotification, NotificationType};
 use vigil_core::severity::Severity;
+use vigil_core::tenancy::tenants::CreatedTenant;
 
 use crate::both;
 use crate::harness::{Kind, TestApp, mailbox, pinned_clock};
@@ -23,6 +24,7 @@ both!(
     client_errors_are_permanent_but_408_and_429_retry,
     webhooks_are_signed_with_every_active_secret,
     email_channels_send_mail,
+    an_email_channel_past_its_daily_quota_sends_nothing_more_that_day,
     the_failure_drill_delivers_once_after_a_manual_retry,
     the_inbox_has_a_lifecycle_and_a_badge,
     channel_secrets_are_write_only_and_admin_only,
@@ -430,18 +432,9 @@ async fn email_channels_send_mail(kind: Kind) {
     .await;
 
     // WHEN a notification is delivered
-    let (n, _) = emit(
-        &vigil,
-        &tenant.tenant_id,
-        notification("mail", Severity::Sev2),
-    )
-    .await;
-    vigil
-        .dispatch_until_settled(&tenant.tenant_id, PATIENCE)
-        .await;
+    let event = delivered(&vigil, &tenant, "mail").await;
 
     // THEN the channel is sent, and the mail arrived where this backend sends it
-    let event = event(&vigil, &tenant.api_key, &n.id).await;
     assert_eq!(delivery(&event, "default")["status"], "sent", "{event}");
     let (subject, text) = match kind {
         Kind::Embedded => {
@@ -467,6 +460,102 @@ async fn email_channels_send_mail(kind: Kind) {
         "{subject}"
     );
     assert!(text.contains("5 failed payments"), "{text}");
+}
+
+/// Emits a SEV2 notification for `tenant`, runs the dispatcher until it settles, and returns the
+/// notification as the API shows it (with its deliveries).
+async fn delivered(vigil: &TestApp, tenant: &CreatedTenant, dedupe_key: &str) -> Value {
+    let (n, _) = emit(
+        vigil,
+        &tenant.tenant_id,
+        notification(dedupe_key, Severity::Sev2),
+    )
+    .await;
+    vigil
+        .dispatch_until_settled(&tenant.tenant_id, PATIENCE)
+        .await;
+    event(vigil, &tenant.api_key, &n.id).await
+}
+
+/// The mails `to` received where this backend sends them.
+async fn mails_to(kind: Kind, to: &str) -> usize {
+    match kind {
+        Kind::Embedded => mailbox().received_by(to).len(),
+        Kind::Aws => ses_messages(&vigil_aws::testing::moto_endpoint())
+            .await
+            .into_iter()
+            .filter(|m| m.destinations.to.iter().any(|t| t == to))
+            .count(),
+    }
+}
+
+async fn an_email_channel_past_its_daily_quota_sends_nothing_more_that_day(kind: Kind) {
+    // GIVEN a quota of 2 emails per channel and day, and two tenants with an email channel each
+    let clock = pinned_clock();
+    let vigil =
+        TestApp::start_with_clock(kind, &[("VIGIL_EMAIL_DAILY_QUOTA", "2")], clock.clone()).await;
+    let (acme, globex) = (vigil.tenant("Acme").await, vigil.tenant("Globex").await);
+    let unique = ulid::Ulid::new().to_string().to_lowercase();
+    let (acme_to, globex_to) = (
+        format!("acme-{unique}@example.com"),
+        format!("globex-{unique}@example.com"),
+    );
+    for (tenant, to) in [(&acme, &acme_to), (&globex, &globex_to)] {
+        add_channel(
+            &vigil,
+            &tenant.api_key,
+            json!({"name": "default", "kind": "email", "to": [to]}),
+        )
+        .await;
+    }
+
+    // WHEN Acme's channel is given four notifications in a day, and Globex's one
+    let mut acme_events = Vec::new();
+    for i in 0..4 {
+        acme_events.push(delivered(&vigil, &acme, &format!("quota-{i}")).await);
+    }
+    delivered(&vigil, &globex, "quota-g").await;
+
+    // THEN the first two were sent, and the last two failed for good with the quota's code
+    for (i, event) in acme_events.iter().enumerate() {
+        let record = delivery(event, "default");
+        if i < 2 {
+            assert_eq!(record["status"], "sent", "{event}");
+        } else {
+            assert_eq!(record["status"], "failed", "{event}");
+            assert_eq!(record["attempts"], 1, "not retried: {event}");
+            let error = record["last_error"].as_str().unwrap_or_default();
+            assert!(error.starts_with("email_quota_exceeded"), "{error}");
+        }
+    }
+    // AND exactly two mails reached Acme's address, and Globex's channel sent its own
+    if let Kind::Embedded = kind {
+        mailbox()
+            .wait_for(&globex_to, "Payment failures spiked", PATIENCE)
+            .await
+            .expect("Globex's mail arrived");
+    }
+    assert_eq!(mails_to(kind, &acme_to).await, 2);
+    assert_eq!(mails_to(kind, &globex_to).await, 1);
+    // AND Acme's inbox has one notice of the quota (not one per refused mail)
+    let (status, inbox) = vigil.get("/api/v1/inbox", &acme.api_key).await;
+    assert_eq!(status, StatusCode::OK, "{inbox}");
+    let notices: Vec<&Value> = inbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| {
+            item["title"]
+                .as_str()
+                .is_some_and(|t| t.contains("reached its daily quota of 2"))
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{inbox}");
+
+    // WHEN the next UTC day begins, THEN Acme's channel sends again
+    clock.advance(chrono::Duration::days(1));
+    let event = delivered(&vigil, &acme, "quota-next-day").await;
+    assert_eq!(delivery(&event, "default")["status"], "sent", "{event}");
 }
 
 async fn the_failure_drill_delivers_once_after_a_manual_retry(kind: Kind) {

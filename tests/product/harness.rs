@@ -144,6 +144,18 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> (StatusCode, Value) {
+        let (status, _, json) = self.call_as(None, method, path, headers, body).await;
+        (status, json)
+    }
+
+    /// [`TestApp::call`], with the answer's headers.
+    pub async fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
         self.call_as(None, method, path, headers, body).await
     }
 
@@ -156,7 +168,8 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> (StatusCode, Value) {
-        self.call_as(Some(peer), method, path, headers, body).await
+        let (status, _, json) = self.call_as(Some(peer), method, path, headers, body).await;
+        (status, json)
     }
 
     async fn call_as(
@@ -166,7 +179,7 @@ impl TestApp {
         path: &str,
         headers: &[(&str, &str)],
         body: impl Into<Body>,
-    ) -> (StatusCode, Value) {
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
         let mut request = Request::builder().method(method).uri(path);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -184,6 +197,7 @@ impl TestApp {
             .await
             .expect("router answers");
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .expect("body");
@@ -193,7 +207,7 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| panic!("body is not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
-        (status, json)
+        (status, headers, json)
     }
 
     /// GET with an API key.

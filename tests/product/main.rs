@@ -10,6 +10,7 @@ mod crash;
 mod delivery;
 mod egress;
 mod events;
+mod fairness;
 mod ingest;
 mod isolation;
 mod rules;

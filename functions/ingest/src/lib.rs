@@ -1,5 +1,6 @@
 //! Routes of the ingest function: `POST /hooks/{tenant}/...`. Served by Lambda through
-//! `lambda_http` and by `vigil serve` directly.
+//! `lambda_http` and by `vigil serve` directly. Each authenticated request takes one token of
+//! the tenant's hook bucket (shared by every instance); past it the answer is 429.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -108,6 +109,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
         (status = 400, description = "Malformed event", body = vigil_http::error::ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = vigil_http::error::ErrorBody),
         (status = 413, description = "Body too large", body = vigil_http::error::ErrorBody),
+        (status = 429, description = "The tenant is past its hook rate (`VIGIL_INGEST_RATE_PER_SECOND`, bursts up to `VIGIL_INGEST_BURST`, one token per request over all its hook routes): `error.code` is `rate_limited`; nothing was stored", body = vigil_http::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds (at least 1) until the tenant's bucket has a token again"))),
     )
 )]
 pub async fn post_domain_event(
@@ -151,6 +154,8 @@ pub async fn post_domain_event(
         (status = 400, description = "A malformed event (the signature verified)", body = vigil_http::error::ErrorBody),
         (status = 401, description = "Missing, malformed, oversized (over 2 KiB), stale or wrong signature, or no endpoint secret set (`error.code` says which)", body = vigil_http::error::ErrorBody),
         (status = 413, description = "Body too large", body = vigil_http::error::ErrorBody),
+        (status = 429, description = "The tenant is past its hook rate (`VIGIL_INGEST_RATE_PER_SECOND`, bursts up to `VIGIL_INGEST_BURST`, one token per request over all its hook routes): `error.code` is `rate_limited`; nothing was stored", body = vigil_http::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds (at least 1) until the tenant's bucket has a token again"))),
     )
 )]
 pub async fn post_stripe_event(
@@ -193,6 +198,8 @@ pub async fn post_stripe_event(
         (status = 422, description = "A run timestamped more than a day in the future", body = vigil_http::error::ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = vigil_http::error::ErrorBody),
         (status = 413, description = "Body too large", body = vigil_http::error::ErrorBody),
+        (status = 429, description = "The tenant is past its hook rate (`VIGIL_INGEST_RATE_PER_SECOND`, bursts up to `VIGIL_INGEST_BURST`, one token per request over all its hook routes): `error.code` is `rate_limited`; nothing was stored", body = vigil_http::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds (at least 1) until the tenant's bucket has a token again"))),
     )
 )]
 pub async fn post_runs(

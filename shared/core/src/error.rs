@@ -43,6 +43,9 @@ pub enum Error {
     /// A body in a media type the route does not read.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The tenant used its share of a rate; a token is there after `retry_after_seconds`.
+    #[error("too many requests for this tenant; retry after {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     /// A backend did not answer; the caller may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -96,6 +99,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }

@@ -340,6 +340,16 @@ pub fn workflow_rate(tenant: &str) -> Key {
     Key::new(format!("T#{tenant}"), "WF_RATE")
 }
 
+/// Emails an email channel sent on one UTC day (`YYYY-MM-DD`): its quota counter.
+pub fn email_quota(tenant: &str, channel: &str, day: &str) -> Key {
+    Key::new(format!("T#{tenant}#EMAILQ#{day}"), channel.to_string())
+}
+
+/// A tenant's bucket of hook requests.
+pub fn ingest_rate(tenant: &str) -> Key {
+    Key::new(format!("T#{tenant}"), "INGEST_RATE")
+}
+
 /// Clients for which a workflow's state triggers (KPI, inactivity) held at the last tick.
 pub fn workflow_latch(tenant: &str, workflow: &str, client: &str) -> Key {
     Key::new(format!("T#{tenant}#WFLATCH#{workflow}"), client.to_string())

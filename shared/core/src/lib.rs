@@ -15,6 +15,7 @@ pub mod ids;
 pub mod ingest;
 pub mod keys;
 pub mod ports;
+pub mod rate;
 pub mod reports;
 pub mod rules;
 pub mod runs;

@@ -51,6 +51,7 @@ impl ApiError {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,12 +92,18 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // A busy or unreachable backend: worth another try shortly (webhook senders honour it).
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECONDS),
-            );
+        // Worth another try later; webhook senders honour the header.
+        let retry_after = match &self.0 {
+            // A busy or unreachable backend: shortly.
+            Error::Unavailable(_) => Some(HeaderValue::from_static(RETRY_AFTER_SECONDS)),
+            // A tenant past its rate: when its bucket has a token again.
+            Error::RateLimited {
+                retry_after_seconds,
+            } => Some(HeaderValue::from(*retry_after_seconds)),
+            _ => None,
+        };
+        if let Some(value) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }
@@ -127,12 +134,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_unavailable_backend_answers_503_with_retry_after() {
+    fn a_busy_backend_and_a_tenant_past_its_rate_say_when_to_retry() {
         let response = ApiError(Error::Unavailable("write queue full".into())).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             response.headers().get(header::RETRY_AFTER),
             Some(&HeaderValue::from_static("1"))
+        );
+        let limited = ApiError(Error::RateLimited {
+            retry_after_seconds: 3,
+        })
+        .into_response();
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            limited.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("3"))
         );
         let not_found = ApiError(Error::NotFound("x".into())).into_response();
         assert!(not_found.headers().get(header::RETRY_AFTER).is_none());

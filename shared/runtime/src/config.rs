@@ -1,16 +1,18 @@
 //! One typed configuration, read from environment variables (names in `template.yaml` and the
 //! README's configuration reference) and validated at start with an error naming the variable.
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use vigil_aws::AwsResources;
 use vigil_core::AppSettings;
-use vigil_core::delivery::dispatcher::DeliverySettings;
+use vigil_core::delivery::dispatcher::{DEFAULT_EMAIL_DAILY_QUOTA, DeliverySettings};
 use vigil_core::delivery::retry::{RetryPolicy, parse_schedule};
 use vigil_core::deployment::{DELIVERY_DEADLINE, ResourceNames};
 use vigil_core::egress::EgressPolicy;
 use vigil_core::ingest::IngestSettings;
+use vigil_core::rate::Rate;
 use vigil_core::workflows::WorkflowSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub credentials_cache: Duration,
     pub raw_retention_days: i64,
+    /// Each tenant's hook requests (token bucket shared by every instance).
+    pub ingest_rate: Rate,
     pub log_filter: String,
     pub log_format: LogFormat,
     pub scheduler_role_arn: String,
@@ -123,6 +127,18 @@ fn parse<T: std::str::FromStr>(
             problem: format!("{text:?} is not a valid value"),
         }),
     }
+}
+
+/// A whole number of at least 1.
+fn parse_positive(
+    source: &dyn Source,
+    variable: &'static str,
+    default: u32,
+) -> Result<NonZeroU32, ConfigError> {
+    NonZeroU32::new(parse(source, variable, default)?).ok_or_else(|| ConfigError {
+        variable,
+        problem: "must be at least 1".into(),
+    })
 }
 
 impl Config {
@@ -212,15 +228,13 @@ impl Config {
         }
         let email = email_config(source, store)?;
         let workflows = WorkflowSettings {
-            runs_per_minute: parse(source, "VIGIL_WORKFLOW_RUNS_PER_MINUTE", 6_000u32)?,
-            loop_bound: parse(source, "VIGIL_WORKFLOW_LOOP_BOUND", 5u32)?,
+            runs_per_minute: parse_positive(source, "VIGIL_WORKFLOW_RUNS_PER_MINUTE", 6_000)?,
+            loop_bound: parse_positive(source, "VIGIL_WORKFLOW_LOOP_BOUND", 5)?.get(),
         };
-        if workflows.runs_per_minute == 0 || workflows.loop_bound == 0 {
-            return Err(ConfigError {
-                variable: "VIGIL_WORKFLOW_RUNS_PER_MINUTE",
-                problem: "runs per minute and the loop bound must be at least 1".into(),
-            });
-        }
+        let ingest_rate = Rate::per_second(
+            parse_positive(source, "VIGIL_INGEST_RATE_PER_SECOND", 50_000)?,
+            parse_positive(source, "VIGIL_INGEST_BURST", 100_000)?,
+        );
         let egress = EgressPolicy::parse(&source.get("VIGIL_EGRESS_ALLOW").unwrap_or_default())
             .map_err(|e| ConfigError {
                 variable: "VIGIL_EGRESS_ALLOW",
@@ -244,6 +258,7 @@ impl Config {
                 30u64,
             )?),
             raw_retention_days,
+            ingest_rate,
             log_filter: source.get("VIGIL_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             aws: AwsResourceVars {
@@ -290,6 +305,7 @@ impl Config {
             credentials_ttl: self.credentials_cache,
             ingest: IngestSettings {
                 retention: chrono::Duration::days(self.raw_retention_days),
+                rate: self.ingest_rate,
             },
             delivery: self.delivery.clone(),
             summary_hour: self.summary_hour,
@@ -354,6 +370,11 @@ fn delivery_settings(source: &dyn Source) -> Result<DeliverySettings, ConfigErro
         deadline,
         force_fail,
         public_url,
+        email_daily_quota: parse_positive(
+            source,
+            "VIGIL_EMAIL_DAILY_QUOTA",
+            DEFAULT_EMAIL_DAILY_QUOTA.get(),
+        )?,
     })
 }
 

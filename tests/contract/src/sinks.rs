@@ -308,6 +308,14 @@ impl Mailbox {
         }
     }
 
+    /// Every mail received so far for `to`.
+    pub fn received_by(&self, to: &str) -> Vec<ReceivedEmail> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.contains(to)))
+            .collect()
+    }
+
     fn messages(&self) -> Vec<ReceivedEmail> {
         let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
             return Vec::new();

@@ -10,6 +10,7 @@
 //! webhook id.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -45,16 +46,8 @@ pub struct DeliverySettings {
     pub force_fail: bool,
     /// Base URL people open Vigil at; links in messages are built on it when set.
     pub public_url: Option<String>,
-}
-
-/// What one handled message did, for logs and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DispatchReport {
-    pub sent: Vec<String>,
-    pub retrying: Vec<String>,
-    pub dead_lettered: Vec<String>,
-    /// Channels another dispatcher was sending to, or already done.
-    pub skipped: Vec<String>,
+    /// Emails each email channel may send per UTC day; past it, a delivery fails for good.
+    pub email_daily_quota: NonZeroU32,
 }
 
 impl Default for DeliverySettings {
@@ -64,8 +57,25 @@ impl Default for DeliverySettings {
             deadline: DELIVERY_DEADLINE,
             force_fail: false,
             public_url: None,
+            email_daily_quota: DEFAULT_EMAIL_DAILY_QUOTA,
         }
     }
+}
+
+/// Emails an email channel may send per UTC day unless configured otherwise.
+pub const DEFAULT_EMAIL_DAILY_QUOTA: NonZeroU32 = NonZeroU32::new(1_000).expect("not zero");
+
+/// The code a delivery refused by the email quota is recorded with (its `last_error` starts so).
+pub const EMAIL_QUOTA_EXCEEDED: &str = "email_quota_exceeded";
+
+/// What one handled message did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub sent: Vec<String>,
+    pub retrying: Vec<String>,
+    pub dead_lettered: Vec<String>,
+    /// Channels another dispatcher was sending to, or already done.
+    pub skipped: Vec<String>,
 }
 
 pub struct Dispatcher {
@@ -96,6 +106,15 @@ struct Attempt {
     channel: String,
     record: DeliveryRecord,
     dead_lettered: bool,
+    /// Refused unsent: the channel's email quota for the day was used up.
+    over_quota: Option<QuotaSpent>,
+}
+
+/// An email channel's quota, used up on `day` (UTC).
+#[derive(Debug, Clone)]
+struct QuotaSpent {
+    quota: NonZeroU32,
+    day: chrono::NaiveDate,
 }
 
 impl Dispatcher {
@@ -190,7 +209,10 @@ impl Dispatcher {
         self.update_status(tenant, &state, &targets, &attempts)
             .await?;
         for attempt in attempts.iter().filter(|a| a.dead_lettered) {
-            self.emit_dead_letter_notice(n, &attempt.record).await;
+            match &attempt.over_quota {
+                Some(spent) => self.emit_quota_notice(n, &attempt.channel, spent).await,
+                None => self.emit_dead_letter_notice(n, &attempt.record).await,
+            }
         }
         self.schedule_next(tenant, &state, &attempts, now).await?;
         if let Some(error) = failure {
@@ -250,8 +272,16 @@ impl Dispatcher {
             Err(StoreError::AlreadyExists | StoreError::VersionConflict) => return Ok(None),
             Err(other) => return Err(other.into()),
         };
+        let over_quota = self.spend_email_quota(n, channel, now).await?;
         let outcome = if self.settings.force_fail {
             forced_failure()
+        } else if let Some(spent) = &over_quota {
+            SendOutcome::Permanent {
+                error: format!(
+                    "{EMAIL_QUOTA_EXCEEDED}: the channel sent its {} emails of {} (UTC); nothing more is sent to it that day",
+                    spent.quota, spent.day
+                ),
+            }
         } else {
             match tokio::time::timeout_at(deadline, self.send(n, channel)).await {
                 Ok(outcome) => outcome,
@@ -264,7 +294,8 @@ impl Dispatcher {
                 },
             }
         };
-        let attempt = self.conclude(&channel.name, &claim, &outcome);
+        let mut attempt = self.conclude(&channel.name, &claim, &outcome);
+        attempt.over_quota = over_quota;
         match self
             .store
             .put(
@@ -282,6 +313,31 @@ impl Dispatcher {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Counts one email of `channel` against its quota for the UTC day (one atomic add on a
+    /// counter every instance shares); `Some` when this one is past it. Other kinds of channel
+    /// have no quota.
+    async fn spend_email_quota(
+        &self,
+        n: &Notification,
+        channel: &Channel,
+        now: DateTime<Utc>,
+    ) -> Result<Option<QuotaSpent>> {
+        if !matches!(channel.destination, Destination::Email { .. }) {
+            return Ok(None);
+        }
+        let day = now.date_naive();
+        let counters = self
+            .store
+            .add(
+                &keys::email_quota(&n.tenant_id, &channel.name, &day.to_string()),
+                &BTreeMap::from([("sends".to_owned(), 1)]),
+            )
+            .await?;
+        let quota = self.settings.email_daily_quota;
+        let sends = counters.get("sends").copied().unwrap_or(0);
+        Ok((sends > i64::from(quota.get())).then_some(QuotaSpent { quota, day }))
     }
 
     /// The inbox needs no claim: its item is written once, conditionally, in one transaction
@@ -351,6 +407,7 @@ impl Dispatcher {
             channel: channel.to_owned(),
             dead_lettered: next.status == DeliveryStatus::Failed,
             record: next,
+            over_quota: None,
         }
     }
 
@@ -577,6 +634,36 @@ impl Dispatcher {
         };
         if let Err(error) = self.outbox.emit(&n.tenant_id, notice).await {
             tracing::error!(notification_id = %n.id, %error, "could not emit the dead-letter notice");
+        }
+    }
+
+    /// Tells the inbox an email channel used up its quota: once per channel and UTC day (the
+    /// dedupe key), however many deliveries it refuses.
+    async fn emit_quota_notice(&self, n: &Notification, channel: &str, spent: &QuotaSpent) {
+        let notice = NewNotification {
+            kind: NotificationType::DeliveryDeadLettered,
+            severity: n.severity,
+            title: format!(
+                "Email channel {channel} reached its daily quota of {}",
+                spent.quota
+            ),
+            summary: format!(
+                "Emails to {channel} are not sent until the end of {} (UTC); each refused delivery \
+                 is recorded as failed with {EMAIL_QUOTA_EXCEEDED}. The first refused: {}",
+                spent.day, n.title
+            ),
+            link_ref: Some(format!("event:{}", n.id)),
+            dedupe_key: format!("email-quota:{channel}:{}", spent.day),
+            payload: serde_json::json!({
+                "code": EMAIL_QUOTA_EXCEEDED,
+                "channel": channel,
+                "quota": spent.quota.get(),
+                "day": spent.day,
+                "event_id": n.id,
+            }),
+        };
+        if let Err(error) = self.outbox.emit(&n.tenant_id, notice).await {
+            tracing::error!(notification_id = %n.id, %error, "could not emit the email quota notice");
         }
     }
 }

@@ -1,12 +1,15 @@
-//! Inbound hooks: authenticate, validate, store once, publish. Each accepted event costs one
-//! conditional write (the event record is its own idempotency record) and one bus publish,
-//! made together by the [`Announcer`] (one transaction on the embedded store).
+//! Inbound hooks: authenticate, take a token of the tenant's rate, validate, store once, publish.
+//! Each accepted event costs one conditional write (the event record is its own idempotency
+//! record) and one bus publish, made together by the [`Announcer`] (one transaction on the
+//! embedded store); the rate costs one more write per reservation of up to
+//! [`crate::rate::MAX_RESERVATION`] requests, and nothing for a request refused past it.
 
 pub mod domain_event;
 pub mod integrity;
 pub mod runs;
 pub mod stripe;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -18,6 +21,7 @@ use crate::ports::{
     AnnounceError, Announcement, Announcer, BusEvent, EventBus, Index, Item, ItemStore, Ports,
     PutCondition, Query, StoreError,
 };
+use crate::rate::{self, Admission, Rate, SharedBucket};
 use crate::tenancy::auth::{self, HookCredentials, TenantCache};
 use crate::{Clock, Error, Result, keys};
 
@@ -34,12 +38,18 @@ pub struct IngestOutcome {
 pub struct IngestSettings {
     /// How long raw events are kept.
     pub retention: Duration,
+    /// Hook requests each tenant may make (all hook routes together).
+    pub rate: Rate,
 }
 
 impl Default for IngestSettings {
     fn default() -> Self {
         Self {
             retention: Duration::days(30),
+            rate: Rate::per_second(
+                NonZeroU32::new(50_000).expect("50000 is not zero"),
+                NonZeroU32::new(100_000).expect("100000 is not zero"),
+            ),
         }
     }
 }
@@ -50,6 +60,8 @@ pub struct IngestService {
     announcer: Arc<dyn Announcer>,
     clock: Arc<dyn Clock>,
     tenants: TenantCache,
+    /// Each tenant's hook requests, shared by every instance.
+    rate: SharedBucket,
     settings: IngestSettings,
 }
 
@@ -63,6 +75,7 @@ impl IngestService {
         let store = ports.store.clone();
         let tenants = TenantCache::new(store.clone(), clock.clone(), credentials_ttl);
         Self {
+            rate: SharedBucket::new(store.clone(), settings.rate, keys::ingest_rate),
             store,
             bus: ports.bus.clone(),
             announcer: ports.announcer.clone(),
@@ -147,7 +160,18 @@ impl IngestService {
             .await;
             return Err(auth::unauthenticated(&failure));
         }
-        Ok(())
+        self.admit(tenant_id, now).await
+    }
+
+    /// Takes one token of the tenant's hook bucket; past it, [`Error::RateLimited`]. Checked
+    /// after authentication, so only the tenant's own credentials can spend its budget.
+    async fn admit(&self, tenant_id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+        match self.rate.admit(tenant_id, now).await? {
+            Admission::Granted => Ok(()),
+            Admission::Refused { retry_after } => Err(Error::RateLimited {
+                retry_after_seconds: rate::whole_seconds(retry_after),
+            }),
+        }
     }
 
     /// Keeps an event whose publish failed for the sweeper, so it is not lost.

@@ -74,6 +74,7 @@ impl IngestService {
             }
             return Err(rejected(failure));
         }
+        self.admit(tenant_id, now).await?;
         let event = match StripeEvent::parse(body) {
             Ok(event) => event,
             Err(error) => {

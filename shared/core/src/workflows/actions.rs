@@ -40,11 +40,12 @@ pub enum StepError {
 impl From<Error> for StepError {
     fn from(e: Error) -> Self {
         match e {
-            // A busy record (a version conflict) or a backend that did not answer may do
-            // better a little later.
-            Error::Unavailable(_) | Error::Internal(_) | Error::Conflict(_) => {
-                StepError::Transient(e.to_string())
-            }
+            // A busy record (a version conflict), a backend that did not answer or a rate that
+            // refills may do better a little later.
+            Error::Unavailable(_)
+            | Error::Internal(_)
+            | Error::Conflict(_)
+            | Error::RateLimited { .. } => StepError::Transient(e.to_string()),
             other => StepError::Permanent(other.to_string()),
         }
     }

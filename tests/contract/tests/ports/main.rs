@@ -7,5 +7,6 @@ mod announce;
 mod bus;
 mod dead_letters;
 mod queue;
+mod rate;
 mod scheduler;
 mod store;

@@ -1,4 +1,5 @@
-//! The guards a run start passes: the dedupe window, loop detection and the tenant's run rate.
+//! The guards a run start passes: the dedupe window and loop detection (the tenant's run rate is
+//! a [`crate::rate::SharedBucket`]).
 
 use chrono::{DateTime, Duration, DurationRound as _, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,12 +16,6 @@ use crate::workflows::run::reasons;
 use crate::workflows::service::Workflow;
 use crate::{Error, Result, keys};
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Bucket {
-    tokens: f64,
-    at: DateTime<Utc>,
-}
-
 /// What the dedupe guard says of a trigger.
 pub(super) enum GuardCheck {
     /// A run started for the subject within the window: this one.
@@ -29,13 +24,6 @@ pub(super) enum GuardCheck {
     Clear(PutCondition),
     /// The very trigger that started the recorded run, delivered again.
     Redelivery,
-}
-
-/// Run-start tokens taken from a tenant's bucket for this process.
-#[derive(Debug)]
-pub(super) struct Reservation {
-    tokens: u32,
-    until: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -157,77 +145,5 @@ impl WorkflowEngine {
             )
             .await?;
         Ok(true)
-    }
-
-    /// Takes one token from the tenant's bucket; false when it is empty. Tokens are reserved
-    /// from the stored bucket a tenth of a second's worth at a time (at least one), so busy
-    /// tenants pay one conditional write per reservation rather than per run; a reservation
-    /// unused within a second lapses.
-    pub(super) async fn take_token(&self, tenant: &str, now: DateTime<Utc>) -> Result<bool> {
-        let mut local = self.reservations.lock().await;
-        if let Some(reserved) = local.get_mut(tenant)
-            && reserved.tokens > 0
-            && now < reserved.until
-        {
-            reserved.tokens -= 1;
-            return Ok(true);
-        }
-        let batch = (self.settings.runs_per_minute / 600).max(1);
-        let got = self.reserve(tenant, now, batch).await?;
-        if got == 0 {
-            return Ok(false);
-        }
-        local.insert(
-            tenant.to_owned(),
-            Reservation {
-                tokens: got - 1,
-                until: now + Duration::seconds(1),
-            },
-        );
-        Ok(true)
-    }
-
-    /// Takes up to `wanted` tokens from the tenant's stored bucket (refilled at the tenant's
-    /// rate, holding at most a minute's worth); returns how many it took.
-    async fn reserve(&self, tenant: &str, now: DateTime<Utc>, wanted: u32) -> Result<u32> {
-        let rate = f64::from(self.settings.runs_per_minute.max(1));
-        let key = keys::workflow_rate(tenant);
-        for _ in 0..8 {
-            let (bucket, condition) = match self.store.get(&key).await? {
-                Some(item) => (
-                    item.parse::<Bucket>()?,
-                    PutCondition::VersionEquals(item.version),
-                ),
-                None => (
-                    Bucket {
-                        tokens: rate,
-                        at: now,
-                    },
-                    PutCondition::Absent,
-                ),
-            };
-            let elapsed = (now - bucket.at).num_milliseconds().max(0) as f64 / 60_000.0;
-            let tokens = (bucket.tokens + elapsed * rate).min(rate);
-            let got = tokens.floor().min(f64::from(wanted)).max(0.0);
-            if got < 1.0 {
-                return Ok(0);
-            }
-            let next = Bucket {
-                tokens: tokens - got,
-                at: now.max(bucket.at),
-            };
-            match self
-                .store
-                .put(Item::new(key.clone(), to_json(&next)?), condition)
-                .await
-            {
-                Ok(_) => return Ok(got as u32),
-                Err(StoreError::AlreadyExists | StoreError::VersionConflict) => continue,
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(Error::Unavailable(
-            "the run rate bucket is too busy; try again".into(),
-        ))
     }
 }

@@ -12,14 +12,14 @@ mod guards;
 
 pub use approvals::Decision;
 
-use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use guards::{GuardCheck, Reservation};
+use guards::GuardCheck;
 
 use super::actions::{ActionRunner, StepError};
 use super::clients::{Client, ClientService};
@@ -38,6 +38,7 @@ use crate::ports::{
     Cursor, Index, ItemStore, PutCondition, Query, Queue, Schedule, ScheduleExpression,
     ScheduleTarget, Scheduler, SortKey, StoreError, WriteOp,
 };
+use crate::rate::{Admission, Rate, SharedBucket};
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, ids, keys};
@@ -49,7 +50,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 #[derive(Debug, Clone)]
 pub struct WorkflowSettings {
     /// Runs a tenant may start per minute (token bucket; bursts up to the same number).
-    pub runs_per_minute: u32,
+    pub runs_per_minute: NonZeroU32,
     /// Runs one workflow may start for one subject in an hour because of workflow effects
     /// before it is paused as a loop.
     pub loop_bound: u32,
@@ -58,7 +59,7 @@ pub struct WorkflowSettings {
 impl Default for WorkflowSettings {
     fn default() -> Self {
         Self {
-            runs_per_minute: 6_000,
+            runs_per_minute: NonZeroU32::new(6_000).expect("6000 is not zero"),
             loop_bound: 5,
         }
     }
@@ -113,8 +114,8 @@ pub struct WorkflowEngine {
     actions: ActionRunner,
     settings: WorkflowSettings,
     programs: TtlCache<Compiled>,
-    /// Tokens this process reserved from each tenant's bucket and has not used yet.
-    reservations: tokio::sync::Mutex<HashMap<String, Reservation>>,
+    /// Each tenant's run starts, shared by every process.
+    run_rate: SharedBucket,
 }
 
 pub struct EngineParts {
@@ -148,7 +149,11 @@ impl WorkflowEngine {
                 std::time::Duration::from_secs(24 * 3600),
                 10_000,
             ),
-            reservations: tokio::sync::Mutex::new(HashMap::new()),
+            run_rate: SharedBucket::new(
+                store.clone(),
+                Rate::per_minute(settings.runs_per_minute),
+                keys::workflow_rate,
+            ),
             store,
             clock,
             anomalies,
@@ -235,7 +240,11 @@ impl WorkflowEngine {
             caused_by: fire.caused_by,
         };
         let deleted = client.is_some_and(|c| c.deleted_at.is_some());
-        let limited = !deleted && !self.take_token(tenant, now).await?;
+        let limited = !deleted
+            && matches!(
+                self.run_rate.admit(tenant, now).await?,
+                Admission::Refused { .. }
+            );
         let outcome = if deleted {
             run.become_(RunStatus::Skipped, now)?;
             run.reason = Some(reasons::SUBJECT_DELETED.into());
