@@ -98,6 +98,7 @@ impl App {
         let egress = Arc::new(settings.egress.clone());
         let channels = Arc::new(ChannelService::new(
             store.clone(),
+            ports.cipher.clone(),
             clock.clone(),
             egress.clone(),
         ));
@@ -118,7 +119,7 @@ impl App {
             actions: ActionRunner {
                 records: RecordService::new(store.clone(), clock.clone()),
                 clients: ClientService::new(store.clone(), clock.clone()),
-                tenants: Tenants::new(store.clone(), clock.clone()),
+                tenants: Tenants::new(store.clone(), clock.clone(), ports.cipher.clone()),
                 outbox: outbox.clone(),
                 anomalies: anomalies.clone(),
                 bus: ports.bus.clone(),
@@ -163,7 +164,7 @@ impl App {
             outbox,
             channels,
             routing,
-            tenants: TenantService::new(store.clone(), clock.clone()),
+            tenants: TenantService::new(store.clone(), clock.clone(), ports.cipher.clone()),
             keys: KeyService::new(store.clone(), clock.clone()),
             ingest: IngestService::new(
                 &ports,

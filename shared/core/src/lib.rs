@@ -18,6 +18,7 @@ pub mod ports;
 pub mod reports;
 pub mod rules;
 pub mod runs;
+pub mod secret;
 pub mod severity;
 pub mod signature;
 pub mod stripe;

@@ -259,7 +259,7 @@ impl Dispatcher {
             Destination::Slack { url } => {
                 let body = slack::slack_message(n, link.as_deref()).to_string();
                 let post = HttpPost {
-                    url: url.clone(),
+                    url: url.expose().to_owned(),
                     headers: Vec::new(),
                     body: body.into_bytes(),
                 };
@@ -279,7 +279,7 @@ impl Dispatcher {
                     }
                 };
                 let post = HttpPost {
-                    url: url.clone(),
+                    url: url.expose().to_owned(),
                     headers,
                     body,
                 };

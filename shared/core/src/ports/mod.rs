@@ -3,6 +3,7 @@
 
 pub mod announce;
 pub mod bus;
+pub mod cipher;
 pub mod notify;
 pub mod queue;
 pub mod scheduler;
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use announce::{AnnounceError, Announced, Announcement, Announcer, SequentialAnnouncer};
 pub use bus::{BusEnvelope, BusError, BusEvent, EventBus};
+pub use cipher::{Cipher, CipherError};
 pub use notify::{
     Email, EmailError, EmailSender, HttpAnswer, HttpPost, HttpSender, Notifiers, TransportError,
 };
@@ -115,6 +117,8 @@ pub struct Ports {
     pub scheduler: Arc<dyn Scheduler>,
     /// Put-then-announce; one transaction where the backend allows it.
     pub announcer: Arc<dyn Announcer>,
+    /// Seals stored secrets (channel URLs and signing secrets, tenant webhook secrets).
+    pub cipher: Arc<dyn Cipher>,
 }
 
 impl Ports {

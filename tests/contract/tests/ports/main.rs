@@ -5,6 +5,7 @@
 
 mod announce;
 mod bus;
+mod cipher;
 mod queue;
 mod scheduler;
 mod store;
