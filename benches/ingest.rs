@@ -74,7 +74,7 @@ fn ingest_router_sqlite(c: &mut Criterion) {
         )
         .expect("tenant");
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let auth = format!("Bearer {}", tenant.ingest_token);
+    let auth = format!("Bearer {}", tenant.ingest_token.expose());
     let path = format!("/hooks/{}/events", tenant.tenant_id);
     c.bench_function("ingest_router_sqlite (one durable event)", |b| {
         b.to_async(&runtime).iter(|| {

@@ -49,7 +49,7 @@ fn runs(c: &mut Criterion) {
     let tenant = runtime
         .block_on(app.tenants.create("Bench", None, &Actor::Cli))
         .expect("tenant");
-    let auth = format!("Bearer {}", tenant.ingest_token);
+    let auth = format!("Bearer {}", tenant.ingest_token.expose());
     let path = format!("/hooks/{}/runs", tenant.tenant_id);
     let counter = AtomicU64::new(0);
 

@@ -33,7 +33,7 @@ pub async fn run(app: Arc<App>, command: KeyCommand) -> anyhow::Result<()> {
                 role.as_str(),
                 created.id
             );
-            println!("  API key (shown once): {}", created.api_key);
+            println!("  API key (shown once): {}", created.api_key.expose());
             Ok(())
         }
     }

@@ -1,11 +1,11 @@
-//! `vigil tenant create|list`.
+//! `vigil tenant create|list|rotate`.
 
 use std::sync::Arc;
 
 use clap::Subcommand;
 use vigil_core::App;
 use vigil_core::tenancy::audit::Actor;
-use vigil_core::tenancy::tenants::TenantView;
+use vigil_core::tenancy::tenants::{Credential, DEFAULT_OVERLAP_MINUTES, RotationRequest};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
@@ -20,6 +20,20 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a tenant's ingest token and/or webhook secret; prints the new values once. The
+    /// replaced ones keep working for the overlap, then are refused.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        /// ingest_token or webhook_secret; repeat for both.
+        #[arg(long = "credential", required = true)]
+        credentials: Vec<Credential>,
+        /// Minutes the replaced credentials keep working (0–10080).
+        #[arg(long, default_value_t = DEFAULT_OVERLAP_MINUTES)]
+        overlap_minutes: u32,
         #[arg(long)]
         json: bool,
     },
@@ -41,15 +55,42 @@ pub async fn run(app: Arc<App>, command: TenantCommand) -> anyhow::Result<()> {
             }
             println!("Created tenant {} ({})", created.name, created.tenant_id);
             println!("These secrets are shown once; store them now.");
-            println!("  admin API key:  {}", created.api_key);
-            println!("  ingest token:   {}", created.ingest_token);
+            println!("  admin API key:  {}", created.api_key.expose());
+            println!("  ingest token:   {}", created.ingest_token.expose());
             println!(
                 "  webhook secret: {}  (signs hooks you send)",
-                created.webhook_secret
+                created.webhook_secret.expose()
             );
             println!(
                 "  outbound secret: {}  (verifies requests workflows send)",
-                created.outbound_secret
+                created.outbound_secret.expose()
+            );
+            Ok(())
+        }
+        TenantCommand::Rotate {
+            tenant,
+            credentials,
+            overlap_minutes,
+            json,
+        } => {
+            let request = RotationRequest {
+                credentials,
+                overlap_minutes,
+            };
+            let rotated = app.tenants.rotate(&tenant, &request, &Actor::Cli).await?;
+            if json {
+                return super::print_json(&rotated);
+            }
+            println!("Rotated credentials of tenant {tenant}; the new values are shown once.");
+            if let Some(token) = &rotated.ingest_token {
+                println!("  ingest token:   {}", token.expose());
+            }
+            if let Some(secret) = &rotated.webhook_secret {
+                println!("  webhook secret: {}", secret.expose());
+            }
+            println!(
+                "The replaced ones work until {}.",
+                rotated.previous_valid_until.to_rfc3339()
             );
             Ok(())
         }
@@ -58,7 +99,7 @@ pub async fn run(app: Arc<App>, command: TenantCommand) -> anyhow::Result<()> {
             let mut cursor = None;
             loop {
                 let (tenants, next) = app.tenants.list(200, cursor).await?;
-                all.extend(tenants.iter().map(TenantView::from));
+                all.extend(tenants);
                 match next {
                     Some(next) => cursor = Some(next),
                     None => break,

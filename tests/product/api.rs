@@ -84,7 +84,10 @@ async fn keys_roles_and_revocation(kind: Kind) {
         .call(
             "DELETE",
             &format!("/api/v1/keys/{viewer_id}"),
-            &[("authorization", &format!("Bearer {}", tenant.api_key))],
+            &[(
+                "authorization",
+                &format!("Bearer {}", tenant.api_key.expose()),
+            )],
             Body::empty(),
         )
         .await;
@@ -96,7 +99,10 @@ async fn keys_roles_and_revocation(kind: Kind) {
         .call(
             "DELETE",
             &format!("/api/v1/keys/{viewer_id}"),
-            &[("authorization", &format!("Bearer {}", tenant.api_key))],
+            &[(
+                "authorization",
+                &format!("Bearer {}", tenant.api_key.expose()),
+            )],
             Body::empty(),
         )
         .await;
@@ -122,7 +128,10 @@ async fn another_tenants_resources_are_not_found(kind: Kind) {
         .call(
             "DELETE",
             &format!("/api/v1/keys/{acme_key_id}"),
-            &[("authorization", &format!("Bearer {}", globex.api_key))],
+            &[(
+                "authorization",
+                &format!("Bearer {}", globex.api_key.expose()),
+            )],
             Body::empty(),
         )
         .await;
@@ -154,7 +163,10 @@ async fn mutations_are_audited(kind: Kind) {
         .call(
             "DELETE",
             &format!("/api/v1/keys/{id}"),
-            &[("authorization", &format!("Bearer {}", tenant.api_key))],
+            &[(
+                "authorization",
+                &format!("Bearer {}", tenant.api_key.expose()),
+            )],
             Body::empty(),
         )
         .await;
@@ -176,7 +188,7 @@ async fn mutations_are_audited(kind: Kind) {
 async fn bad_input_is_refused_with_a_json_error(kind: Kind) {
     let vigil = TestApp::start_with(kind, &[("VIGIL_MAX_BODY_BYTES", "2048")]).await;
     let tenant = vigil.tenant("Acme").await;
-    let auth = format!("Bearer {}", tenant.api_key);
+    let auth = format!("Bearer {}", tenant.api_key.expose());
     let json_headers = [
         ("authorization", auth.as_str()),
         ("content-type", "application/json"),
@@ -308,6 +320,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/api/v1/health", "get"),
         ("/api/v1/openapi.json", "get"),
         ("/api/v1/tenant", "get"),
+        ("/api/v1/tenant/credentials/rotate", "post"),
         ("/api/v1/keys", "get"),
         ("/api/v1/keys", "post"),
         ("/api/v1/keys/{id}", "delete"),

@@ -220,6 +220,71 @@ fn bad_cli_input_exits_non_zero_with_a_message() {
     }
 }
 
+#[test]
+fn credentials_are_rotated_from_the_cli_and_secrets_are_sealed_with_a_private_key_file() {
+    // GIVEN a tenant made by the CLI on a fresh data dir
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = create_tenant(dir.path());
+    let id = tenant["tenant_id"].as_str().unwrap();
+
+    // THEN the data dir holds the key its secrets are sealed with, readable by its owner only
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let key = dir.path().join(vigil_embedded::KEY_FILE);
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+    }
+
+    // WHEN its webhook secret is rotated with a 15-minute overlap
+    let rotated = json_of(
+        dir.path(),
+        &[
+            "tenant",
+            "rotate",
+            "--tenant",
+            id,
+            "--credential",
+            "webhook_secret",
+            "--overlap-minutes",
+            "15",
+        ],
+    );
+
+    // THEN the new secret is printed once, with the end of the overlap, and no token
+    let secret = rotated["webhook_secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_") && secret != tenant["webhook_secret"]);
+    assert!(rotated.get("ingest_token").is_none(), "{rotated}");
+    assert_eq!(rotated["overlap_minutes"], 15);
+    assert!(
+        rotated["previous_valid_until"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+
+    // AND bad rotations, or a master key that is not 32 bytes of base64, exit non-zero with
+    // a message
+    let rotate = ["tenant", "rotate", "--tenant", id];
+    for extra in [
+        &["--credential", "password"][..],
+        &[],
+        &["--credential", "ingest_token", "--overlap-minutes", "10081"],
+    ] {
+        let args = [&rotate[..], extra].concat();
+        let output = vigil(dir.path()).args(&args).output().unwrap();
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(!output.stderr.is_empty(), "{args:?} printed no message");
+    }
+    let output = vigil(dir.path())
+        .env("VIGIL_MASTER_KEY", "c2hvcnQ=")
+        .args(["tenant", "list"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("VIGIL_MASTER_KEY"));
+}
+
 /// `vigil tenant create Acme --json`, parsed.
 pub(crate) fn create_tenant(data_dir: &std::path::Path) -> Value {
     let output = vigil(data_dir)

@@ -574,7 +574,7 @@ async fn the_failure_drill_delivers_once_after_a_manual_retry(kind: Kind) {
     add_webhook(&vigil, &tenant.api_key, &sink).await;
 
     // WHEN events are ingested and a test alert is sent
-    let auth = format!("Bearer {}", tenant.ingest_token);
+    let auth = format!("Bearer {}", tenant.ingest_token.expose());
     let (status, _) = vigil
         .call(
             "POST",
@@ -829,7 +829,7 @@ async fn channel_secrets_are_write_only_and_admin_only(kind: Kind) {
     assert_eq!(tested["status"], 500);
 
     // AND it can be deleted, after which it is gone
-    let auth = format!("Bearer {}", tenant.api_key);
+    let auth = format!("Bearer {}", tenant.api_key.expose());
     let (status, _) = vigil
         .call(
             "DELETE",

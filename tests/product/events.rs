@@ -90,7 +90,7 @@ async fn every_sample_event_is_answered_by_its_function(kind: Kind) {
         let event = std::fs::read_to_string(&path)
             .expect("sample")
             .replace(SAMPLE_TENANT, &tenant.tenant_id)
-            .replace(SAMPLE_TOKEN, &tenant.ingest_token)
+            .replace(SAMPLE_TOKEN, tenant.ingest_token.expose())
             .replace(SAMPLE_NOTIFICATION, notification_id);
         // WHEN each is handed to its function THEN it is answered as a success
         match name.as_str() {

@@ -53,7 +53,7 @@ async fn post(
     hook: Hook,
 ) -> (StatusCode, HeaderMap, Value) {
     let id = ulid::Ulid::new().to_string().to_lowercase();
-    let bearer = format!("Bearer {}", tenant.ingest_token);
+    let bearer = format!("Bearer {}", tenant.ingest_token.expose());
     let (route, body, auth) = match hook {
         Hook::Events => (
             "events",

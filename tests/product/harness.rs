@@ -300,6 +300,8 @@ impl TestApp {
             .await
             .expect("key")
             .api_key
+            .expose()
+            .to_owned()
     }
 
     /// A tenant whose Stripe hooks are verified with `secret`.

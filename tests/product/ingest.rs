@@ -186,7 +186,7 @@ async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
 async fn malformed_and_oversized_events_are_refused_and_not_stored(kind: Kind) {
     let vigil = TestApp::start_with(kind, &[("VIGIL_MAX_BODY_BYTES", "4096")]).await;
     let t = vigil.tenant("Acme").await;
-    let auth = format!("Bearer {}", t.ingest_token);
+    let auth = format!("Bearer {}", t.ingest_token.expose());
     let path = format!("/hooks/{}/events", t.tenant_id);
     let cases = [
         ("not JSON", "{".to_string(), StatusCode::BAD_REQUEST, "invalid_event"),

@@ -16,6 +16,7 @@ mod isolation;
 mod rules;
 mod run_alerts;
 mod runs;
+mod secrets;
 mod stripe;
 mod workflow_runs;
 mod workflows;

@@ -374,7 +374,10 @@ async fn a_due_scan_scores_scenarios_and_moves_to_its_next_time(kind: Kind) {
         .call(
             "DELETE",
             "/api/v1/scan-schedule",
-            &[("authorization", &format!("Bearer {}", tenant.api_key))],
+            &[(
+                "authorization",
+                &format!("Bearer {}", tenant.api_key.expose()),
+            )],
             String::new(),
         )
         .await;

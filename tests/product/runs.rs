@@ -27,7 +27,7 @@ pub(crate) async fn post_runs(
     tenant: &CreatedTenant,
     body: &Value,
 ) -> (StatusCode, Value) {
-    let auth = format!("Bearer {}", tenant.ingest_token);
+    let auth = format!("Bearer {}", tenant.ingest_token.expose());
     vigil
         .call(
             "POST",
@@ -416,7 +416,7 @@ async fn bad_runs_and_bad_credentials_are_refused(kind: Kind) {
             "{body}"
         );
     }
-    let auth = format!("Bearer {}", tenant.ingest_token);
+    let auth = format!("Bearer {}", tenant.ingest_token.expose());
     let (status, answer) = vigil
         .call(
             "POST",

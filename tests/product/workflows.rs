@@ -40,7 +40,7 @@ pub(crate) async fn post_event(
     tenant: &vigil_core::tenancy::tenants::CreatedTenant,
     event: Value,
 ) {
-    let auth = format!("Bearer {}", tenant.ingest_token);
+    let auth = format!("Bearer {}", tenant.ingest_token.expose());
     let (status, body) = vigil
         .call(
             "POST",
@@ -241,7 +241,7 @@ async fn a_workflow_is_created_versioned_toggled_and_deleted(kind: Kind) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // AND deleting it is audited and final
-    let auth = format!("Bearer {key}");
+    let auth = format!("Bearer {}", key.expose());
     let (status, _) = vigil
         .call(
             "DELETE",

@@ -58,6 +58,7 @@ pub async fn bootstrap(
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let events = aws_sdk_eventbridge::Client::new(sdk);
     let scheduler = aws_sdk_scheduler::Client::new(sdk);
+    let kms = aws_sdk_kms::Client::new(sdk);
 
     let workflows_and_bus = async {
         let (pair, rule_arn) = tokio::try_join!(
@@ -67,12 +68,17 @@ pub async fn bootstrap(
         route_rule_to_queue(&events, &sqs, names, &rule_arn, &pair).await?;
         Ok(pair)
     };
-    let (table, group) = (names.table(), names.schedule_group());
-    let ((), outbox, workflows, ()) = tokio::try_join!(
+    let (table, group, key_alias) = (
+        names.table(),
+        names.schedule_group(),
+        names.secrets_key_alias(),
+    );
+    let ((), outbox, workflows, (), ()) = tokio::try_join!(
         create_table(&dynamodb, &table),
         create_queue_pair(&sqs, names, QueueRole::Outbox),
         workflows_and_bus,
         create_schedule_group(&scheduler, &group),
+        create_secrets_key(&kms, &key_alias),
     )?;
     Ok(resources(names, scheduler_role_arn, outbox, workflows))
 }
@@ -122,6 +128,56 @@ fn resources(
         event_bus: names.event_bus(),
         schedule_group: names.schedule_group(),
         scheduler_role_arn: scheduler_role_arn.to_owned(),
+        secrets_key: names.secrets_key_alias(),
+    }
+}
+
+// ---- secrets key --------------------------------------------------------------------------------
+
+/// The symmetric KMS key secrets are sealed under, found by its alias or created with it (yearly
+/// rotation on, as template.yaml declares it).
+async fn create_secrets_key(client: &aws_sdk_kms::Client, alias: &str) -> Result<(), AwsError> {
+    match client.describe_key().key_id(alias).send().await {
+        Ok(_) => return Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_not_found_exception()) => {}
+        Err(err) => return Err(AwsError::request("DescribeKey", alias, &err)),
+    }
+    let created = client
+        .create_key()
+        .description("Vigil: seals stored secrets (channel URLs, signing secrets)")
+        .send()
+        .await
+        .map_err(|e| AwsError::request("CreateKey", alias, &e))?;
+    let key_id = created
+        .key_metadata()
+        .map(|m| m.key_id().to_owned())
+        .ok_or_else(|| AwsError::unexpected("CreateKey", alias, "no key metadata"))?;
+    client
+        .enable_key_rotation()
+        .key_id(&key_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::request("EnableKeyRotation", alias, &e))?;
+    match client
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(&key_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Another bootstrap made it meanwhile: its key is the one; this one stays unused.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(AwsError::request("CreateAlias", alias, &err)),
     }
 }
 

@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod bus;
+mod cipher;
 mod email;
 #[cfg(test)]
 mod emulator_tests;
@@ -27,6 +28,7 @@ use vigil_core::ports::{Ports, Queue, QueueRole, SequentialAnnouncer, UnknownLiv
 
 pub use aws_config::SdkConfig;
 pub use bus::EventBridgeBus;
+pub use cipher::KmsCipher;
 pub use email::SesEmailSender;
 pub use error::AwsError;
 pub use infra::{bootstrap, resolve};
@@ -49,6 +51,8 @@ pub struct AwsResources {
     pub event_bus: String,
     pub schedule_group: String,
     pub scheduler_role_arn: String,
+    /// The KMS key stored secrets are sealed under: id, ARN or alias.
+    pub secrets_key: String,
 }
 
 /// The AWS backend of one deployment: every port on its own AWS service.
@@ -68,6 +72,7 @@ struct Inner {
     bus: Arc<EventBridgeBus>,
     scheduler: Arc<EventBridgeScheduler>,
     liveness: Arc<UnknownLiveness>,
+    cipher: Arc<KmsCipher>,
 }
 
 impl AwsBackend {
@@ -77,6 +82,7 @@ impl AwsBackend {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let events = aws_sdk_eventbridge::Client::new(sdk);
         let scheduler = aws_sdk_scheduler::Client::new(sdk);
+        let kms = aws_sdk_kms::Client::new(sdk);
         let queue = |url: &str| Arc::new(SqsQueue::new(sqs.clone(), url));
         let r = &resources;
         let inner = Inner {
@@ -94,6 +100,7 @@ impl AwsBackend {
                 &r.outbox_queue_arn,
                 &r.workflow_queue_arn,
             )),
+            cipher: Arc::new(KmsCipher::new(kms, &r.secrets_key)),
             resources,
             sdk: sdk.clone(),
         };
@@ -121,6 +128,7 @@ impl AwsBackend {
                 workflow_queue: inner.workflows.clone(),
             }),
             liveness: inner.liveness.clone(),
+            cipher: inner.cipher.clone(),
         }
     }
 

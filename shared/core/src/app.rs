@@ -101,6 +101,7 @@ impl App {
         let egress = Arc::new(settings.egress.clone());
         let channels = Arc::new(ChannelService::new(
             store.clone(),
+            ports.cipher.clone(),
             clock.clone(),
             egress.clone(),
         ));
@@ -121,7 +122,7 @@ impl App {
             actions: ActionRunner {
                 records: RecordService::new(store.clone(), clock.clone()),
                 clients: ClientService::new(store.clone(), clock.clone()),
-                tenants: Tenants::new(store.clone(), clock.clone()),
+                tenants: Tenants::new(store.clone(), clock.clone(), ports.cipher.clone()),
                 outbox: outbox.clone(),
                 anomalies: anomalies.clone(),
                 bus: ports.bus.clone(),
@@ -150,6 +151,7 @@ impl App {
                 ports.outbox_dead_letters.clone(),
                 store.clone(),
                 clock.clone(),
+                ports.cipher.clone(),
             ),
             inbox: InboxService::new(store.clone(), clock.clone()),
             rules: RuleService::new(store.clone(), anomalies.clone(), clock.clone()),
@@ -174,7 +176,7 @@ impl App {
             outbox,
             channels,
             routing,
-            tenants: TenantService::new(store.clone(), clock.clone()),
+            tenants: TenantService::new(store.clone(), clock.clone(), ports.cipher.clone()),
             keys: KeyService::new(store.clone(), clock.clone()),
             ingest: IngestService::new(
                 &ports,

@@ -72,6 +72,11 @@ impl ResourceNames {
     pub fn schedule_group(&self) -> String {
         format!("{}-schedules", self.prefix)
     }
+
+    /// The alias of the KMS key stored secrets are sealed under (AWS backend).
+    pub fn secrets_key_alias(&self) -> String {
+        format!("alias/{}-secrets", self.prefix)
+    }
 }
 
 impl Default for ResourceNames {

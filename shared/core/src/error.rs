@@ -1,7 +1,7 @@
 //! The one error type services return. Each variant maps to one HTTP status and one CLI exit,
 //! in `vigil-http` and the `vigil` binary respectively.
 
-use crate::ports::{BusError, QueueError, SchedulerError, StoreError};
+use crate::ports::{BusError, CipherError, QueueError, SchedulerError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -123,6 +123,15 @@ impl From<QueueError> for Error {
     fn from(e: QueueError) -> Self {
         match e {
             QueueError::Unavailable(m) => Error::Unavailable(m),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<CipherError> for Error {
+    fn from(e: CipherError) -> Self {
+        match e {
+            CipherError::Unavailable(m) => Error::Unavailable(m),
             other => Error::Internal(other.to_string()),
         }
     }

@@ -19,6 +19,7 @@ pub mod rate;
 pub mod reports;
 pub mod rules;
 pub mod runs;
+pub mod secret;
 pub mod severity;
 pub mod signature;
 pub mod stripe;

@@ -122,7 +122,7 @@ impl Signatures {
 
 /// Verifies a message against any of `secrets` (several during rotation). Returns the message id.
 pub fn verify<'a>(
-    secrets: &[String],
+    secrets: &[impl AsRef<str>],
     headers: SignedHeaders<'a>,
     body: &[u8],
     now: DateTime<Utc>,
@@ -135,7 +135,7 @@ pub fn verify<'a>(
 /// [`verify`] with the MAC computation passed in: it is called once per secret, whatever the
 /// signature header holds, and never when the header is refused.
 pub(crate) fn verify_with<'a>(
-    secrets: &[String],
+    secrets: &[impl AsRef<str>],
     headers: SignedHeaders<'a>,
     now: DateTime<Utc>,
     mut tag_of: impl FnMut(&[u8], &str, i64) -> Result<Tag, SignatureError>,
@@ -159,7 +159,7 @@ pub(crate) fn verify_with<'a>(
         return Err(SignatureError::StaleTimestamp);
     }
     for secret in secrets {
-        if signatures.contains(&tag_of(&secret_bytes(secret)?, id, timestamp)?) {
+        if signatures.contains(&tag_of(&secret_bytes(secret.as_ref())?, id, timestamp)?) {
             return Ok(id);
         }
     }
@@ -203,7 +203,7 @@ mod tests {
         let list = format!("v1,bm90IGl0 {SPEC_SIG} v2,ignored");
         let ts = SPEC_TS.to_string();
         let result = verify(
-            &[SPEC_SECRET.into()],
+            &[SPEC_SECRET],
             headers(&list, &ts),
             SPEC_BODY,
             at(SPEC_TS + 10),

@@ -454,3 +454,77 @@ fn email_is_sent_only_as_the_configured_sender() {
         "the API (channel tests) and the dispatcher send email"
     );
 }
+
+/// Every `kms:` action a function's policies allow, with the resource each is allowed on.
+fn kms_grants(policies: &Json) -> Vec<(String, Json)> {
+    fn walk(value: &Json, grants: &mut Vec<(String, Json)>) {
+        match value {
+            Json::Object(object) => {
+                if let Some(actions) = object.get("Action") {
+                    let actions = match actions {
+                        Json::Array(items) => items.clone(),
+                        single => vec![single.clone()],
+                    };
+                    for action in actions.iter().filter_map(Json::as_str) {
+                        if action.starts_with("kms:") {
+                            grants.push((action.to_string(), object["Resource"].clone()));
+                        }
+                    }
+                }
+                object.values().for_each(|v| walk(v, grants));
+            }
+            Json::Array(items) => items.iter().for_each(|v| walk(v, grants)),
+            _ => {}
+        }
+    }
+    let mut grants = Vec::new();
+    walk(policies, &mut grants);
+    grants
+}
+
+#[test]
+fn only_functions_that_store_secrets_may_seal_and_only_those_that_use_them_may_open() {
+    // GIVEN the template
+    let template = template();
+    let key_arn = json!({"Fn::GetAtt": ["SecretsKey", "Arn"]});
+
+    // WHEN the secrets key and its alias are read
+    let key = properties(&template, "SecretsKey");
+    let alias = properties(&template, "SecretsKeyAlias");
+
+    // THEN the key is a rotated symmetric key with a policy, found by the alias the code uses,
+    // and every function is told which it is
+    assert_eq!(resources(&template)["SecretsKey"]["Type"], "AWS::KMS::Key");
+    assert_eq!(key["EnableKeyRotation"], true);
+    assert_eq!(key["KeySpec"], "SYMMETRIC_DEFAULT");
+    assert!(key["KeyPolicy"]["Statement"].is_array());
+    assert_eq!(
+        name_with_prefix(&alias["AliasName"], "vigil"),
+        ResourceNames::default().secrets_key_alias()
+    );
+    assert_eq!(alias["TargetKeyId"], json!({"Ref": "SecretsKey"}));
+    assert_eq!(
+        template["Globals"]["Function"]["Environment"]["Variables"]["VIGIL_KMS_KEY_ID"],
+        key_arn
+    );
+
+    for function in FunctionName::ALL {
+        // WHEN a function's KMS grants are listed
+        let policies = &properties(&template, function.logical_id())["Policies"];
+        let grants = kms_grants(policies);
+
+        // THEN it may seal only if it writes secrets, open only if it reads them, each on the
+        // secrets key alone
+        let expected: &[&str] = match function {
+            FunctionName::Api | FunctionName::Workflows => &["kms:Decrypt", "kms:GenerateDataKey"],
+            FunctionName::Ingest | FunctionName::Dispatcher => &["kms:Decrypt"],
+            FunctionName::Rules | FunctionName::Summary | FunctionName::Approvals => &[],
+        };
+        let mut actions: Vec<&str> = grants.iter().map(|(a, _)| a.as_str()).collect();
+        actions.sort_unstable();
+        assert_eq!(actions, expected, "{function:?}");
+        for (action, resource) in &grants {
+            assert_eq!(resource, &key_arn, "{function:?} {action}");
+        }
+    }
+}

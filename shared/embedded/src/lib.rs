@@ -10,6 +10,7 @@
 
 mod announce;
 mod bus;
+mod cipher;
 pub mod cron;
 mod db;
 mod instance;
@@ -28,6 +29,7 @@ use vigil_core::ports::{Ports, Queue, QueueRole};
 
 pub use announce::SqliteAnnouncer;
 pub use bus::SqliteBus;
+pub use cipher::{AesGcmCipher, KEY_FILE};
 pub use queue::SqliteQueue;
 pub use scheduler::SqliteScheduler;
 pub use store::SqliteStore;
@@ -65,6 +67,8 @@ pub enum EmbeddedError {
     Spawn(std::io::Error),
     #[error("embedded store unavailable: {0}")]
     Unavailable(String),
+    #[error("secrets key: {0}")]
+    Key(String),
 }
 
 /// The embedded backend of one deployment: every port on one SQLite database.
@@ -85,26 +89,48 @@ struct Inner {
     bus: Arc<SqliteBus>,
     scheduler: Arc<SqliteScheduler>,
     announcer: Arc<SqliteAnnouncer>,
+    cipher: Arc<AesGcmCipher>,
 }
 
 impl EmbeddedBackend {
-    /// Opens (creating if needed) `<data_dir>/vigil.db`, creates the schema, starts the writer thread.
+    /// Opens (creating if needed) `<data_dir>/vigil.db`, creates the schema, starts the writer
+    /// thread; secrets are sealed with the key file of `data_dir` (made on first start).
     pub fn open(data_dir: &Path, names: &ResourceNames) -> Result<Self, EmbeddedError> {
+        Self::open_with_master_key(data_dir, names, None)
+    }
+
+    /// [`EmbeddedBackend::open`], sealing with `master_key` (base64 of 32 bytes) when given.
+    pub fn open_with_master_key(
+        data_dir: &Path,
+        names: &ResourceNames,
+        master_key: Option<&str>,
+    ) -> Result<Self, EmbeddedError> {
         std::fs::create_dir_all(data_dir).map_err(|source| EmbeddedError::CreateDir {
             path: data_dir.display().to_string(),
             source,
         })?;
+        let cipher = AesGcmCipher::for_data_dir(data_dir, master_key)?;
         let path = data_dir.join(DATABASE_FILE);
         let db = Database::open(Some(&path))?;
         let instance = ProcessInstance::register(Some(data_dir))?;
-        Ok(Self::assemble(db, instance, Some(path), names))
+        Ok(Self::assemble(db, instance, Some(path), names, cipher))
     }
 
-    /// A private in-memory database (unit tests).
+    /// A private in-memory database with a random key (unit tests).
     pub fn in_memory(names: &ResourceNames) -> Result<Self, EmbeddedError> {
         let db = Database::open(None)?;
         let instance = ProcessInstance::register(None)?;
-        Ok(Self::assemble(db, instance, None, names))
+        let key = vigil_core::ports::cipher::DataKey::from_bytes(
+            &vigil_core::ports::cipher::DataKey::random_bytes(),
+        )
+        .map_err(|e| EmbeddedError::Key(e.to_string()))?;
+        Ok(Self::assemble(
+            db,
+            instance,
+            None,
+            names,
+            AesGcmCipher::new(key),
+        ))
     }
 
     fn assemble(
@@ -112,6 +138,7 @@ impl EmbeddedBackend {
         instance: ProcessInstance,
         path: Option<PathBuf>,
         names: &ResourceNames,
+        cipher: AesGcmCipher,
     ) -> Self {
         let db = Arc::new(db);
         let instance = Arc::new(instance);
@@ -180,6 +207,7 @@ impl EmbeddedBackend {
                 bus,
                 announcer,
                 scheduler: Arc::new(scheduler),
+                cipher: Arc::new(cipher),
             }),
         }
     }
@@ -198,6 +226,7 @@ impl EmbeddedBackend {
             scheduler: inner.scheduler.clone(),
             announcer: inner.announcer.clone(),
             liveness: inner.instance.clone(),
+            cipher: inner.cipher.clone(),
         }
     }
 

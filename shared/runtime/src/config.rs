@@ -12,7 +12,9 @@ use vigil_core::delivery::retry::{RetryPolicy, parse_schedule};
 use vigil_core::deployment::{DELIVERY_DEADLINE, ResourceNames};
 use vigil_core::egress::EgressPolicy;
 use vigil_core::ingest::IngestSettings;
+use vigil_core::ports::cipher::DataKey;
 use vigil_core::rate::Rate;
+use vigil_core::secret::Secret;
 use vigil_core::workflows::WorkflowSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,13 +62,16 @@ pub struct Config {
     pub ai: Option<AiConfig>,
     /// `VIGIL_EGRESS_ALLOW`: local and private targets outbound calls may reach anyway.
     pub egress: EgressPolicy,
+    /// `VIGIL_MASTER_KEY` (embedded store): the base64 key stored secrets are sealed with,
+    /// instead of the key file in the data directory.
+    pub master_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AiConfig {
     pub base_url: String,
     pub model: String,
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     pub timeout: Duration,
 }
 
@@ -92,6 +97,8 @@ pub struct AwsResourceVars {
     pub workflow_queue_arn: Option<String>,
     pub event_bus: Option<String>,
     pub schedule_group: Option<String>,
+    /// The KMS key secrets are sealed under (default: the alias `alias/<prefix>-secrets`).
+    pub secrets_key: Option<String>,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -211,7 +218,7 @@ impl Config {
                     model: source
                         .get("VIGIL_AI_MODEL")
                         .unwrap_or_else(|| "gpt-4o-mini".into()),
-                    api_key: source.get("VIGIL_AI_API_KEY"),
+                    api_key: source.get("VIGIL_AI_API_KEY").map(Secret::from),
                     timeout: Duration::from_millis(parse(
                         source,
                         "VIGIL_AI_TIMEOUT_MS",
@@ -240,6 +247,16 @@ impl Config {
                 variable: "VIGIL_EGRESS_ALLOW",
                 problem: e.to_string(),
             })?;
+        let master_key = match source.get("VIGIL_MASTER_KEY") {
+            None => None,
+            Some(text) => {
+                DataKey::decode_base64(&text).map_err(|e| ConfigError {
+                    variable: "VIGIL_MASTER_KEY",
+                    problem: e.to_string(),
+                })?;
+                Some(Secret::new(text))
+            }
+        };
         let account_placeholder = "arn:aws:iam::123456789012:role";
         Ok(Config {
             store,
@@ -271,6 +288,7 @@ impl Config {
                 workflow_queue_arn: source.get("VIGIL_WORKFLOW_QUEUE_ARN"),
                 event_bus: source.get("VIGIL_EVENT_BUS_NAME"),
                 schedule_group: source.get("VIGIL_SCHEDULE_GROUP"),
+                secrets_key: source.get("VIGIL_KMS_KEY_ID"),
             },
             delivery,
             email,
@@ -278,6 +296,7 @@ impl Config {
             workflows,
             ai,
             egress,
+            master_key,
         })
     }
 
@@ -296,6 +315,10 @@ impl Config {
             event_bus: v.event_bus.clone()?,
             schedule_group: v.schedule_group.clone()?,
             scheduler_role_arn: self.scheduler_role_arn.clone(),
+            secrets_key: v
+                .secrets_key
+                .clone()
+                .unwrap_or_else(|| self.resource_names.secrets_key_alias()),
         })
     }
 
@@ -432,7 +455,9 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        let cases: [(&str, &str); 11] = [
+        let cases: [(&str, &str); 13] = [
+            ("VIGIL_MASTER_KEY", "not base64!"),
+            ("VIGIL_MASTER_KEY", "c2hvcnQ="),
             ("VIGIL_EGRESS_ALLOW", "127.0.0.0/33"),
             ("VIGIL_EGRESS_ALLOW", "10.0.0.0/8, not a host"),
             ("VIGIL_RETRY_SCHEDULE", "1s,soon"),

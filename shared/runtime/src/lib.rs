@@ -49,12 +49,16 @@ impl Backend {
             #[cfg(not(feature = "embedded"))]
             StoreKind::Sqlite => Err(StartError::NoEmbeddedStore),
             #[cfg(feature = "embedded")]
-            StoreKind::Sqlite => EmbeddedBackend::open(&config.data_dir, &config.resource_names)
-                .map(Backend::Embedded)
-                .map_err(|e| StartError::Embedded {
-                    dir: config.data_dir.display().to_string(),
-                    reason: e.to_string(),
-                }),
+            StoreKind::Sqlite => EmbeddedBackend::open_with_master_key(
+                &config.data_dir,
+                &config.resource_names,
+                config.master_key.as_deref(),
+            )
+            .map(Backend::Embedded)
+            .map_err(|e| StartError::Embedded {
+                dir: config.data_dir.display().to_string(),
+                reason: e.to_string(),
+            }),
             StoreKind::Aws => {
                 let sdk = vigil_aws::load_sdk_config(true).await;
                 let resources = match config.aws_resources() {
@@ -151,7 +155,7 @@ fn notifiers(config: &Config, backend: &Backend) -> Result<Notifiers, StartError
             vigil_notify::OpenAiWording::new(
                 &ai.base_url,
                 &ai.model,
-                ai.api_key.clone(),
+                ai.api_key.as_ref().map(|key| key.expose().to_owned()),
                 Some(ai.timeout),
             )
             .map_err(|e| StartError::Ai(e.to_string()))?,

@@ -10,7 +10,7 @@ pub mod sinks;
 use std::sync::Arc;
 
 use vigil_core::deployment::ResourceNames;
-use vigil_core::ports::{Ports, Queue, QueueRole};
+use vigil_core::ports::{Cipher, Ports, Queue, QueueRole};
 use vigil_embedded::EmbeddedBackend;
 
 /// Receives before a message is dead-lettered: small, so dead-letter tests stay short.
@@ -34,6 +34,8 @@ pub struct Backend {
     workflows_dlq: Arc<dyn Queue>,
     /// Kept so the embedded database can be shut down, then its directory removed.
     embedded: Option<(EmbeddedBackend, tempfile::TempDir)>,
+    /// The emulator and the deployment's resources (AWS side).
+    aws: Option<(vigil_aws::SdkConfig, vigil_aws::AwsResources)>,
 }
 
 impl Backend {
@@ -49,6 +51,7 @@ impl Backend {
             workflows_dlq: backend.dead_letter_queue(QueueRole::Workflows),
             names,
             embedded: Some((backend, dir)),
+            aws: None,
         }
     }
 
@@ -61,7 +64,7 @@ impl Backend {
         let resources = vigil_aws::bootstrap(&sdk, &names, SCHEDULER_ROLE_ARN)
             .await
             .unwrap_or_else(|e| panic!("bootstrap of {} on moto: {e}", names.prefix));
-        let backend = vigil_aws::AwsBackend::new(&sdk, resources);
+        let backend = vigil_aws::AwsBackend::new(&sdk, resources.clone());
         Self {
             kind: Kind::Aws,
             ports: backend.ports(),
@@ -69,6 +72,7 @@ impl Backend {
             workflows_dlq: backend.dead_letter_queue(QueueRole::Workflows),
             names,
             embedded: None,
+            aws: Some((sdk, resources)),
         }
     }
 
@@ -76,6 +80,21 @@ impl Backend {
         match role {
             QueueRole::Outbox => &self.outbox_dlq,
             QueueRole::Workflows => &self.workflows_dlq,
+        }
+    }
+
+    /// The deployment's cipher as another process builds it (nothing cached, the same key).
+    pub fn cipher_of_another_process(&self) -> Arc<dyn Cipher> {
+        match (&self.embedded, &self.aws) {
+            (Some((_, dir)), _) => Arc::new(
+                vigil_embedded::AesGcmCipher::for_data_dir(dir.path(), None)
+                    .expect("the data directory's key"),
+            ),
+            (None, Some((sdk, resources))) => Arc::new(vigil_aws::KmsCipher::new(
+                aws_sdk_kms::Client::new(sdk),
+                &resources.secrets_key,
+            )),
+            (None, None) => unreachable!("a backend is embedded or on AWS"),
         }
     }
 

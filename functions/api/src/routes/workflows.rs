@@ -32,7 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_templates))
 }
 
-/// The tenant's workflows.
+/// The tenant's workflows. Below the admin role, `http_request` URLs show only their scheme and
+/// host (`https://hooks.example.com/…`), as channel URLs do.
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", security(("api_key" = [])), params(PageParams),
     responses((status = 200, body = ListResponse<Workflow>)))]
 async fn list_workflows(
@@ -42,6 +43,10 @@ async fn list_workflows(
 ) -> Result<Json<ListResponse<Workflow>>, ApiError> {
     let (limit, cursor) = page.resolve()?;
     let (items, next) = app.workflows.list(&caller.tenant_id, limit, cursor).await?;
+    let items = items
+        .into_iter()
+        .map(|workflow| workflow.as_seen_by(caller.role))
+        .collect();
     Ok(Json(ListResponse::new(items, next)))
 }
 
@@ -63,6 +68,7 @@ async fn create_workflow(
     Ok((StatusCode::CREATED, Json(workflow)))
 }
 
+/// One workflow; below the admin role its `http_request` URLs are masked as in the list.
 #[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows", security(("api_key" = [])),
     params(("id" = String, Path, description = "Workflow id")),
     responses((status = 200, body = Workflow), (status = 404, body = vigil_http::error::ErrorBody)))]
@@ -71,7 +77,8 @@ async fn get_workflow(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Workflow>, ApiError> {
-    Ok(Json(app.workflows.get(&caller.tenant_id, &id).await?.0))
+    let (workflow, _) = app.workflows.get(&caller.tenant_id, &id).await?;
+    Ok(Json(workflow.as_seen_by(caller.role)))
 }
 
 /// Change the fields named (admin; audited): the whole workflow is checked again and stored as

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::egress::EgressPolicy;
 use crate::error::FieldProblem;
-use crate::ports::{Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp};
+use crate::ports::CipherError;
+use crate::ports::{Cipher, Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp};
+use crate::secret::{Convert, Opening, Sealing, Secret, StoredSecret, map_all, url_hint};
 use crate::target_url::{TargetUrlProblem, check_target_url};
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::secrets::WEBHOOK_SECRET_PREFIX;
@@ -25,17 +27,19 @@ const MAX_RECIPIENTS: usize = 20;
 /// A tenant's channels are read in one query by the dispatcher.
 const MAX_CHANNELS: usize = 50;
 
-/// Where a channel sends, with its secrets.
+/// Where a channel sends, with its secrets: open (`Destination`) or sealed as stored
+/// (`Destination<StoredSecret>`). A Slack or webhook URL is a credential too (whoever has a
+/// Slack incoming-webhook URL can post), so it is kept like the signing secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Destination {
+pub enum Destination<S = Secret> {
     Slack {
-        url: String,
+        url: S,
     },
     Webhook {
-        url: String,
+        url: S,
         /// Signing secrets, newest first; two while a rotation is under way.
-        secrets: Vec<String>,
+        secrets: Vec<S>,
     },
     Email {
         to: Vec<String>,
@@ -50,7 +54,21 @@ pub enum ChannelKind {
     Email,
 }
 
-impl Destination {
+impl<S: Send + 'static> Destination<S> {
+    /// The same destination with each secret converted by `f` (sealed or opened).
+    pub async fn try_map<T>(self, f: &dyn Convert<S, T>) -> Result<Destination<T>, CipherError> {
+        Ok(match self {
+            Destination::Slack { url } => Destination::Slack {
+                url: f.convert(url).await?,
+            },
+            Destination::Webhook { url, secrets } => Destination::Webhook {
+                url: f.convert(url).await?,
+                secrets: map_all(secrets, f).await?,
+            },
+            Destination::Email { to } => Destination::Email { to },
+        })
+    }
+
     pub fn kind(&self) -> ChannelKind {
         match self {
             Destination::Slack { .. } => ChannelKind::Slack,
@@ -60,15 +78,28 @@ impl Destination {
     }
 }
 
-/// A channel as stored.
+/// A channel, its secrets open (`Channel`) or sealed as stored (`Channel<StoredSecret>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Channel {
+pub struct Channel<S = Secret> {
     pub id: String,
     pub name: String,
     pub enabled: bool,
-    pub destination: Destination,
+    pub destination: Destination<S>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl<S: Send + 'static> Channel<S> {
+    async fn try_map<T>(self, f: &dyn Convert<S, T>) -> Result<Channel<T>, CipherError> {
+        Ok(Channel {
+            id: self.id,
+            name: self.name,
+            enabled: self.enabled,
+            destination: self.destination.try_map(f).await?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
 }
 
 /// A channel as the API shows it: secrets never, URLs only as a hint.
@@ -108,18 +139,6 @@ impl From<&Channel> for ChannelView {
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
-    }
-}
-
-/// `https://hooks.example.com/…`: enough to recognise, nothing to reuse.
-fn url_hint(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = host.rsplit('@').next().unwrap_or_default();
-            format!("{scheme}://{host}/…")
-        }
-        None => "…".into(),
     }
 }
 
@@ -238,7 +257,7 @@ fn check_egress(destination: &Destination, egress: &EgressPolicy) -> Result<()> 
     };
     // 422: whether an address may be reached is the deployment's rule (`VIGIL_EGRESS_ALLOW`),
     // not something the API document can state.
-    egress.check_url(url).map_err(|denied| Error::UnprocessableFields {
+    egress.check_url(url.expose()).map_err(|denied| Error::UnprocessableFields {
         code: "invalid_channel",
         problems: vec![FieldProblem {
             path: "$.url".into(),
@@ -311,7 +330,7 @@ impl NewChannel {
                 }
                 let url = required(self.url, "url", "slack")?;
                 check_url(&url)?;
-                Ok(Destination::Slack { url })
+                Ok(Destination::Slack { url: url.into() })
             }
             ChannelKind::Webhook => {
                 if self.to.is_some() {
@@ -322,8 +341,8 @@ impl NewChannel {
                 let secret = required(self.secret, "secret", "webhook")?;
                 check_secret(&secret)?;
                 Ok(Destination::Webhook {
-                    url,
-                    secrets: vec![secret],
+                    url: url.into(),
+                    secrets: vec![secret.into()],
                 })
             }
             ChannelKind::Email => {
@@ -358,7 +377,7 @@ impl ChannelPatch {
                 }
                 if let Some(new) = self.url {
                     check_url(&new)?;
-                    *url = new;
+                    *url = new.into();
                 }
             }
             Destination::Webhook { url, secrets } => {
@@ -367,10 +386,11 @@ impl ChannelPatch {
                 }
                 if let Some(new) = self.url {
                     check_url(&new)?;
-                    *url = new;
+                    *url = new.into();
                 }
                 if let Some(new) = self.secret {
                     check_secret(&new)?;
+                    let new = Secret::from(new);
                     secrets.retain(|s| *s != new);
                     secrets.insert(0, new);
                 }
@@ -403,6 +423,7 @@ struct NameClaim {
 
 pub struct ChannelService {
     store: Arc<dyn ItemStore>,
+    cipher: Arc<dyn Cipher>,
     clock: Arc<dyn Clock>,
     egress: Arc<EgressPolicy>,
 }
@@ -410,14 +431,31 @@ pub struct ChannelService {
 impl ChannelService {
     pub fn new(
         store: Arc<dyn ItemStore>,
+        cipher: Arc<dyn Cipher>,
         clock: Arc<dyn Clock>,
         egress: Arc<EgressPolicy>,
     ) -> Self {
         Self {
             store,
+            cipher,
             clock,
             egress,
         }
+    }
+
+    /// The channel as stored: its URL and signing secrets sealed.
+    async fn sealed(&self, channel: &Channel) -> Result<String> {
+        let sealed = channel
+            .clone()
+            .try_map(&Sealing(self.cipher.as_ref()))
+            .await?;
+        to_json(&sealed)
+    }
+
+    /// A stored channel with its secrets opened.
+    async fn open(&self, item: &Item) -> Result<Channel> {
+        let stored: Channel<StoredSecret> = item.parse()?;
+        Ok(stored.try_map(&Opening(self.cipher.as_ref())).await?)
     }
 
     pub async fn create(&self, tenant: &str, new: NewChannel, actor: &Actor) -> Result<Channel> {
@@ -452,7 +490,10 @@ impl ChannelService {
                     condition: PutCondition::Absent,
                 },
                 WriteOp::Put {
-                    item: Item::new(keys::channel(tenant, &channel.id), to_json(&channel)?),
+                    item: Item::new(
+                        keys::channel(tenant, &channel.id),
+                        self.sealed(&channel).await?,
+                    ),
                     condition: PutCondition::Absent,
                 },
                 audit::record(tenant, actor, "channel.create", &channel.id, now),
@@ -477,11 +518,10 @@ impl ChannelService {
                     .limit(MAX_CHANNELS as u32 + 1),
             )
             .await?;
-        let mut channels = page
-            .items
-            .iter()
-            .map(Item::parse::<Channel>)
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut channels = Vec::with_capacity(page.items.len());
+        for item in &page.items {
+            channels.push(self.open(item).await?);
+        }
         channels.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(channels)
     }
@@ -505,7 +545,7 @@ impl ChannelService {
             .get(&keys::channel(tenant, id))
             .await?
             .ok_or_else(|| Error::NotFound("channel".into()))?;
-        Ok((item.parse()?, item.version))
+        Ok((self.open(&item).await?, item.version))
     }
 
     pub async fn update(
@@ -531,7 +571,7 @@ impl ChannelService {
         self.store
             .transact(vec![
                 WriteOp::Put {
-                    item: Item::new(keys::channel(tenant, id), to_json(&channel)?),
+                    item: Item::new(keys::channel(tenant, id), self.sealed(&channel).await?),
                     condition: PutCondition::VersionEquals(version),
                 },
                 audit::record(tenant, actor, "channel.update", id, now),
@@ -620,7 +660,7 @@ mod tests {
         let second = crate::tenancy::secrets::new_webhook_secret();
         let mut destination = Destination::Webhook {
             url: "https://example.com/hook".into(),
-            secrets: vec![first.clone()],
+            secrets: vec![Secret::new(first.clone())],
         };
         ChannelPatch {
             secret: Some(second.clone()),
@@ -632,7 +672,7 @@ mod tests {
             destination,
             Destination::Webhook {
                 url: "https://example.com/hook".into(),
-                secrets: vec![second.clone(), first]
+                secrets: vec![Secret::new(second.clone()), Secret::new(first)]
             }
         );
         ChannelPatch {
@@ -642,7 +682,7 @@ mod tests {
         .apply(&mut destination)
         .unwrap();
         assert!(
-            matches!(destination, Destination::Webhook { secrets, .. } if secrets == vec![second])
+            matches!(destination, Destination::Webhook { secrets, .. } if secrets == vec![Secret::new(second)])
         );
     }
 
@@ -659,6 +699,11 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };
+        let debug = format!("{channel:?}");
+        assert!(
+            !debug.contains("secret/path") && !debug.contains("whsec_"),
+            "{debug}"
+        );
         let view = serde_json::to_string(&ChannelView::from(&channel)).unwrap();
         assert!(!view.contains("secret/path"), "{view}");
         assert!(!view.contains("whsec_"), "{view}");
@@ -670,7 +715,7 @@ mod tests {
     fn refused_addresses_are_refused_naming_the_url() {
         let webhook = |url: &str| Destination::Webhook {
             url: url.into(),
-            secrets: vec![],
+            secrets: Vec::new(),
         };
         let strict = EgressPolicy::default();
         for url in [

@@ -20,7 +20,7 @@ use super::notification::{NewNotification, NotificationStatus, NotificationType}
 use super::outbox::{NotificationFilter, OutboxMessage, OutboxService};
 use super::record::DeliveryStatus;
 use crate::ports::queue::MAX_RECEIVE_BATCH;
-use crate::ports::{ItemStore, Queue, ReceivedMessage};
+use crate::ports::{Cipher, ItemStore, Queue, ReceivedMessage};
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::tenants::TenantService;
 use crate::{Clock, Error, Result};
@@ -92,9 +92,10 @@ impl DeadLetterService {
         dead_letter_queue: Arc<dyn Queue>,
         store: Arc<dyn ItemStore>,
         clock: Arc<dyn Clock>,
+        cipher: Arc<dyn Cipher>,
     ) -> Self {
         Self {
-            tenants: TenantService::new(store.clone(), clock.clone()),
+            tenants: TenantService::new(store.clone(), clock.clone(), cipher),
             outbox,
             queue,
             dead_letter_queue,

@@ -417,7 +417,7 @@ impl Dispatcher {
             Destination::Slack { url } => {
                 let body = slack::slack_message(n, link.as_deref()).to_string();
                 let post = HttpPost {
-                    url: url.clone(),
+                    url: url.expose().to_owned(),
                     headers: Vec::new(),
                     body: body.into_bytes(),
                 };
@@ -437,7 +437,7 @@ impl Dispatcher {
                     }
                 };
                 let post = HttpPost {
-                    url: url.clone(),
+                    url: url.expose().to_owned(),
                     headers,
                     body,
                 };

@@ -22,14 +22,14 @@ pub fn webhook_body(n: &Notification) -> Value {
 /// `webhook-id`, `webhook-timestamp` and `webhook-signature` with one `v1,…` per secret, so
 /// receivers verify with either while a secret is rotated.
 pub fn signed_headers(
-    secrets: &[String],
+    secrets: &[impl AsRef<str>],
     message_id: &str,
     timestamp: i64,
     body: &[u8],
 ) -> Result<Vec<(String, String)>, SignatureError> {
     let signatures = secrets
         .iter()
-        .map(|secret| signature::sign(secret, message_id, timestamp, body))
+        .map(|secret| signature::sign(secret.as_ref(), message_id, timestamp, body))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(vec![
         ("webhook-id".into(), message_id.to_owned()),

@@ -73,7 +73,12 @@ impl IngestService {
         settings: IngestSettings,
     ) -> Self {
         let store = ports.store.clone();
-        let tenants = TenantCache::new(store.clone(), clock.clone(), credentials_ttl);
+        let tenants = TenantCache::new(
+            store.clone(),
+            ports.cipher.clone(),
+            clock.clone(),
+            credentials_ttl,
+        );
         Self {
             rate: SharedBucket::new(store.clone(), settings.rate, keys::ingest_rate),
             store,

@@ -3,6 +3,7 @@
 
 pub mod announce;
 pub mod bus;
+pub mod cipher;
 pub mod liveness;
 pub mod notify;
 pub mod queue;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use announce::{AnnounceError, Announced, Announcement, Announcer, SequentialAnnouncer};
 pub use bus::{BusEnvelope, BusError, BusEvent, EventBus};
+pub use cipher::{Cipher, CipherError};
 pub use liveness::{Liveness, UnknownLiveness};
 pub use notify::{
     Email, EmailError, EmailSender, HttpAnswer, HttpPost, HttpSender, Notifiers, TransportError,
@@ -121,6 +123,8 @@ pub struct Ports {
     pub announcer: Arc<dyn Announcer>,
     /// Whether the holder of a claim is still running.
     pub liveness: Arc<dyn Liveness>,
+    /// Seals stored secrets (channel URLs and signing secrets, tenant webhook secrets).
+    pub cipher: Arc<dyn Cipher>,
 }
 
 impl Ports {

@@ -66,7 +66,7 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
 pub fn verify(
     header: Option<&str>,
     body: &[u8],
-    secrets: &[String],
+    secrets: &[impl AsRef<str>],
     now: DateTime<Utc>,
 ) -> Result<i64, StripeSignatureError> {
     verify_with(header, secrets, now, |secret, t| tag(secret, t, body))
@@ -75,7 +75,7 @@ pub fn verify(
 /// [`verify`] with the MAC passed in: called at most once per secret, never for a refused header.
 fn verify_with(
     header: Option<&str>,
-    secrets: &[String],
+    secrets: &[impl AsRef<str>],
     now: DateTime<Utc>,
     mut tag_of: impl FnMut(&str, &str) -> Option<Vec<u8>>,
 ) -> Result<i64, StripeSignatureError> {
@@ -107,7 +107,7 @@ fn verify_with(
         .filter_map(|c| hex::decode(c).ok())
         .collect();
     for secret in secrets {
-        let Some(expected) = tag_of(secret, t) else {
+        let Some(expected) = tag_of(secret.as_ref(), t) else {
             continue;
         };
         let found = decoded

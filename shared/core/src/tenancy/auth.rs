@@ -7,11 +7,12 @@ use std::sync::{Arc, LazyLock};
 use chrono::{DateTime, Utc};
 
 use super::secrets;
-use super::tenants::Tenant;
+use super::tenants::{self, Tenant};
 use crate::cache::TtlCache;
-use crate::ports::ItemStore;
+use crate::ports::{Cipher, ItemStore};
+use crate::secret::Secret;
 use crate::signature::{self, SignedHeaders};
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result};
 
 /// How a hook request tried to authenticate.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +60,7 @@ pub fn verify_hook(
     now: DateTime<Utc>,
 ) -> std::result::Result<(), HookAuthError> {
     if let Some(token) = credentials.bearer {
-        return if secrets::matches_digest(token, &tenant.ingest_token_digest) {
+        return if tenant.accepts_ingest_token(token, now) {
             Ok(())
         } else {
             Err(HookAuthError::BadToken)
@@ -68,7 +69,12 @@ pub fn verify_hook(
     if credentials.signed.signature.is_none() && credentials.signed.id.is_none() {
         return Err(HookAuthError::Missing);
     }
-    signature::verify(&tenant.webhook_secrets, credentials.signed, body, now)?;
+    signature::verify(
+        &tenant.webhook_secrets_at(now),
+        credentials.signed,
+        body,
+        now,
+    )?;
     Ok(())
 }
 
@@ -79,8 +85,10 @@ pub static NOBODY: LazyLock<Tenant> = LazyLock::new(|| Tenant {
     name: String::new(),
     created_at: DateTime::UNIX_EPOCH,
     ingest_token_digest: secrets::digest(&secrets::new_ingest_token()),
-    webhook_secrets: vec![secrets::new_webhook_secret()],
-    stripe_secrets: vec![secrets::new_webhook_secret()],
+    retiring_ingest_tokens: Vec::new(),
+    webhook_secrets: vec![Secret::new(secrets::new_webhook_secret())],
+    retiring_webhook_secrets: Vec::new(),
+    stripe_secrets: vec![Secret::new(secrets::new_webhook_secret())],
     outbound_secret: None,
 });
 
@@ -97,11 +105,14 @@ pub fn refuse_unknown(
     }
 }
 
-/// Tenants by id, cached. Unknown ids are cached too (a flood of them costs no reads), in a
+/// Tenants by id, cached with their secrets open (so a hook costs no read and no decryption).
+/// A replaced credential's end is checked on every request against the clock, so the cache
+/// never keeps it working past its overlap. Unknown ids are cached too (a flood of them costs no reads), in a
 /// cache of their own so they never push out a real tenant; malformed ids are refused without a
 /// read and never cached.
 pub struct TenantCache {
     store: Arc<dyn ItemStore>,
+    cipher: Arc<dyn Cipher>,
     known: TtlCache<Arc<Tenant>>,
     unknown: TtlCache<()>,
 }
@@ -110,18 +121,25 @@ pub struct TenantCache {
 const MAX_CACHED_TENANTS: usize = 10_000;
 
 impl TenantCache {
-    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>, ttl: std::time::Duration) -> Self {
-        Self::with_capacity(store, clock, ttl, MAX_CACHED_TENANTS)
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        cipher: Arc<dyn Cipher>,
+        clock: Arc<dyn Clock>,
+        ttl: std::time::Duration,
+    ) -> Self {
+        Self::with_capacity(store, cipher, clock, ttl, MAX_CACHED_TENANTS)
     }
 
     fn with_capacity(
         store: Arc<dyn ItemStore>,
+        cipher: Arc<dyn Cipher>,
         clock: Arc<dyn Clock>,
         ttl: std::time::Duration,
         capacity: usize,
     ) -> Self {
         Self {
             store,
+            cipher,
             known: TtlCache::new(clock.clone(), ttl, capacity),
             unknown: TtlCache::new(clock, ttl, capacity),
         }
@@ -138,9 +156,9 @@ impl TenantCache {
         if self.unknown.get(tenant_id).is_some() {
             return Ok(None);
         }
-        match self.store.get(&keys::tenant(tenant_id)).await? {
-            Some(item) => {
-                let tenant = Arc::new(item.parse::<Tenant>()?);
+        match tenants::load(self.store.as_ref(), self.cipher.as_ref(), tenant_id).await? {
+            Some((tenant, _)) => {
+                let tenant = Arc::new(tenant);
                 self.known.put(tenant_id, tenant.clone());
                 Ok(Some(tenant))
             }
@@ -226,8 +244,14 @@ mod tests {
         // GIVEN a cache of two over a store without tenants
         let store = Arc::new(EmptyStore::default());
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        let cache =
-            TenantCache::with_capacity(store.clone(), clock, std::time::Duration::from_secs(30), 2);
+        let cipher = Arc::new(crate::ports::cipher::tests::KeyCipher::random());
+        let cache = TenantCache::with_capacity(
+            store.clone(),
+            cipher,
+            clock,
+            std::time::Duration::from_secs(30),
+            2,
+        );
         // WHEN a thousand malformed ids arrive
         for i in 0..1_000 {
             assert!(cache.get(&format!("tnt_bad{i}")).await.unwrap().is_none());
@@ -274,7 +298,7 @@ mod tests {
         let tenant = Tenant {
             id: crate::ids::new_id("tnt"),
             ingest_token_digest: secrets::digest(&secrets::new_ingest_token()),
-            webhook_secrets: vec![secrets::new_webhook_secret()],
+            webhook_secrets: vec![Secret::new(secrets::new_webhook_secret())],
             ..NOBODY.clone()
         };
         for credentials in [bearer, signed, stale] {

@@ -11,6 +11,7 @@ use super::{Principal, Role, secrets};
 use crate::ports::{
     Cursor, DeleteCondition, Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp,
 };
+use crate::secret::Secret;
 use crate::{Clock, Error, Result, ids, keys};
 
 /// An API key's record (never the key itself).
@@ -117,7 +118,8 @@ impl ApiKey {
 pub struct CreatedKey {
     pub id: String,
     pub role: Role,
-    pub api_key: String,
+    #[schema(value_type = String)]
+    pub api_key: Secret,
 }
 
 pub struct KeyService {
@@ -162,7 +164,7 @@ impl KeyService {
         Ok(CreatedKey {
             id: key.id,
             role,
-            api_key: secret,
+            api_key: Secret::new(secret),
         })
     }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::condition::{Condition, MAX_CONDITION_DEPTH};
 use crate::egress::EgressPolicy;
+use crate::secret::url_hint;
 use crate::severity::Severity;
 use crate::target_url::{TargetUrlProblem, check_target_url};
 use crate::tenancy::Role;
@@ -612,6 +613,31 @@ fn read_step(value: &Value, path: &str, depth: usize, problems: &mut Refusal) ->
                 None
             }
         },
+    }
+}
+
+impl WorkflowSpec {
+    /// Every `http_request` URL cut to its scheme and host ([`url_hint`]): how a workflow is
+    /// shown to callers who may read it but not change it (its URLs may carry tokens).
+    pub fn mask_request_urls(&mut self) {
+        fn walk(steps: &mut [Step]) {
+            for step in steps {
+                match step {
+                    Step::Action(ActionStep {
+                        action: Action::HttpRequest { url, .. },
+                        ..
+                    }) => *url = url_hint(url),
+                    Step::Control(Control::If {
+                        then, otherwise, ..
+                    }) => {
+                        walk(then);
+                        walk(otherwise);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        walk(&mut self.steps);
     }
 }
 

@@ -13,6 +13,7 @@ use crate::egress::EgressPolicy;
 use crate::ports::{
     Cursor, DeleteCondition, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp,
 };
+use crate::tenancy::Role;
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, ids, keys};
@@ -29,6 +30,17 @@ pub struct Workflow {
     /// Accepted, but worth a look (e.g. a chain over 50 steps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Problem>,
+}
+
+impl Workflow {
+    /// The workflow as a caller with `role` may see it: below admin, `http_request` URLs are
+    /// masked as channel URLs are.
+    pub fn as_seen_by(mut self, role: Role) -> Self {
+        if !role.at_least(Role::Admin) {
+            self.spec.mask_request_urls();
+        }
+        self
+    }
 }
 
 /// A posted body read and put through the egress guard; every problem at its JSON path.

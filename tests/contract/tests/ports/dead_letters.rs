@@ -57,6 +57,7 @@ async fn dead_letters_are_listed_and_requeued_per_tenant(b: &Backend) {
         ports.outbox_dead_letters.clone(),
         ports.store.clone(),
         clock,
+        ports.cipher.clone(),
     );
     let dlq = b.dead_letter_queue(QueueRole::Outbox);
     let bodies = [

@@ -5,6 +5,7 @@
 
 mod announce;
 mod bus;
+mod cipher;
 mod dead_letters;
 mod queue;
 mod rate;
