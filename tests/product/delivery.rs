@@ -1221,7 +1221,7 @@ async fn a_message_the_outbox_queue_gave_up_on_is_noticed_listed_and_requeued(ki
     let (status, _) = requeue(&viewer, json!({"ids": [id]})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = requeue(&acme.api_key, json!({"ids": [id], "all": true})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
     // THEN it is still dead; WHEN its admin requeues it, THEN it is delivered once and audited
     assert_eq!(dead.depth().await.unwrap(), 1);

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::delivery::dead_letters::{DeadLetter, Selection};
-use vigil_core::tenancy::Role;
-use vigil_http::{ApiError, ApiJson, AppState, Caller, ListResponse};
+use vigil_http::{AdminCaller, ApiError, ApiJson, AppState, ListResponse};
 
 use super::actor;
 
@@ -26,9 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = ListResponse<DeadLetter>)))]
 async fn list_dead_letters(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
 ) -> Result<Json<ListResponse<DeadLetter>>, ApiError> {
-    caller.require(Role::Admin)?;
     let letters = app.dead_letters.list(Some(&caller.tenant_id)).await?;
     Ok(Json(ListResponse::new(letters, None)))
 }
@@ -49,21 +47,21 @@ pub struct Requeued {
 }
 
 /// Queue dead letters again (admin; audited). 404 when an id is not one of the tenant's dead
-/// letters (then nothing is queued); 400 unless exactly one of `ids` and `all: true` is given.
+/// letters (then nothing is queued); 422 unless exactly one of `ids` and `all: true` is given.
 #[utoipa::path(post, path = "/api/v1/dead-letters/requeue", tag = "delivery", security(("api_key" = [])),
     request_body = RequeueRequest,
-    responses((status = 202, body = Requeued), (status = 404, body = vigil_http::error::ErrorBody)))]
+    responses((status = 202, body = Requeued), (status = 404, body = vigil_http::error::ErrorBody),
+              (status = 422, description = "Not exactly one of `ids` and `all: true`", body = vigil_http::error::ErrorBody)))]
 async fn requeue_dead_letters(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(body): ApiJson<RequeueRequest>,
 ) -> Result<(StatusCode, Json<Requeued>), ApiError> {
-    caller.require(Role::Admin)?;
     let selection = match (body.ids, body.all) {
         (Some(ids), None | Some(false)) => Selection::Ids(ids),
         (None, Some(true)) => Selection::All,
         _ => {
-            return Err(vigil_core::Error::invalid(
+            return Err(vigil_core::Error::unprocessable(
                 "invalid_selection",
                 "give either ids or all: true",
             )
