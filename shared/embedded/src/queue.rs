@@ -537,10 +537,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(leased.len(), 1);
-        drop(queue);
-        drop(crashed);
-
-        // WHEN a new process on the same directory receives, beside a live one holding a lease
+        // (another process holds a lease of its own meanwhile, taken while the first one ran)
         let live = EmbeddedBackend::open(dir.path(), &names).unwrap();
         live.ports()
             .outbox
@@ -553,6 +550,11 @@ mod tests {
             .receive(1, Duration::from_secs(1800), Duration::ZERO)
             .await
             .unwrap();
+        assert_eq!(held.len(), 1, "{held:?}");
+        drop(queue);
+        drop(crashed);
+
+        // WHEN a new process on the same directory receives, beside the live one
         let restarted = EmbeddedBackend::open(dir.path(), &names).unwrap();
         let got = restarted
             .ports()
