@@ -236,8 +236,20 @@ def toml_string(value: str) -> str:
     return json.dumps(value)
 
 
+# Operations that would lock the fuzz out of the seeded tenant (a rotation ends its ingest token):
+# they run with the admin key of a tenant of their own.
+OWN_TENANT_OPERATIONS = {"rotate_credentials"}
+
+
 def write_config(
-    path: Path, api: Api, document: dict, ids: dict[str, list[str]], cursors: dict[str, str], seed_value: int, max_examples: int
+    path: Path,
+    api: Api,
+    document: dict,
+    ids: dict[str, list[str]],
+    cursors: dict[str, str],
+    seed_value: int,
+    max_examples: int,
+    bystander_key: str,
 ) -> None:
     lines = [
         f"seed = {seed_value}",
@@ -261,6 +273,8 @@ def write_config(
                 # Hooks: the tenant is a real one, the bearer is the ingest token.
                 parameters["path.tenant"] = toml_string(api.tenant)
                 headers = f"{{ Authorization = {toml_string('Bearer ' + api.ingest_token)} }}"
+            if operation.get("operationId") in OWN_TENANT_OPERATIONS:
+                headers = f"{{ Authorization = {toml_string('Bearer ' + bystander_key)} }}"
             if op_path in PATH_IDS:
                 param = "run_id" if "{run_id}" in op_path else "id"
                 parameters[f"path.{param}"] = f'{{ dictionary = "{PATH_IDS[op_path]}", probability = 0.8 }}'
@@ -344,6 +358,12 @@ def main() -> int:
         )
         api = Api(url, tenant["api_key"], tenant["ingest_token"], tenant["tenant_id"])
         ids = seed(api, vigil, data_dir, env)
+        bystander = json.loads(
+            subprocess.run(
+                [vigil, "--data-dir", str(data_dir), "tenant", "create", "Rotations", "--json"],
+                env=env, check=True, capture_output=True,
+            ).stdout
+        )
         log("seeded " + ", ".join(f"{k}: {len(v)}" for k, v in sorted(ids.items())))
 
         served = api.call("GET", "/api/v1/openapi.json")
@@ -357,7 +377,7 @@ def main() -> int:
             return status
 
         config = work / "schemathesis.toml"
-        write_config(config, api, served, ids, cursors, args.seed, args.max_examples)
+        write_config(config, api, served, ids, cursors, args.seed, args.max_examples, bystander["api_key"])
         command = [
             str(bin_dir / "schemathesis"),
             "--config-file", str(config),
