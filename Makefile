@@ -15,7 +15,7 @@ lambdas:
 
 # `sam build` with the size settings the Lambda builds use (see infra/build-lambdas.sh).
 sam-build:
-	CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_PANIC=abort sam build --beta-features
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_PANIC=abort sam build --beta-features
 
 # Formatting, clippy and the SAM template lint (the template lint needs .venv: run `make test` once).
 lint:

@@ -66,10 +66,10 @@ done
 # Lambda builds optimise for size and abort on panic (a panic fails that one invocation and
 # Lambda starts a fresh process); `vigil serve` keeps the release profile as written.
 # `make sam-build` passes the same two settings to `sam build`.
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_PANIC=abort
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_PANIC=abort
 
 started=$SECONDS
-echo "== cargo lambda build --release $arch_flag (${functions[*]}), opt-level s, panic abort"
+echo "== cargo lambda build --release $arch_flag (${functions[*]}), opt-level z, panic abort"
 cargo lambda build --release "$arch_flag" "${packages[@]}"
 echo "   built in $((SECONDS - started)) s"
 
@@ -77,7 +77,7 @@ strip_tool="$(command -v llvm-strip || true)"
 
 printf '%-12s %12s %9s\n' function bytes stripped
 for name in "${functions[@]}"; do
-    bootstrap="target/lambda/$name/bootstrap"
+    bootstrap="${CARGO_TARGET_DIR:-$root/target}/lambda/$name/bootstrap"
     if [[ ! -f "$bootstrap" ]]; then
         fail "$bootstrap was not built"
         continue
