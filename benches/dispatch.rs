@@ -14,12 +14,12 @@ mod support;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use vigil_contract::sinks::HttpSink;
-use vigil_core::App;
 use vigil_core::delivery::channels::{ChannelKind, NewChannel};
 use vigil_core::delivery::{NewNotification, NotificationType};
-use vigil_core::flows::{Message, handle_batch};
 use vigil_core::severity::Severity;
 use vigil_core::tenancy::audit::Actor;
+use vigil_runtime::App;
+use vigil_runtime::jobs::{Message, handle_batch};
 
 const BATCH: usize = 10;
 
@@ -44,7 +44,11 @@ impl Bench {
                 dedupe_key: format!("bench-{}", self.next),
                 payload: json!({"rule": "payment_failure_spike"}),
             };
-            self.app.outbox.emit(&self.tenant, new).await.expect("emit");
+            self.app
+                .outbox()
+                .emit(&self.tenant, new)
+                .await
+                .expect("emit");
         }
         let queue = &self.app.ports.outbox;
         let received = queue
@@ -68,7 +72,7 @@ fn dispatch(c: &mut Criterion) {
     let sink = runtime.block_on(HttpSink::start());
     let (_dir, _backend, app) = support::embedded_app();
     let tenant = runtime
-        .block_on(app.tenants.create("Bench", None, &Actor::Cli))
+        .block_on(app.tenants().create("Bench", None, &Actor::Cli))
         .expect("tenant");
     let channel = NewChannel {
         name: "default".into(),
@@ -79,10 +83,13 @@ fn dispatch(c: &mut Criterion) {
         enabled: true,
     };
     runtime
-        .block_on(app.channels.create(&tenant.tenant_id, channel, &Actor::Cli))
+        .block_on(
+            app.channels()
+                .create(&tenant.tenant_id, channel, &Actor::Cli),
+        )
         .expect("channel");
     let mut bench = Bench {
-        handler: vigil_dispatcher::OutboxHandler::new(app.clone()),
+        handler: vigil_dispatcher::Services::new(&app).handler(),
         app: app.clone(),
         tenant: tenant.tenant_id.clone(),
         next: 0,

@@ -66,10 +66,10 @@ fn ingest_cpu(c: &mut Criterion) {
 fn ingest_router_sqlite(c: &mut Criterion) {
     let runtime = support::runtime();
     let (_dir, backend, app) = support::embedded_app();
-    let router = vigil_api::all_routes(app.clone());
+    let router = vigil_http::all_routes(&app);
     let tenant = runtime
         .block_on(
-            app.tenants
+            app.tenants()
                 .create("Bench", None, &vigil_core::tenancy::audit::Actor::Cli),
         )
         .expect("tenant");

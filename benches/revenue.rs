@@ -52,9 +52,9 @@ fn stripe_cpu(c: &mut Criterion) {
 fn revenue(c: &mut Criterion) {
     let runtime = support::runtime();
     let (_dir, _backend, app) = support::embedded_app();
-    let router = vigil_api::all_routes(app.clone());
+    let router = vigil_http::all_routes(&app);
     let tenant = runtime
-        .block_on(app.tenants.create("Bench", Some(SECRET), &Actor::Cli))
+        .block_on(app.tenants().create("Bench", Some(SECRET), &Actor::Cli))
         .expect("tenant");
     let path = format!("/hooks/{}/stripe", tenant.tenant_id);
     let mut n = 0_u64;
@@ -78,7 +78,7 @@ fn revenue(c: &mut Criterion) {
     for events in [1_000_000_u64, 10_000] {
         let name = format!("Rules{events}");
         let tenant = runtime
-            .block_on(app.tenants.create(&name, Some(SECRET), &Actor::Cli))
+            .block_on(app.tenants().create(&name, Some(SECRET), &Actor::Cli))
             .expect("tenant");
         let now = Utc::now()
             .duration_trunc(Duration::minutes(5))
@@ -87,12 +87,15 @@ fn revenue(c: &mut Criterion) {
         // The first run catches up 2 days; the steady-state run evaluates what became due.
         let started = Instant::now();
         let first = runtime
-            .block_on(app.rules.run(&tenant.tenant_id, now))
+            .block_on(app.rules().run(&tenant.tenant_id, now))
             .expect("run");
         let first_took = started.elapsed();
         let started = Instant::now();
         let steady = runtime
-            .block_on(app.rules.run(&tenant.tenant_id, now + Duration::minutes(5)))
+            .block_on(
+                app.rules()
+                    .run(&tenant.tenant_id, now + Duration::minutes(5)),
+            )
             .expect("run");
         println!(
             "rule run over 30 days holding {events} events: first run (2-day catch-up) {first_took:?}, \
@@ -111,7 +114,7 @@ fn revenue(c: &mut Criterion) {
 /// The counters ingest would have kept for `events` failed and succeeded charges spread evenly
 /// over 30 days: one 5-minute bucket each, and one per day.
 async fn seed_aggregates(
-    app: &vigil_core::App,
+    app: &vigil_runtime::App,
     tenant: &str,
     now: chrono::DateTime<Utc>,
     events: u64,

@@ -45,9 +45,9 @@ async fn post(router: &Router, path: &str, auth: &str, body: String) -> u16 {
 fn runs(c: &mut Criterion) {
     let runtime = support::runtime();
     let (_dir, backend, app) = support::embedded_app();
-    let router = vigil_api::all_routes(app.clone());
+    let router = vigil_http::all_routes(&app);
     let tenant = runtime
-        .block_on(app.tenants.create("Bench", None, &Actor::Cli))
+        .block_on(app.tenants().create("Bench", None, &Actor::Cli))
         .expect("tenant");
     let auth = format!("Bearer {}", tenant.ingest_token.expose());
     let path = format!("/hooks/{}/runs", tenant.tenant_id);
@@ -109,9 +109,9 @@ fn runs(c: &mut Criterion) {
 }
 
 /// A tenant with 1,000 scenarios, each with a week of hour counters, scanned once.
-fn scan_1000(runtime: &tokio::runtime::Runtime, app: &vigil_core::App) {
+fn scan_1000(runtime: &tokio::runtime::Runtime, app: &vigil_runtime::App) {
     let tenant = runtime
-        .block_on(app.tenants.create("Scan", None, &Actor::Cli))
+        .block_on(app.tenants().create("Scan", None, &Actor::Cli))
         .expect("tenant");
     let t = tenant.tenant_id.as_str();
     let now = Utc::now();
@@ -159,7 +159,7 @@ fn scan_1000(runtime: &tokio::runtime::Runtime, app: &vigil_core::App) {
     );
     let counts = app.ports.request_counts();
     let started = Instant::now();
-    let scan = runtime.block_on(app.runs.scan_now(t)).expect("scan");
+    let scan = runtime.block_on(app.runs().scan_now(t)).expect("scan");
     let took = started.elapsed();
     let spent = app.ports.request_counts().since(&counts);
     println!(

@@ -16,13 +16,13 @@ mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
-use vigil_core::App;
 use vigil_core::ingest::DomainEvent;
 use vigil_core::tenancy::audit::Actor;
 use vigil_core::workflows::clients::ClientFields;
 use vigil_core::workflows::engine::StartOutcome;
 use vigil_core::workflows::messages::PublishedEvent;
 use vigil_core::workflows::records::{RecordFields, RecordKind};
+use vigil_runtime::App;
 
 fn chain(steps: usize) -> Value {
     let steps: Vec<Value> = (0..steps)
@@ -47,7 +47,7 @@ fn event(tenant: &str, id: u64, category: &str) -> PublishedEvent {
 
 async fn one_run(app: &App, tenant: &str, id: u64, category: &str) {
     let outcomes = app
-        .engine
+        .engine()
         .on_event(&event(tenant, id, category))
         .await
         .expect("handled");
@@ -66,12 +66,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn prepare(runtime: &tokio::runtime::Runtime, app: &App) -> String {
     runtime.block_on(async {
         let tenant = app
-            .tenants
+            .tenants()
             .create("Bench", None, &Actor::Cli)
             .await
             .expect("tenant")
             .tenant_id;
-        app.clients
+        app.clients()
             .create(
                 &tenant,
                 ClientFields {
@@ -83,7 +83,7 @@ fn prepare(runtime: &tokio::runtime::Runtime, app: &App) -> String {
             .await
             .expect("client");
         for steps in [1, 10] {
-            app.workflows
+            app.workflows()
                 .create(&tenant, &chain(steps), &Actor::Cli)
                 .await
                 .expect("workflow");
@@ -137,7 +137,7 @@ fn per_step(
             };
             let started = Instant::now();
             runtime
-                .block_on(app.records.create(tenant, RecordKind::Task, fields, None))
+                .block_on(app.records().create(tenant, RecordKind::Task, fields, None))
                 .expect("task");
             started.elapsed()
         })

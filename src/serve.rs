@@ -9,11 +9,10 @@ use anyhow::Context as _;
 use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use vigil_core::App;
-use vigil_core::deployment::{CRON_FLOWS, CronFlow, Flow, FlowInvocation, FunctionName};
-use vigil_core::flows::{FlowReport, Message, MessageHandler, handle_batch};
 use vigil_core::ports::{Queue, QueueRole, ReceivedMessage};
-use vigil_runtime::{Backend, Config};
+use vigil_runtime::deployment::{CRON_FLOWS, CronFlow, Flow, FlowInvocation, FunctionName};
+use vigil_runtime::jobs::{FlowReport, Message, MessageHandler, handle_batch};
+use vigil_runtime::{App, Backend, Config};
 
 /// Pollers per queue.
 const CONSUMERS_PER_QUEUE: usize = 8;
@@ -50,21 +49,17 @@ pub async fn run(config: &Config, addr: SocketAddr, flows: ScheduledFlows) -> an
     let consumers: [(QueueRole, Arc<dyn MessageHandler>); 2] = [
         (
             QueueRole::Outbox,
-            Arc::new(vigil_dispatcher::OutboxHandler::new(app.clone())),
+            Arc::new(vigil_dispatcher::Services::new(&app).handler()),
         ),
         (
             QueueRole::Workflows,
-            Arc::new(vigil_workflows::WorkflowHandler::new(app.clone())),
+            Arc::new(vigil_workflows::Services::new(&app).handler()),
         ),
     ];
     for (role, handler) in consumers {
         // Several pollers per queue, as SQS runs several Lambda batches at once: one batch's
         // slow message does not hold up the next, and their writes share group commits.
-        let n: usize = std::env::var("XP_CONSUMERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(CONSUMERS_PER_QUEUE);
-        for _ in 0..n {
+        for _ in 0..CONSUMERS_PER_QUEUE {
             let queue = app.ports.queue(role).clone();
             workers.spawn(consume(queue, handler.clone(), stop_rx.clone()));
         }
@@ -76,7 +71,7 @@ pub async fn run(config: &Config, addr: SocketAddr, flows: ScheduledFlows) -> an
         stop_rx.clone(),
     ));
 
-    let router = vigil_api::all_routes(app.clone());
+    let router = vigil_http::all_routes(&app);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -164,11 +159,21 @@ async fn consume(
 pub async fn run_flow(app: &App, cron: &CronFlow) -> vigil_core::Result<FlowReport> {
     let invocation = FlowInvocation { flow: cron.flow };
     match cron.function {
-        FunctionName::Rules => vigil_rules::run_flow(app, invocation).await,
-        FunctionName::Summary => vigil_summary::run_flow(app, invocation).await,
-        FunctionName::Dispatcher => vigil_dispatcher::run_flow(app, invocation).await,
-        FunctionName::Workflows => vigil_workflows::run_flow(app, invocation).await,
-        FunctionName::Approvals => vigil_approvals::run_flow(app, invocation).await,
+        FunctionName::Rules => {
+            vigil_rules::run_flow(&vigil_rules::Services::new(app), invocation).await
+        }
+        FunctionName::Summary => {
+            vigil_summary::run_flow(&vigil_summary::Services::new(app), invocation).await
+        }
+        FunctionName::Dispatcher => {
+            vigil_dispatcher::run_flow(&vigil_dispatcher::Services::new(app), invocation).await
+        }
+        FunctionName::Workflows => {
+            vigil_workflows::run_flow(&vigil_workflows::Services::new(app), invocation).await
+        }
+        FunctionName::Approvals => {
+            vigil_approvals::run_flow(&vigil_approvals::Services::new(app), invocation).await
+        }
         FunctionName::Ingest | FunctionName::Api => Err(vigil_core::Error::Internal(format!(
             "{:?} has no scheduled flows",
             cron.function
@@ -284,6 +289,13 @@ fn next_fire(flow: &CronFlow, after: chrono::DateTime<Utc>) -> Option<chrono::Da
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_cron_flow_has_a_next_fire_time() {
+        for cron in CRON_FLOWS {
+            assert!(next_fire(cron, Utc::now()).is_some(), "{}", cron.cron);
+        }
+    }
 
     #[test]
     fn scheduled_flows_are_all_none_or_a_list() {

@@ -16,7 +16,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub fn embedded_app() -> (
     tempfile::TempDir,
     vigil_runtime::Backend,
-    Arc<vigil_core::App>,
+    Arc<vigil_runtime::App>,
 ) {
     embedded_app_from(&[("VIGIL_LOG", "warn")])
 }
@@ -28,7 +28,7 @@ pub fn embedded_app_with(
 ) -> (
     tempfile::TempDir,
     vigil_runtime::Backend,
-    Arc<vigil_core::App>,
+    Arc<vigil_runtime::App>,
 ) {
     embedded_app_from(&[("VIGIL_LOG", "warn"), variable])
 }
@@ -38,14 +38,14 @@ fn embedded_app_from(
 ) -> (
     tempfile::TempDir,
     vigil_runtime::Backend,
-    Arc<vigil_core::App>,
+    Arc<vigil_runtime::App>,
 ) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = vigil_runtime::Config::from_source(source).expect("config");
     let backend = vigil_runtime::Backend::Embedded(
         vigil_embedded::EmbeddedBackend::open(
             dir.path(),
-            &vigil_core::deployment::ResourceNames::default(),
+            &vigil_core::ports::ResourceNames::default(),
         )
         .expect("open"),
     );
@@ -55,14 +55,14 @@ fn embedded_app_from(
 
 /// Vigil on a private in-memory SQLite store (no fsync): for costs that are not the disk's.
 #[allow(dead_code)] // not every bench uses every helper
-pub fn memory_app_with(variable: (&str, &str)) -> (vigil_runtime::Backend, Arc<vigil_core::App>) {
+pub fn memory_app_with(
+    variable: (&str, &str),
+) -> (vigil_runtime::Backend, Arc<vigil_runtime::App>) {
     let config =
         vigil_runtime::Config::from_source(&[("VIGIL_LOG", "warn"), variable]).expect("config");
     let backend = vigil_runtime::Backend::Embedded(
-        vigil_embedded::EmbeddedBackend::in_memory(
-            &vigil_core::deployment::ResourceNames::default(),
-        )
-        .expect("open"),
+        vigil_embedded::EmbeddedBackend::in_memory(&vigil_core::ports::ResourceNames::default())
+            .expect("open"),
     );
     let app = vigil_runtime::build_app(&config, &backend).expect("app");
     (backend, app)

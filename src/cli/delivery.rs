@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
-use vigil_core::App;
 use vigil_core::delivery::channels::{ChannelKind, ChannelView, NewChannel};
 use vigil_core::ports::Queue;
 use vigil_core::tenancy::audit::Actor;
+use vigil_runtime::App;
 
 #[derive(Debug, Subcommand)]
 pub enum ChannelCommand {
@@ -74,7 +74,7 @@ pub async fn run_channel(app: Arc<App>, command: ChannelCommand) -> anyhow::Resu
                 to: (!to.is_empty()).then_some(to),
                 enabled: true,
             };
-            let channel = app.channels.create(&tenant, new, &Actor::Cli).await?;
+            let channel = app.channels().create(&tenant, new, &Actor::Cli).await?;
             let view = ChannelView::from(&channel);
             if json {
                 let mut value = serde_json::to_value(&view)?;
@@ -91,7 +91,7 @@ pub async fn run_channel(app: Arc<App>, command: ChannelCommand) -> anyhow::Resu
         }
         ChannelCommand::List { tenant, json } => {
             let views: Vec<ChannelView> = app
-                .channels
+                .channels()
                 .list(&tenant)
                 .await?
                 .iter()
@@ -140,7 +140,7 @@ pub async fn dispatch_once(app: Arc<App>, json: bool) -> anyhow::Result<()> {
         }
         for message in messages {
             drained.messages += 1;
-            match app.dispatcher.handle(&message.body).await {
+            match app.dispatcher().handle(&message.body).await {
                 Ok(report) => {
                     drained.sent += report.sent.len();
                     drained.retrying += report.retrying.len();

@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use vigil_core::App;
 use vigil_core::anomaly::Finding;
 use vigil_core::severity::Severity;
+use vigil_runtime::App;
 
 /// The same anomalies on every run (their windows are fixed), so seeding twice opens nothing new.
 pub async fn seed(app: &App, tenant: &str) -> anyhow::Result<usize> {
-    app.tenants.get(tenant).await?;
+    app.tenants().get(tenant).await?;
     let day = DateTime::<Utc>::from_timestamp(1_795_000_000 - 1_795_000_000 % 86_400, 0)
         .unwrap_or_default();
     let findings = [
@@ -48,7 +48,7 @@ pub async fn seed(app: &App, tenant: &str) -> anyhow::Result<usize> {
             evidence,
             demo: true,
         };
-        let (_, created) = app.anomalies.open(tenant, finding).await?;
+        let (_, created) = app.anomalies().open(tenant, finding).await?;
         opened += usize::from(created);
     }
     Ok(opened)

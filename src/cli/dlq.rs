@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use clap::Subcommand;
-use vigil_core::App;
 use vigil_core::delivery::dead_letters::{DeadLetter, DeadLetterKind, Selection};
 use vigil_core::tenancy::audit::Actor;
+use vigil_runtime::App;
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
@@ -35,7 +35,7 @@ pub enum DlqCommand {
 pub async fn run(app: Arc<App>, command: DlqCommand) -> anyhow::Result<()> {
     match command {
         DlqCommand::List { tenant, json } => {
-            let letters = app.dead_letters.list(tenant.as_deref()).await?;
+            let letters = app.dead_letters().list(tenant.as_deref()).await?;
             if json {
                 return super::print_json(&letters);
             }
@@ -59,7 +59,7 @@ pub async fn run(app: Arc<App>, command: DlqCommand) -> anyhow::Result<()> {
                 Selection::Ids(ids)
             };
             let requeued = app
-                .dead_letters
+                .dead_letters()
                 .requeue(tenant.as_deref(), &selection, &Actor::Cli)
                 .await?;
             if json {

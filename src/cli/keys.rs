@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use clap::Subcommand;
-use vigil_core::App;
 use vigil_core::tenancy::Role;
 use vigil_core::tenancy::audit::Actor;
+use vigil_runtime::App;
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -24,7 +24,7 @@ pub enum KeyCommand {
 pub async fn run(app: Arc<App>, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Create { tenant, role, json } => {
-            let created = app.keys.create(&tenant, role, &Actor::Cli).await?;
+            let created = app.keys().create(&tenant, role, &Actor::Cli).await?;
             if json {
                 return super::print_json(&created);
             }

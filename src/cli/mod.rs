@@ -10,10 +10,11 @@ mod tenants;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use vigil_runtime::{Backend, Config, StoreKind};
+use vigil_runtime::{App, Backend, Config, StoreKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -192,16 +193,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             with_app(&config, |app| delivery::run_channel(app, command)).await
         }
         Command::Summary(SummaryCommand::Daily { date, json }) => {
-            with_app(&config, |app| async move {
-                let date = date
-                    .unwrap_or_else(|| (app.clock.now() - chrono::Duration::days(1)).date_naive());
-                let mut reports = Vec::new();
-                for tenant in app.tenants.all_ids().await? {
-                    reports.push(app.reports.daily_summary(&tenant, date).await?);
-                }
-                print_reports(&reports, json)
-            })
-            .await
+            with_app(&config, |app| daily_summaries(app, date, json)).await
         }
         Command::Demo(DemoCommand::Seed { tenant }) => {
             with_app(&config, |app| async move {
@@ -214,34 +206,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Rules(RulesCommand::Run { now, json }) => {
-            with_app(&config, |app| async move {
-                let now = now.unwrap_or_else(|| app.clock.now());
-                let (report, failed) = vigil_rules::run_all(&app, now).await?;
-                if json {
-                    let mut answer = serde_json::to_value(&report)?;
-                    if let Some(fields) = answer.as_object_mut().filter(|_| !failed.is_empty()) {
-                        fields.insert("failed_tenants".into(), serde_json::to_value(&failed)?);
-                    }
-                    print_json(&answer)?;
-                } else {
-                    println!(
-                        "Evaluated {} window(s); opened {} anomaly(ies); store reads {}, writes {}",
-                        report.windows_evaluated,
-                        report.anomalies_opened,
-                        report.store_reads,
-                        report.store_writes
-                    );
-                    for failure in &failed {
-                        eprintln!("{}: failed: {}", failure.tenant, failure.error);
-                    }
-                }
-                if failed.is_empty() {
-                    Ok(())
-                } else {
-                    anyhow::bail!("the rule run failed for {} tenant(s)", failed.len())
-                }
-            })
-            .await
+            with_app(&config, |app| run_rules(app, now, json)).await
         }
         Command::Runs(runs::RunsCommand::Log(args)) => {
             with_app(&config, |app| runs::log(app, args)).await
@@ -272,10 +237,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `vigil summary daily`: every tenant's daily summary of `date` (default: yesterday).
+async fn daily_summaries(
+    app: Arc<App>,
+    date: Option<chrono::NaiveDate>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let date = date.unwrap_or_else(|| (app.clock.now() - chrono::Duration::days(1)).date_naive());
+    let mut reports = Vec::new();
+    for tenant in app.tenants().all_ids().await? {
+        reports.push(app.reports().daily_summary(&tenant, date).await?);
+    }
+    print_reports(&reports, json)
+}
+
+/// `vigil rules run`: every tenant's due rule windows as of `now` (default: the clock's now).
+async fn run_rules(
+    app: Arc<App>,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let now = now.unwrap_or_else(|| app.clock.now());
+    let (report, failed) = vigil_rules::run_all(&vigil_rules::Services::new(&app), now).await?;
+    if json {
+        let mut answer = serde_json::to_value(&report)?;
+        if let Some(fields) = answer.as_object_mut().filter(|_| !failed.is_empty()) {
+            fields.insert("failed_tenants".into(), serde_json::to_value(&failed)?);
+        }
+        print_json(&answer)?;
+    } else {
+        println!(
+            "Evaluated {} window(s); opened {} anomaly(ies); store reads {}, writes {}",
+            report.windows_evaluated,
+            report.anomalies_opened,
+            report.store_reads,
+            report.store_writes
+        );
+        for failure in &failed {
+            eprintln!("{}: failed: {}", failure.tenant, failure.error);
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("the rule run failed for {} tenant(s)", failed.len())
+    }
+}
+
 /// Runs a command against the configured backend, then flushes the backend.
 async fn with_app<F, Fut>(config: &Config, command: F) -> anyhow::Result<()>
 where
-    F: FnOnce(std::sync::Arc<vigil_core::App>) -> Fut,
+    F: FnOnce(Arc<App>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let backend = Backend::connect(config).await?;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use vigil_core::App;
-use vigil_core::runs::{RunInput, ScenarioProfile, classify};
+use vigil_core::runs::classify::{self, Classification};
+use vigil_core::runs::{RunInput, ScenarioProfile};
+use vigil_runtime::App;
 
 use super::print_json;
 
@@ -77,10 +78,10 @@ impl LogArgs {
 }
 
 pub async fn log(app: Arc<App>, args: LogArgs) -> anyhow::Result<()> {
-    app.tenants.get(&args.tenant).await?;
+    app.tenants().get(&args.tenant).await?;
     let input = RunInput::from_json(args.as_json(), app.clock.now())?;
     let outcome = app
-        .runs
+        .runs()
         .record(&args.tenant, vec![input])
         .await?
         .pop()
@@ -117,47 +118,18 @@ pub async fn classify_fixture(
         .with_context(|| format!("reading {}", fixture.display()))?;
     let mut value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not JSON", fixture.display()))?;
-    let overrides = value.as_object_mut().map(|map| {
-        (
-            map.remove("baseline"),
-            map.remove("credits_p99"),
-            map.remove("median_execution_ms"),
-            map.remove("writes"),
-        )
-    });
+    let overrides = ProfileOverrides::take(&mut value);
     let input = RunInput::from_json(value, app.clock.now())?;
     let stored = match &tenant {
-        Some(tenant) => app.runs.scenario(tenant, &input.scenario_id).await?,
+        Some(tenant) => app.runs().scenario(tenant, &input.scenario_id).await?,
         None => None,
     };
     let mut profile = stored.as_ref().map(|s| s.profile()).unwrap_or_default();
     let settings = match &tenant {
-        Some(tenant) => app.runs.settings(tenant).await?,
+        Some(tenant) => app.runs().settings(tenant).await?,
         None => Default::default(),
     };
-    if let Some((baseline, p99, median, writes)) = overrides {
-        let number = |field: &str, v: Option<serde_json::Value>| -> anyhow::Result<Option<f64>> {
-            match v {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_f64()
-                    .map(Some)
-                    .with_context(|| format!("{field} must be a number")),
-            }
-        };
-        if let Some(b) = number("baseline", baseline)? {
-            profile.expected_credits = Some(b);
-        }
-        if let Some(p) = number("credits_p99", p99)? {
-            profile.credits_p99 = Some(p);
-        }
-        if let Some(m) = number("median_execution_ms", median)? {
-            profile.median_execution_ms = Some(m);
-        }
-        if let Some(w) = writes {
-            profile.writes = w.as_bool().context("writes must be true or false")?;
-        }
-    }
+    overrides.apply(&mut profile)?;
     let result = classify::classify(
         &input.report.facts(),
         &profile,
@@ -171,7 +143,60 @@ pub async fn classify_fixture(
             "classification": result,
         }));
     }
-    let profile: &ScenarioProfile = &profile;
+    print_classification(&result, &profile);
+    Ok(())
+}
+
+/// What a fixture says of its scenario, beside the run.
+#[derive(Default)]
+struct ProfileOverrides {
+    baseline: Option<serde_json::Value>,
+    credits_p99: Option<serde_json::Value>,
+    median_execution_ms: Option<serde_json::Value>,
+    writes: Option<serde_json::Value>,
+}
+
+impl ProfileOverrides {
+    /// Takes the scenario's fields out of the fixture, leaving the run.
+    fn take(fixture: &mut serde_json::Value) -> Self {
+        let Some(map) = fixture.as_object_mut() else {
+            return Self::default();
+        };
+        Self {
+            baseline: map.remove("baseline"),
+            credits_p99: map.remove("credits_p99"),
+            median_execution_ms: map.remove("median_execution_ms"),
+            writes: map.remove("writes"),
+        }
+    }
+
+    fn apply(self, profile: &mut ScenarioProfile) -> anyhow::Result<()> {
+        let number = |field: &str, v: Option<serde_json::Value>| -> anyhow::Result<Option<f64>> {
+            match v {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .map(Some)
+                    .with_context(|| format!("{field} must be a number")),
+            }
+        };
+        if let Some(b) = number("baseline", self.baseline)? {
+            profile.expected_credits = Some(b);
+        }
+        if let Some(p) = number("credits_p99", self.credits_p99)? {
+            profile.credits_p99 = Some(p);
+        }
+        if let Some(m) = number("median_execution_ms", self.median_execution_ms)? {
+            profile.median_execution_ms = Some(m);
+        }
+        if let Some(w) = self.writes {
+            profile.writes = w.as_bool().context("writes must be true or false")?;
+        }
+        Ok(())
+    }
+}
+
+fn print_classification(result: &Classification, profile: &ScenarioProfile) {
     println!("Severity: {}", result.severity);
     match (result.variance, profile.expected_credits) {
         (Some(v), Some(b)) => println!("Variance: {v:.2} (baseline {b} credits)"),
@@ -204,11 +229,10 @@ pub async fn classify_fixture(
     for action in &result.recommended_actions {
         println!("  - {action}");
     }
-    Ok(())
 }
 
 pub async fn update_baselines(app: Arc<App>, json: bool) -> anyhow::Result<()> {
-    let outcome = vigil_summary::update_baselines(&app).await?;
+    let outcome = vigil_summary::update_baselines(&vigil_summary::Services::new(&app)).await?;
     let reports = outcome.done;
     if json {
         let all: Vec<_> = reports
@@ -240,7 +264,7 @@ pub async fn update_baselines(app: Arc<App>, json: bool) -> anyhow::Result<()> {
 }
 
 /// A non-zero exit when some tenant's part failed (each was printed).
-fn failures(failed: &[vigil_core::flows::TenantFailure]) -> anyhow::Result<()> {
+fn failures(failed: &[vigil_runtime::jobs::TenantFailure]) -> anyhow::Result<()> {
     if failed.is_empty() {
         Ok(())
     } else {
@@ -257,15 +281,19 @@ pub async fn weekly_review(
 ) -> anyhow::Result<()> {
     let week = week_start.unwrap_or_else(|| vigil_summary::previous_week(app.clock.now()));
     let mut reports = Vec::new();
-    for tenant in app.tenants.all_ids().await? {
-        reports.push(app.reports.weekly_review(&tenant, week, &app.runs).await?);
+    for tenant in app.tenants().all_ids().await? {
+        reports.push(
+            app.reports()
+                .weekly_review(&tenant, week, app.runs())
+                .await?,
+        );
     }
     super::print_reports(&reports, json)
 }
 
 /// `vigil scans run-due`: every scan schedule due now, as the summary tick does.
 pub async fn run_due_scans(app: Arc<App>, json: bool) -> anyhow::Result<()> {
-    let report = app.runs.run_due_scans().await?;
+    let report = app.runs().run_due_scans().await?;
     if json {
         return print_json(&report);
     }

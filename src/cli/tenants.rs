@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use clap::Subcommand;
-use vigil_core::App;
 use vigil_core::tenancy::audit::Actor;
 use vigil_core::tenancy::tenants::{Credential, DEFAULT_OVERLAP_MINUTES, RotationRequest};
+use vigil_runtime::App;
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
@@ -45,28 +45,7 @@ pub async fn run(app: Arc<App>, command: TenantCommand) -> anyhow::Result<()> {
             name,
             stripe_secret,
             json,
-        } => {
-            let created = app
-                .tenants
-                .create(&name, stripe_secret.as_deref(), &Actor::Cli)
-                .await?;
-            if json {
-                return super::print_json(&created);
-            }
-            println!("Created tenant {} ({})", created.name, created.tenant_id);
-            println!("These secrets are shown once; store them now.");
-            println!("  admin API key:  {}", created.api_key.expose());
-            println!("  ingest token:   {}", created.ingest_token.expose());
-            println!(
-                "  webhook secret: {}  (signs hooks you send)",
-                created.webhook_secret.expose()
-            );
-            println!(
-                "  outbound secret: {}  (verifies requests workflows send)",
-                created.outbound_secret.expose()
-            );
-            Ok(())
-        }
+        } => create(&app, &name, stripe_secret.as_deref(), json).await,
         TenantCommand::Rotate {
             tenant,
             credentials,
@@ -77,46 +56,85 @@ pub async fn run(app: Arc<App>, command: TenantCommand) -> anyhow::Result<()> {
                 credentials,
                 overlap_minutes,
             };
-            let rotated = app.tenants.rotate(&tenant, &request, &Actor::Cli).await?;
-            if json {
-                return super::print_json(&rotated);
-            }
-            println!("Rotated credentials of tenant {tenant}; the new values are shown once.");
-            if let Some(token) = &rotated.ingest_token {
-                println!("  ingest token:   {}", token.expose());
-            }
-            if let Some(secret) = &rotated.webhook_secret {
-                println!("  webhook secret: {}", secret.expose());
-            }
-            println!(
-                "The replaced ones work until {}.",
-                rotated.previous_valid_until.to_rfc3339()
-            );
-            Ok(())
+            rotate(&app, &tenant, &request, json).await
         }
-        TenantCommand::List { json } => {
-            let mut all = Vec::new();
-            let mut cursor = None;
-            loop {
-                let (tenants, next) = app.tenants.list(200, cursor).await?;
-                all.extend(tenants);
-                match next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
-            if json {
-                return super::print_json(&all);
-            }
-            for tenant in &all {
-                println!(
-                    "{}\t{}\t{}",
-                    tenant.id,
-                    tenant.name,
-                    tenant.created_at.to_rfc3339()
-                );
-            }
-            Ok(())
+        TenantCommand::List { json } => list(&app, json).await,
+    }
+}
+
+async fn create(
+    app: &App,
+    name: &str,
+    stripe_secret: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let created = app
+        .tenants()
+        .create(name, stripe_secret, &Actor::Cli)
+        .await?;
+    if json {
+        return super::print_json(&created);
+    }
+    println!("Created tenant {} ({})", created.name, created.tenant_id);
+    println!("These secrets are shown once; store them now.");
+    println!("  admin API key:  {}", created.api_key.expose());
+    println!("  ingest token:   {}", created.ingest_token.expose());
+    println!(
+        "  webhook secret: {}  (signs hooks you send)",
+        created.webhook_secret.expose()
+    );
+    println!(
+        "  outbound secret: {}  (verifies requests workflows send)",
+        created.outbound_secret.expose()
+    );
+    Ok(())
+}
+
+async fn rotate(
+    app: &App,
+    tenant: &str,
+    request: &RotationRequest,
+    json: bool,
+) -> anyhow::Result<()> {
+    let rotated = app.tenants().rotate(tenant, request, &Actor::Cli).await?;
+    if json {
+        return super::print_json(&rotated);
+    }
+    println!("Rotated credentials of tenant {tenant}; the new values are shown once.");
+    if let Some(token) = &rotated.ingest_token {
+        println!("  ingest token:   {}", token.expose());
+    }
+    if let Some(secret) = &rotated.webhook_secret {
+        println!("  webhook secret: {}", secret.expose());
+    }
+    println!(
+        "The replaced ones work until {}.",
+        rotated.previous_valid_until.to_rfc3339()
+    );
+    Ok(())
+}
+
+async fn list(app: &App, json: bool) -> anyhow::Result<()> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (tenants, next) = app.tenants().list(200, cursor).await?;
+        all.extend(tenants);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
         }
     }
+    if json {
+        return super::print_json(&all);
+    }
+    for tenant in &all {
+        println!(
+            "{}\t{}\t{}",
+            tenant.id,
+            tenant.name,
+            tenant.created_at.to_rfc3339()
+        );
+    }
+    Ok(())
 }

@@ -121,37 +121,16 @@ async fn a_newcomer_serves_creates_a_tenant_and_posts_a_signed_event_twice() {
     let body = json!({"id": "evt_cli_1", "type": "client.activity", "occurred_at": "2026-11-22T10:00:00Z", "subject": {"client_id": "c1"}, "data": {}}).to_string();
     let mut statuses = Vec::new();
     for _ in 0..2 {
-        let ts = chrono::Utc::now().timestamp();
-        let signature = vigil_core::signature::sign(
-            tenant["webhook_secret"].as_str().unwrap(),
-            "msg_cli",
-            ts,
-            body.as_bytes(),
-        )
-        .unwrap();
-        let response = client
-            .post(format!("{url}/hooks/{tenant_id}/events"))
-            .header("webhook-id", "msg_cli")
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", signature)
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        statuses.push(response.status().as_u16());
+        statuses.push(post_signed_event(&client, &url, &tenant, "msg_cli", &body).await);
     }
     // THEN it is accepted, then reported duplicate, and stored once
-    assert_eq!(statuses, [202, 200]);
-    let list: Value = client
-        .get(format!("{url}/api/v1/domain-events"))
-        .bearer_auth(tenant["api_key"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(statuses, [Some(202), Some(200)]);
+    let list = get_json(
+        &client,
+        &format!("{url}/api/v1/domain-events"),
+        tenant["api_key"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     // AND an operator key made from the CLI works over the API
@@ -286,6 +265,50 @@ fn credentials_are_rotated_from_the_cli_and_secrets_are_sealed_with_a_private_ke
 }
 
 /// `vigil tenant create Acme --json`, parsed.
+/// GETs `url` with `api_key` and reads the JSON answer.
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str, api_key: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Posts a domain event signed with the tenant's webhook secret as message `webhook_id`; the
+/// HTTP status, or none when no answer came.
+pub(crate) async fn post_signed_event(
+    client: &reqwest::Client,
+    url: &str,
+    tenant: &Value,
+    webhook_id: &str,
+    body: &str,
+) -> Option<u16> {
+    let timestamp = chrono::Utc::now().timestamp();
+    let signature = vigil_core::signature::sign(
+        tenant["webhook_secret"].as_str().unwrap(),
+        webhook_id,
+        timestamp,
+        body.as_bytes(),
+    )
+    .unwrap();
+    let tenant_id = tenant["tenant_id"].as_str().unwrap();
+    let response = client
+        .post(format!("{url}/hooks/{tenant_id}/events"))
+        .header("webhook-id", webhook_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .ok()?;
+    Some(response.status().as_u16())
+}
+
 pub(crate) fn create_tenant(data_dir: &std::path::Path) -> Value {
     let output = vigil(data_dir)
         .args(["tenant", "create", "Acme", "--json"])
@@ -388,7 +411,7 @@ async fn dispatch_once_delivers_what_the_outbox_holds() {
     assert!(channel["secret"].as_str().unwrap().starts_with("whsec_"));
     let backend = vigil_embedded::EmbeddedBackend::open(
         dir.path(),
-        &vigil_core::deployment::ResourceNames::default(),
+        &vigil_core::ports::ResourceNames::default(),
     )
     .unwrap();
     let config = vigil_runtime::Config::from_source(&[("VIGIL_LOG", "warn")]).unwrap();
@@ -403,7 +426,7 @@ async fn dispatch_once_delivers_what_the_outbox_holds() {
         dedupe_key: "budget".into(),
         payload: json!({}),
     };
-    app.outbox.emit(tenant_id, new).await.unwrap();
+    app.outbox().emit(tenant_id, new).await.unwrap();
     backend.shutdown().await;
 
     // WHEN an operator drains the outbox once

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vigil_contract::sinks::{HttpSink, SinkResponse, http_client};
 
-use crate::cli::{create_tenant, json_of, serve, vigil};
+use crate::cli::{create_tenant, get_json, json_of, post_signed_event, serve, vigil};
 
 /// Concurrent clients of the ingest burst.
 const CLIENTS: usize = 8;
@@ -31,26 +31,7 @@ async fn post_event(client: &reqwest::Client, url: &str, tenant: &Value, id: &st
     let body = json!({"id": id, "type": "client.activity", "occurred_at": "2026-11-22T10:00:00Z",
         "subject": {"client_id": "c1"}, "data": {}})
     .to_string();
-    let timestamp = chrono::Utc::now().timestamp();
-    let signature = vigil_core::signature::sign(
-        tenant["webhook_secret"].as_str().unwrap(),
-        id,
-        timestamp,
-        body.as_bytes(),
-    )
-    .unwrap();
-    let tenant_id = tenant["tenant_id"].as_str().unwrap();
-    let response = client
-        .post(format!("{url}/hooks/{tenant_id}/events"))
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .ok()?;
-    Some(response.status().as_u16())
+    post_signed_event(client, url, tenant, id, &body).await
 }
 
 /// Every domain event id the tenant has stored, read page by page over the API.
@@ -218,15 +199,12 @@ async fn deliveries_in_flight_at_a_kill_go_out_soon_after_the_restart_with_the_s
     // AND the records say sent, after the second attempt
     for id in &ids {
         let event = loop {
-            let event: Value = client
-                .get(format!("{url}/api/v1/events/{id}"))
-                .bearer_auth(tenant["api_key"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let event = get_json(
+                &client,
+                &format!("{url}/api/v1/events/{id}"),
+                tenant["api_key"].as_str().unwrap(),
+            )
+            .await;
             if event["status"] != "pending" || restarted_at.elapsed() > REDELIVERY_BOUND {
                 break event;
             }

@@ -74,7 +74,7 @@ async fn emit(
     tenant: &str,
     new: NewNotification,
 ) -> (vigil_core::delivery::Notification, bool) {
-    vigil.app.outbox.emit(tenant, new).await.unwrap()
+    vigil.app.outbox().emit(tenant, new).await.unwrap()
 }
 
 fn secret() -> String {
@@ -183,7 +183,7 @@ async fn a_redelivered_message_sends_each_channel_once(kind: Kind) {
 
     // WHEN the same message is handled four times, two at once, twice over (SQS redelivery)
     for _ in 0..2 {
-        let dispatcher = &vigil.app.dispatcher;
+        let dispatcher = &vigil.app.dispatcher();
         let (a, b) = tokio::join!(dispatcher.handle(&body), dispatcher.handle(&body));
         a.unwrap();
         b.unwrap();
@@ -669,7 +669,7 @@ async fn the_inbox_has_a_lifecycle_and_a_badge(kind: Kind) {
     ] {
         vigil
             .app
-            .outbox
+            .outbox()
             .emit(&tenant.tenant_id, notification(key, severity))
             .await
             .unwrap();
@@ -896,7 +896,7 @@ async fn routing_is_validated_and_followed(kind: Kind) {
     };
     vigil
         .app
-        .outbox
+        .outbox()
         .emit(&tenant.tenant_id, summary)
         .await
         .unwrap();
@@ -931,7 +931,7 @@ async fn payloads_are_redacted_before_they_are_stored_or_sent(kind: Kind) {
     };
     let (n, _) = vigil
         .app
-        .outbox
+        .outbox()
         .emit(&tenant.tenant_id, leaky)
         .await
         .unwrap();
@@ -956,7 +956,12 @@ async fn a_delivered_notification_costs_at_most_three_writes_per_channel(kind: K
     let tenant = vigil.tenant("Acme").await;
     let sink = HttpSink::start().await;
     add_webhook(&vigil, &tenant.api_key, &sink).await;
-    vigil.app.outbox.redaction(&tenant.tenant_id).await.unwrap();
+    vigil
+        .app
+        .outbox()
+        .redaction(&tenant.tenant_id)
+        .await
+        .unwrap();
     let before = vigil.app.ports.request_counts();
 
     // WHEN a notification is emitted and delivered to both channels
@@ -1009,12 +1014,12 @@ async fn the_sweeper_queues_again_what_never_reached_the_dispatcher(kind: Kind) 
     );
 
     // WHEN the minute sweep runs before and after the notification is a minute overdue
-    let early = vigil.app.outbox.sweep(&tenant.tenant_id).await.unwrap();
+    let early = vigil.app.outbox().sweep(&tenant.tenant_id).await.unwrap();
     clock.advance(chrono::Duration::seconds(90));
     let late = vigil_dispatcher::run_flow(
-        &vigil.app,
-        vigil_core::deployment::FlowInvocation {
-            flow: vigil_core::deployment::Flow::OutboxSweep,
+        &vigil_dispatcher::Services::new(&vigil.app),
+        vigil_runtime::deployment::FlowInvocation {
+            flow: vigil_runtime::deployment::Flow::OutboxSweep,
         },
     )
     .await
@@ -1035,7 +1040,7 @@ async fn the_sweeper_queues_again_what_never_reached_the_dispatcher(kind: Kind) 
         event(&vigil, &tenant.api_key, &n.id).await["status"],
         "sent"
     );
-    let again = vigil.app.outbox.sweep(&tenant.tenant_id).await.unwrap();
+    let again = vigil.app.outbox().sweep(&tenant.tenant_id).await.unwrap();
     assert_eq!(again, 0, "a delivered notification is not queued again");
 }
 
@@ -1087,7 +1092,7 @@ async fn a_slow_channel_is_retried_alone_and_never_resends_a_delivered_one(kind:
     })
     .unwrap();
     let app = vigil.app.clone();
-    let first = tokio::spawn(async move { app.dispatcher.handle(&message).await });
+    let first = tokio::spawn(async move { app.dispatcher().handle(&message).await });
 
     // THEN both channels are sent to at once, and the fast one's delivery is recorded while the
     // slow one is still waiting for its answer
@@ -1158,9 +1163,9 @@ async fn a_message_the_outbox_queue_gave_up_on_is_noticed_listed_and_requeued(ki
     // WHEN the outbox sweep runs (twice: its notice is made once) and the dispatcher delivers
     for _ in 0..2 {
         vigil_dispatcher::run_flow(
-            &vigil.app,
-            vigil_core::deployment::FlowInvocation {
-                flow: vigil_core::deployment::Flow::OutboxSweep,
+            &vigil_dispatcher::Services::new(&vigil.app),
+            vigil_runtime::deployment::FlowInvocation {
+                flow: vigil_runtime::deployment::Flow::OutboxSweep,
             },
         )
         .await

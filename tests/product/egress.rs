@@ -483,8 +483,8 @@ async fn tenants_without_an_outbound_secret_get_one_on_first_use(kind: Kind) {
         .expect("rewritten");
 
     // WHEN its outbound secret is asked for twice
-    let first = vigil.app.tenants.outbound_secret(&tenant.tenant_id).await;
-    let again = vigil.app.tenants.outbound_secret(&tenant.tenant_id).await;
+    let first = vigil.app.tenants().outbound_secret(&tenant.tenant_id).await;
+    let again = vigil.app.tenants().outbound_secret(&tenant.tenant_id).await;
 
     // THEN one is generated, kept, and is not the inbound secret
     let first = first.expect("generated");
@@ -493,7 +493,7 @@ async fn tenants_without_an_outbound_secret_get_one_on_first_use(kind: Kind) {
     assert_ne!(first, tenant.webhook_secret);
     let stored = vigil
         .app
-        .tenants
+        .tenants()
         .get(&tenant.tenant_id)
         .await
         .expect("tenant");

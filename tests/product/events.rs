@@ -7,10 +7,10 @@ use std::path::Path;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
-use vigil_core::App;
-use vigil_core::deployment::FlowInvocation;
-use vigil_core::flows::{FlowReport, MessageHandler};
+use vigil_http::{ApiServices, IngestServices};
 use vigil_lambda::Invocation;
+use vigil_runtime::deployment::FlowInvocation;
+use vigil_runtime::jobs::{FlowReport, MessageHandler};
 
 use crate::both;
 use crate::harness::{Kind, TestApp};
@@ -39,18 +39,18 @@ async fn http(service: axum::Router, event: &str) -> (StatusCode, Value) {
 }
 
 /// A queue or schedule event, as the function's `main` hands it to `vigil_lambda::run`.
-async fn invoke<F, Fut>(
-    app: std::sync::Arc<App>,
+async fn invoke<S, F, Fut>(
+    services: S,
     handler: Option<&dyn MessageHandler>,
     run_flow: F,
     event: &str,
 ) -> Value
 where
-    F: Fn(std::sync::Arc<App>, FlowInvocation) -> Fut,
+    F: Fn(S, FlowInvocation) -> Fut,
     Fut: std::future::Future<Output = vigil_core::Result<FlowReport>>,
 {
     let payload: Invocation = serde_json::from_str(event).unwrap_or_else(|e| panic!("{e}"));
-    vigil_lambda::invoke(app, handler, &run_flow, payload)
+    vigil_lambda::invoke(services, handler, &run_flow, payload)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -70,8 +70,8 @@ async fn every_sample_event_is_answered_by_its_function(kind: Kind) {
     assert_eq!(status, StatusCode::ACCEPTED, "{notification}");
     let notification_id = notification["id"].as_str().unwrap_or_default();
     let app = vigil.app.clone();
-    let outbox = vigil_dispatcher::OutboxHandler::new(app.clone());
-    let workflows = vigil_workflows::WorkflowHandler::new(app.clone());
+    let outbox = vigil_dispatcher::Services::new(&app).handler();
+    let workflows = vigil_workflows::Services::new(&app).handler();
 
     let mut samples: Vec<_> =
         std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("events"))
@@ -95,11 +95,16 @@ async fn every_sample_event_is_answered_by_its_function(kind: Kind) {
         // WHEN each is handed to its function THEN it is answered as a success
         match name.as_str() {
             "api-health" => {
-                let (status, body) = http(vigil_api::service(app.clone()), &event).await;
+                let (status, body) =
+                    http(vigil_http::api_service(ApiServices::new(&app)), &event).await;
                 assert_eq!(status, StatusCode::OK, "{name}: {body}");
             }
             "ingest-domain-event" | "ingest-run" => {
-                let (status, body) = http(vigil_ingest::service(app.clone()), &event).await;
+                let (status, body) = http(
+                    vigil_http::ingest_service(IngestServices::new(&app)),
+                    &event,
+                )
+                .await;
                 assert_eq!(status, StatusCode::ACCEPTED, "{name}: {body}");
             }
             "dispatcher-sqs" | "workflows-sqs" => {
@@ -109,9 +114,9 @@ async fn every_sample_event_is_answered_by_its_function(kind: Kind) {
                     &workflows
                 };
                 let answer = invoke(
-                    app.clone(),
+                    vigil_dispatcher::Services::new(&app),
                     Some(handler),
-                    |app, flow| async move { vigil_dispatcher::run_flow(&app, flow).await },
+                    |s, flow| async move { vigil_dispatcher::run_flow(&s, flow).await },
                     &event,
                 )
                 .await;
@@ -121,45 +126,45 @@ async fn every_sample_event_is_answered_by_its_function(kind: Kind) {
                 let answer = match flow {
                     "rules-tick" => {
                         invoke(
-                            app.clone(),
+                            vigil_rules::Services::new(&app),
                             None,
-                            |app, f| async move { vigil_rules::run_flow(&app, f).await },
+                            |s, f| async move { vigil_rules::run_flow(&s, f).await },
                             &event,
                         )
                         .await
                     }
                     "summary-tick" | "weekly-review" | "baseline-update" => {
                         invoke(
-                            app.clone(),
+                            vigil_summary::Services::new(&app),
                             None,
-                            |app, f| async move { vigil_summary::run_flow(&app, f).await },
+                            |s, f| async move { vigil_summary::run_flow(&s, f).await },
                             &event,
                         )
                         .await
                     }
                     "outbox-sweep" => {
                         invoke(
-                            app.clone(),
+                            vigil_dispatcher::Services::new(&app),
                             None,
-                            |app, f| async move { vigil_dispatcher::run_flow(&app, f).await },
+                            |s, f| async move { vigil_dispatcher::run_flow(&s, f).await },
                             &event,
                         )
                         .await
                     }
                     "workflow-tick" => {
                         invoke(
-                            app.clone(),
+                            vigil_workflows::Services::new(&app),
                             None,
-                            |app, f| async move { vigil_workflows::run_flow(&app, f).await },
+                            |s, f| async move { vigil_workflows::run_flow(&s, f).await },
                             &event,
                         )
                         .await
                     }
                     "approvals-expiry" => {
                         invoke(
-                            app.clone(),
+                            vigil_approvals::Services::new(&app),
                             None,
-                            |app, f| async move { vigil_approvals::run_flow(&app, f).await },
+                            |s, f| async move { vigil_approvals::run_flow(&s, f).await },
                             &event,
                         )
                         .await

@@ -12,10 +12,10 @@ use vigil_contract::sinks::HttpSink;
 use vigil_core::ManualClock;
 use vigil_core::delivery::outbox::NotificationFilter;
 use vigil_core::delivery::{NewNotification, NotificationStatus, NotificationType};
-use vigil_core::deployment::{Flow, FlowInvocation};
 use vigil_core::severity::Severity;
 use vigil_core::stripe::signature::sign;
 use vigil_core::tenancy::tenants::CreatedTenant;
+use vigil_runtime::deployment::{Flow, FlowInvocation};
 
 use crate::both;
 use crate::harness::{Kind, TestApp, pinned_clock};
@@ -40,7 +40,7 @@ const EVERY_HOOK: [Hook; 3] = [Hook::Events, Hook::Runs, Hook::Stripe];
 async fn tenant(vigil: &TestApp, name: &str) -> CreatedTenant {
     vigil
         .app
-        .tenants
+        .tenants()
         .create(name, Some(SECRET), &vigil_core::tenancy::audit::Actor::Cli)
         .await
         .unwrap()
@@ -177,7 +177,7 @@ async fn a_noisy_neighbour_leaves_another_tenants_hooks_and_scheduled_work_alone
         };
         vigil
             .app
-            .outbox
+            .outbox()
             .emit(&noisy.tenant_id, notice)
             .await
             .unwrap();
@@ -244,7 +244,7 @@ async fn a_noisy_neighbour_leaves_another_tenants_hooks_and_scheduled_work_alone
     // WHEN the rule window is due and the scheduled rules run
     clock.set(hour() + Duration::minutes(36));
     let report = vigil_rules::run_flow(
-        &vigil.app,
+        &vigil_rules::Services::new(&vigil.app),
         FlowInvocation {
             flow: Flow::RulesTick,
         },
@@ -266,7 +266,7 @@ async fn a_noisy_neighbour_leaves_another_tenants_hooks_and_scheduled_work_alone
     };
     let (quiet_sent, _) = vigil
         .app
-        .outbox
+        .outbox()
         .list(&quiet.tenant_id, &sent, 10, None)
         .await
         .unwrap();

@@ -14,9 +14,10 @@ use vigil_contract::sinks::Mailbox;
 use vigil_core::delivery::NotificationStatus;
 use vigil_core::delivery::dispatcher::DispatchReport;
 use vigil_core::delivery::outbox::NotificationFilter;
-use vigil_core::deployment::ResourceNames;
+use vigil_core::ports::ResourceNames;
 use vigil_core::tenancy::tenants::CreatedTenant;
-use vigil_core::{App, Clock, ManualClock, SystemClock};
+use vigil_core::{Clock, ManualClock, SystemClock};
+use vigil_runtime::App;
 use vigil_runtime::{Backend, Config};
 
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +112,7 @@ impl TestApp {
         };
         let app =
             vigil_runtime::build_app_with_clock(&config, &backend, clock.clone()).expect("app");
-        let router = vigil_api::all_routes(app.clone());
+        let router = vigil_http::all_routes(&app);
         TestApp {
             app,
             clock,
@@ -133,7 +134,7 @@ impl TestApp {
         let config = config_for(self.kind, vars);
         self.app = vigil_runtime::build_app_with_clock(&config, &self.backend, self.clock.clone())
             .expect("app");
-        self.router = vigil_api::all_routes(self.app.clone());
+        self.router = vigil_http::all_routes(&self.app);
     }
 
     /// Sends one request through the router; returns the status and the JSON body (Null if none).
@@ -262,7 +263,7 @@ impl TestApp {
             for message in messages {
                 let report = self
                     .app
-                    .dispatcher
+                    .dispatcher()
                     .handle(&message.body)
                     .await
                     .expect("message handled");
@@ -276,7 +277,7 @@ impl TestApp {
             }
             let (still, _) = self
                 .app
-                .outbox
+                .outbox()
                 .list(tenant, &pending, 10, None)
                 .await
                 .expect("list pending");
@@ -295,7 +296,7 @@ impl TestApp {
     /// A new key of `tenant` with `role`.
     pub async fn key_with_role(&self, tenant: &str, role: vigil_core::tenancy::Role) -> String {
         self.app
-            .keys
+            .keys()
             .create(tenant, role, &vigil_core::tenancy::audit::Actor::Cli)
             .await
             .expect("key")
@@ -307,7 +308,7 @@ impl TestApp {
     /// A tenant whose Stripe hooks are verified with `secret`.
     pub async fn tenant_with_stripe(&self, secret: &str) -> CreatedTenant {
         self.app
-            .tenants
+            .tenants()
             .create(
                 "Acme",
                 Some(secret),
@@ -319,7 +320,7 @@ impl TestApp {
 
     pub async fn tenant(&self, name: &str) -> CreatedTenant {
         self.app
-            .tenants
+            .tenants()
             .create(name, None, &vigil_core::tenancy::audit::Actor::Cli)
             .await
             .expect("tenant created")

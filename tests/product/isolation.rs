@@ -53,7 +53,7 @@ impl Operation {
 
 /// Every operation of the document, in its order.
 fn operations() -> Vec<Operation> {
-    let document = vigil_api::openapi_document();
+    let document = vigil_http::openapi_document();
     let mut all = Vec::new();
     for (path, item) in document["paths"].as_object().expect("paths") {
         for (method, operation) in item.as_object().expect("path item") {
@@ -230,7 +230,7 @@ async fn seed(vigil: &TestApp, name: &str) -> Seeded {
 
     let (anomaly, _) = vigil
         .app
-        .anomalies
+        .anomalies()
         .open(
             &tenant.tenant_id,
             Finding {
@@ -250,7 +250,7 @@ async fn seed(vigil: &TestApp, name: &str) -> Seeded {
     ids.insert("/api/v1/anomalies/{id}", anomaly.id);
     let (report, _) = vigil
         .app
-        .reports
+        .reports()
         .daily_summary(&tenant.tenant_id, (now - Duration::days(1)).date_naive())
         .await
         .expect("daily summary");

@@ -43,7 +43,7 @@ async fn setup(kind: Kind, at: DateTime<Utc>) -> Setup {
     let vigil = TestApp::start_with_clock(kind, &[], clock.clone()).await;
     let tenant = vigil
         .app
-        .tenants
+        .tenants()
         .create(
             "Acme",
             Some(SECRET),
@@ -90,9 +90,12 @@ impl Setup {
     }
 
     async fn run(&self) -> vigil_core::rules::RunReport {
-        let (report, failed) = vigil_rules::run_all(&self.vigil.app, self.clock.now_for_tests())
-            .await
-            .unwrap();
+        let (report, failed) = vigil_rules::run_all(
+            &vigil_rules::Services::new(&self.vigil.app),
+            self.clock.now_for_tests(),
+        )
+        .await
+        .unwrap();
         assert_eq!(failed, [], "no tenant's rules failed");
         report
     }
@@ -416,9 +419,9 @@ async fn the_daily_summary_comes_from_aggregates_and_is_sent_once(kind: Kind) {
     s.run().await;
     let tick = || async {
         vigil_summary::run_flow(
-            &s.vigil.app,
-            vigil_core::deployment::FlowInvocation {
-                flow: vigil_core::deployment::Flow::SummaryTick,
+            &vigil_summary::Services::new(&s.vigil.app),
+            vigil_runtime::deployment::FlowInvocation {
+                flow: vigil_runtime::deployment::Flow::SummaryTick,
             },
         )
         .await
@@ -546,7 +549,7 @@ async fn ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary(kind: K
         let tenant = vigil.tenant(&format!("T{i}")).await;
         let (report, created) = vigil
             .app
-            .reports
+            .reports()
             .daily_summary(&tenant.tenant_id, day.date_naive())
             .await
             .unwrap();
@@ -599,7 +602,7 @@ async fn one_tenants_broken_data_does_not_stop_the_others_rules(kind: Kind) {
     let broken = s
         .vigil
         .app
-        .tenants
+        .tenants()
         .create("Broken", None, &vigil_core::tenancy::audit::Actor::Cli)
         .await
         .unwrap();
@@ -628,9 +631,9 @@ async fn one_tenants_broken_data_does_not_stop_the_others_rules(kind: Kind) {
 
     // WHEN the scheduled rules flow runs
     let report = vigil_rules::run_flow(
-        &s.vigil.app,
-        vigil_core::deployment::FlowInvocation {
-            flow: vigil_core::deployment::Flow::RulesTick,
+        &vigil_rules::Services::new(&s.vigil.app),
+        vigil_runtime::deployment::FlowInvocation {
+            flow: vigil_runtime::deployment::Flow::RulesTick,
         },
     )
     .await

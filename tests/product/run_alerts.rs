@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use vigil_core::ManualClock;
-use vigil_core::deployment::{Flow, FlowInvocation};
 use vigil_core::tenancy::tenants::CreatedTenant;
+use vigil_runtime::deployment::{Flow, FlowInvocation};
 
 use crate::both;
 use crate::harness::{Kind, TestApp, pinned_clock};
@@ -316,9 +316,10 @@ async fn a_due_scan_scores_scenarios_and_moves_to_its_next_time(kind: Kind) {
     assert_eq!(status, StatusCode::OK);
 
     // WHEN the summary tick runs before the scan is due and after
+    let summary = vigil_summary::Services::new(&vigil.app);
     let tick = || {
         vigil_summary::run_flow(
-            &vigil.app,
+            &summary,
             FlowInvocation {
                 flow: Flow::SummaryTick,
             },
@@ -434,9 +435,10 @@ async fn the_weekly_review_is_stored_once_with_a_stable_digest(kind: Kind) {
     }
 
     // WHEN the Monday flow runs twice
+    let summary = vigil_summary::Services::new(&vigil.app);
     let flow = || {
         vigil_summary::run_flow(
-            &vigil.app,
+            &summary,
             FlowInvocation {
                 flow: Flow::WeeklyReview,
             },

@@ -350,7 +350,7 @@ async fn the_baseline_update_learns_steady_scenarios_only(kind: Kind) {
     // WHEN the weekly update runs (the CLI does what the schedule does)
     let report = vigil
         .app
-        .runs
+        .runs()
         .update_baselines(&tenant.tenant_id)
         .await
         .expect("update");

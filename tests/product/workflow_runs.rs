@@ -101,9 +101,9 @@ impl World {
     /// The frequent tick, as the schedule runs it, then whatever it queued.
     async fn tick(&self) -> Value {
         let report = vigil_workflows::run_flow(
-            &self.vigil.app,
-            vigil_core::deployment::FlowInvocation {
-                flow: vigil_core::deployment::Flow::WorkflowTick,
+            &vigil_workflows::Services::new(&self.vigil.app),
+            vigil_runtime::deployment::FlowInvocation {
+                flow: vigil_runtime::deployment::Flow::WorkflowTick,
             },
         )
         .await
@@ -625,9 +625,9 @@ async fn approvals_are_decided_once_or_time_out(kind: Kind) {
     let (status, body) = w.post(&late, json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "too late to approve: {body}");
     let report = vigil_approvals::run_flow(
-        &w.vigil.app,
-        vigil_core::deployment::FlowInvocation {
-            flow: vigil_core::deployment::Flow::ApprovalExpiry,
+        &vigil_approvals::Services::new(&w.vigil.app),
+        vigil_runtime::deployment::FlowInvocation {
+            flow: vigil_runtime::deployment::Flow::ApprovalExpiry,
         },
     )
     .await

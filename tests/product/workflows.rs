@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 
 use std::time::Duration;
 
-use vigil_core::flows::{Message, MessageHandler as _};
+use vigil_runtime::jobs::{Message, MessageHandler as _};
 
 use crate::both;
 use crate::harness::{Kind, TestApp};
 
 /// Hands every message on the workflow queue to the workflow consumer, as `vigil serve` does.
 pub(crate) async fn drain_workflow_queue(vigil: &TestApp) -> usize {
-    let handler = vigil_workflows::WorkflowHandler::new(vigil.app.clone());
+    let handler = vigil_workflows::Services::new(&vigil.app).handler();
     let queue = &vigil.app.ports.workflow_queue;
     let mut handled = 0;
     loop {
@@ -211,7 +211,7 @@ async fn a_workflow_is_created_versioned_toggled_and_deleted(kind: Kind) {
     );
     let first = vigil
         .app
-        .workflows
+        .workflows()
         .version(&tenant.tenant_id, &id, 1)
         .await
         .expect("version 1");

@@ -8,5 +8,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     vigil_runtime::init_tracing(&config);
     let backend = vigil_runtime::Backend::connect(&config).await?;
     let app = vigil_runtime::build_app(&config, &backend)?;
-    lambda_http::run(vigil_api::service(app)).await
+    lambda_http::run(vigil_http::api_service(vigil_http::ApiServices::new(&app))).await
 }

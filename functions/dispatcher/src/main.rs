@@ -7,8 +7,9 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     vigil_lambda::run(
-        |app| Some(Arc::new(vigil_dispatcher::OutboxHandler::new(app))),
-        |app, invocation| async move { vigil_dispatcher::run_flow(&app, invocation).await },
+        vigil_dispatcher::Services::new,
+        |services| Some(Arc::new(services.handler())),
+        |services, invocation| async move { vigil_dispatcher::run_flow(&services, invocation).await },
     )
     .await
 }

@@ -8,5 +8,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     vigil_runtime::init_tracing(&config);
     let backend = vigil_runtime::Backend::connect(&config).await?;
     let app = vigil_runtime::build_app(&config, &backend)?;
-    lambda_http::run(vigil_ingest::service(app)).await
+    lambda_http::run(vigil_http::ingest_service(vigil_http::IngestServices::new(
+        &app,
+    )))
+    .await
 }

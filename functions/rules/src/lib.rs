@@ -1,17 +1,39 @@
 //! The rule runner: every 5 minutes, evaluates each tenant's due rule windows.
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use vigil_core::deployment::{Flow, FlowInvocation};
-use vigil_core::flows::{FlowReport, TenantFailure, each_tenant};
-use vigil_core::rules::RunReport;
-use vigil_core::{App, Error, Result};
+use vigil_core::rules::{RuleService, RunReport};
+use vigil_core::tenancy::tenants::TenantService;
+use vigil_core::{Clock, Error, Result};
+use vigil_runtime::App;
+use vigil_runtime::deployment::{Flow, FlowInvocation};
+use vigil_runtime::jobs::{FlowReport, TenantFailure, each_tenant};
+
+/// What the rule runner uses.
+#[derive(Clone)]
+pub struct Services {
+    rules: Arc<RuleService>,
+    tenants: Arc<TenantService>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    pub fn new(app: &App) -> Self {
+        Self {
+            rules: app.rules().clone(),
+            tenants: app.tenants().clone(),
+            clock: app.clock.clone(),
+        }
+    }
+}
 
 /// Runs a scheduled flow of this function.
-pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowReport> {
+pub async fn run_flow(services: &Services, invocation: FlowInvocation) -> Result<FlowReport> {
     match invocation.flow {
         Flow::RulesTick => {
-            let (report, failed_tenants) = run_all(app, app.clock.now()).await?;
+            let (report, failed_tenants) = run_all(services, services.clock.now()).await?;
             Ok(FlowReport {
                 flow: Flow::RulesTick,
                 detail: serde_json::to_value(&report)
@@ -28,10 +50,13 @@ pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowRepor
 
 /// Evaluates every tenant's rules as of `now`; one tenant's failure does not stop the others
 /// (its windows are evaluated by the next run). Returns the totals and the failed tenants.
-pub async fn run_all(app: &App, now: DateTime<Utc>) -> Result<(RunReport, Vec<TenantFailure>)> {
-    let tenants = app.tenants.all_ids().await?;
+pub async fn run_all(
+    services: &Services,
+    now: DateTime<Utc>,
+) -> Result<(RunReport, Vec<TenantFailure>)> {
+    let tenants = services.tenants.all_ids().await?;
     let outcome = each_tenant(Flow::RulesTick, tenants, |tenant| async move {
-        app.rules.run(&tenant, now).await
+        services.rules.run(&tenant, now).await
     })
     .await;
     let mut total = RunReport::default();

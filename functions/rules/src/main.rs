@@ -4,8 +4,9 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     vigil_lambda::run(
+        vigil_rules::Services::new,
         |_| None,
-        |app, invocation| async move { vigil_rules::run_flow(&app, invocation).await },
+        |services, invocation| async move { vigil_rules::run_flow(&services, invocation).await },
     )
     .await
 }

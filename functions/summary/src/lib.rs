@@ -1,28 +1,57 @@
 //! Reports and timed per-tenant work: daily summaries, weekly reviews, baseline updates, scans.
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Timelike as _, Utc};
-use vigil_core::deployment::{Flow, FlowInvocation};
-use vigil_core::flows::{EachTenant, FlowReport, each_tenant};
+use vigil_core::reports::ReportService;
+use vigil_core::runs::RunService;
 use vigil_core::runs::baselines::BaselineUpdateReport;
-use vigil_core::{App, Error, Result};
+use vigil_core::tenancy::tenants::TenantService;
+use vigil_core::{Clock, Error, Result};
+use vigil_runtime::App;
+use vigil_runtime::deployment::{Flow, FlowInvocation};
+use vigil_runtime::jobs::{EachTenant, FlowReport, each_tenant};
+
+/// What the summary function uses.
+#[derive(Clone)]
+pub struct Services {
+    reports: Arc<ReportService>,
+    runs: Arc<RunService>,
+    tenants: Arc<TenantService>,
+    clock: Arc<dyn Clock>,
+    /// UTC hour after which yesterday's daily summary goes out.
+    summary_hour: u32,
+}
+
+impl Services {
+    pub fn new(app: &App) -> Self {
+        Self {
+            reports: app.reports().clone(),
+            runs: app.runs().clone(),
+            tenants: app.tenants().clone(),
+            clock: app.clock.clone(),
+            summary_hour: app.settings.summary_hour,
+        }
+    }
+}
 
 /// Runs a scheduled flow of this function. Each tenant's part runs on its own: a failure is
 /// recorded in the report and the other tenants go on.
-pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowReport> {
-    let now = app.clock.now();
+pub async fn run_flow(services: &Services, invocation: FlowInvocation) -> Result<FlowReport> {
+    let now = services.clock.now();
     match invocation.flow {
         Flow::SummaryTick => {
             // After the configured hour, yesterday is complete and its summary goes out (once).
-            let daily = if now.hour() >= app.settings.summary_hour {
-                daily_summaries(app, (now - Duration::days(1)).date_naive()).await?
+            let daily = if now.hour() >= services.summary_hour {
+                daily_summaries(services, (now - Duration::days(1)).date_naive()).await?
             } else {
                 EachTenant {
                     done: Vec::new(),
                     failed: Vec::new(),
                 }
             };
-            let mut scans = app.runs.run_due_scans().await?;
+            let mut scans = services.runs.run_due_scans().await?;
             let failed_scans = std::mem::take(&mut scans.failed);
             let mut report = daily.report(Flow::SummaryTick, |done| {
                 let sent = done.iter().filter(|(_, created)| *created).count();
@@ -33,12 +62,12 @@ pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowRepor
         }
         Flow::WeeklyReview => {
             let week = previous_week(now);
-            Ok(weekly_reviews(app, week).await?.report(Flow::WeeklyReview, |done| {
+            Ok(weekly_reviews(services, week).await?.report(Flow::WeeklyReview, |done| {
                 let sent = done.iter().filter(|(_, created)| *created).count();
                 serde_json::json!({"week_start": week, "weekly_reviews_sent": sent})
             }))
         }
-        Flow::BaselineUpdate => Ok(update_baselines(app).await?.report(
+        Flow::BaselineUpdate => Ok(update_baselines(services).await?.report(
             Flow::BaselineUpdate,
             |done| {
                 let updated: usize = done.iter().map(|(_, r)| r.updated.len()).sum();
@@ -54,11 +83,11 @@ pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowRepor
 }
 
 /// Builds and sends every tenant's daily summary of `date`; each part says whether it was new.
-pub async fn daily_summaries(app: &App, date: NaiveDate) -> Result<EachTenant<bool>> {
-    let tenants = app.tenants.all_ids().await?;
+pub async fn daily_summaries(services: &Services, date: NaiveDate) -> Result<EachTenant<bool>> {
+    let tenants = services.tenants.all_ids().await?;
     Ok(
         each_tenant(Flow::SummaryTick, tenants, |tenant| async move {
-            let (_, created) = app.reports.daily_summary(&tenant, date).await?;
+            let (_, created) = services.reports.daily_summary(&tenant, date).await?;
             Ok(created)
         })
         .await,
@@ -74,13 +103,16 @@ pub fn previous_week(now: DateTime<Utc>) -> NaiveDate {
 
 /// Builds and sends every tenant's weekly review of the week from `week_start`; each part says
 /// whether it was new.
-pub async fn weekly_reviews(app: &App, week_start: NaiveDate) -> Result<EachTenant<bool>> {
-    let tenants = app.tenants.all_ids().await?;
+pub async fn weekly_reviews(
+    services: &Services,
+    week_start: NaiveDate,
+) -> Result<EachTenant<bool>> {
+    let tenants = services.tenants.all_ids().await?;
     Ok(
         each_tenant(Flow::WeeklyReview, tenants, |tenant| async move {
-            let (_, created) = app
+            let (_, created) = services
                 .reports
-                .weekly_review(&tenant, week_start, &app.runs)
+                .weekly_review(&tenant, week_start, &services.runs)
                 .await?;
             Ok(created)
         })
@@ -89,11 +121,11 @@ pub async fn weekly_reviews(app: &App, week_start: NaiveDate) -> Result<EachTena
 }
 
 /// Learns every tenant's scenario baselines from their last 30 days.
-pub async fn update_baselines(app: &App) -> Result<EachTenant<BaselineUpdateReport>> {
-    let tenants = app.tenants.all_ids().await?;
+pub async fn update_baselines(services: &Services) -> Result<EachTenant<BaselineUpdateReport>> {
+    let tenants = services.tenants.all_ids().await?;
     Ok(
         each_tenant(Flow::BaselineUpdate, tenants, |tenant| async move {
-            app.runs.update_baselines(&tenant).await
+            services.runs.update_baselines(&tenant).await
         })
         .await,
     )

@@ -5,27 +5,53 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use vigil_core::deployment::{Flow, FlowInvocation};
-use vigil_core::flows::{FlowReport, HandleError, Message, MessageHandler, each_tenant};
+use vigil_core::tenancy::tenants::TenantService;
+use vigil_core::workflows::WorkflowEngine;
 use vigil_core::workflows::messages::{self, Incoming, RunMessage};
-use vigil_core::{App, Error, Result};
+use vigil_core::{Error, Result};
+use vigil_runtime::App;
+use vigil_runtime::deployment::{Flow, FlowInvocation};
+use vigil_runtime::jobs::{FlowReport, Message, MessageHandler, each_tenant};
+
+/// What the workflow executor uses.
+#[derive(Clone)]
+pub struct Services {
+    engine: Arc<WorkflowEngine>,
+    tenants: Arc<TenantService>,
+}
+
+impl Services {
+    pub fn new(app: &App) -> Self {
+        Self {
+            engine: app.engine().clone(),
+            tenants: app.tenants().clone(),
+        }
+    }
+
+    /// The consumer of the workflow queue.
+    pub fn handler(&self) -> WorkflowHandler {
+        WorkflowHandler::new(self.engine.clone())
+    }
+}
 
 /// Handles one message of the workflow queue.
 pub struct WorkflowHandler {
-    app: Arc<App>,
+    engine: Arc<WorkflowEngine>,
 }
 
 impl WorkflowHandler {
-    pub fn new(app: Arc<App>) -> Self {
-        Self { app }
+    pub fn new(engine: Arc<WorkflowEngine>) -> Self {
+        Self { engine }
     }
 }
 
 #[async_trait]
 impl MessageHandler for WorkflowHandler {
-    async fn handle(&self, message: &Message) -> std::result::Result<(), HandleError> {
-        let engine = &self.app.engine;
-        let done = match messages::read(&message.body).map_err(HandleError::Permanent)? {
+    async fn handle(&self, message: &Message) -> Result<()> {
+        let engine = &self.engine;
+        let incoming = messages::read(&message.body)
+            .map_err(|reason| Error::invalid("unreadable_message", reason))?;
+        match incoming {
             Incoming::Event(published) => engine.on_event(&published).await.map(drop),
             Incoming::Anomaly(opened) => engine.on_anomaly(&opened).await.map(drop),
             Incoming::Run(RunMessage::Advance { tenant_id, run_id }) => {
@@ -35,23 +61,17 @@ impl MessageHandler for WorkflowHandler {
                 tracing::debug!(%detail_type, "not an event workflows act on");
                 Ok(())
             }
-        };
-        done.map_err(|error| match error {
-            Error::Invalid { message, .. } | Error::Unprocessable { message, .. } => {
-                HandleError::Permanent(message)
-            }
-            other => HandleError::Retryable(other.to_string()),
-        })
+        }
     }
 }
 
 /// Runs a scheduled flow of this function.
-pub async fn run_flow(app: &App, invocation: FlowInvocation) -> Result<FlowReport> {
+pub async fn run_flow(services: &Services, invocation: FlowInvocation) -> Result<FlowReport> {
     match invocation.flow {
         Flow::WorkflowTick => {
-            let tenants = app.tenants.all_ids().await?;
+            let tenants = services.tenants.all_ids().await?;
             let outcome = each_tenant(Flow::WorkflowTick, tenants, |tenant| async move {
-                app.engine.tick(&tenant).await
+                services.engine.tick(&tenant).await
             })
             .await;
             Ok(outcome.report(Flow::WorkflowTick, |done| {

@@ -8,8 +8,9 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     vigil_lambda::run(
-        |app| Some(Arc::new(vigil_workflows::WorkflowHandler::new(app))),
-        |app, invocation| async move { vigil_workflows::run_flow(&app, invocation).await },
+        vigil_workflows::Services::new,
+        |services| Some(Arc::new(services.handler())),
+        |services, invocation| async move { vigil_workflows::run_flow(&services, invocation).await },
     )
     .await
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use vigil_core::deployment::ResourceNames;
+use vigil_core::ports::ResourceNames;
 use vigil_core::ports::{
     BusEnvelope, BusEvent, DeleteCondition, Index, IndexKey, Item, Key, PutCondition, Query,
     QueueError, QueueRole, Schedule, ScheduleExpression, ScheduleTarget, SortKey, StoreError,

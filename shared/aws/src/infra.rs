@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_eventbridge::types::{DeadLetterConfig, RuleState, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
-use vigil_core::deployment::{ResourceNames, bus_rule_pattern};
 use vigil_core::ports::QueueRole;
+use vigil_core::ports::resources::{ResourceNames, bus_rule_pattern};
 
 use crate::AwsResources;
 use crate::error::AwsError;

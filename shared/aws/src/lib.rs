@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use vigil_core::deployment::ResourceNames;
+use vigil_core::ports::ResourceNames;
 use vigil_core::ports::{Ports, Queue, QueueRole, SequentialAnnouncer, UnknownLiveness};
 
 pub use aws_config::SdkConfig;

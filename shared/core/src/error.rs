@@ -85,6 +85,31 @@ impl Error {
         }
     }
 
+    /// Whether the same work may succeed if tried again later: the one classification every
+    /// queue consumer and workflow step uses. A backend that did not answer, a rate that refills,
+    /// a record busy with another writer (a version conflict) or a fault of Vigil's own may do
+    /// better later (and a message that keeps failing still ends in its dead-letter queue).
+    /// Input that cannot be read, a record that is not there and a caller without the right give
+    /// the same answer every time: retrying them only delays the failure.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Unavailable(_)
+            | Error::RateLimited { .. }
+            | Error::Conflict(_)
+            | Error::Internal(_) => true,
+            Error::Invalid { .. }
+            | Error::InvalidFields { .. }
+            | Error::Unprocessable { .. }
+            | Error::UnprocessableFields { .. }
+            | Error::Unverified { .. }
+            | Error::Unauthenticated(_)
+            | Error::Forbidden(_)
+            | Error::NotFound(_)
+            | Error::PayloadTooLarge { .. }
+            | Error::UnsupportedMediaType(_) => false,
+        }
+    }
+
     /// Stable machine-readable code for API clients.
     pub fn code(&self) -> &'static str {
         match self {
@@ -149,5 +174,34 @@ impl From<SchedulerError> for Error {
             SchedulerError::Invalid(m) => Error::invalid("invalid_schedule", m),
             SchedulerError::Unavailable(m) => Error::Unavailable(m),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_may_change_is_retried() {
+        let retried = [
+            Error::Unavailable("store".into()),
+            Error::RateLimited {
+                retry_after_seconds: 1,
+            },
+            Error::Conflict("changed meanwhile".into()),
+            Error::Internal("bug".into()),
+        ];
+        assert!(retried.iter().all(Error::is_retryable));
+        let dropped = [
+            Error::invalid("invalid_body", "bad"),
+            Error::unprocessable("bad_cron", "bad"),
+            Error::NotFound("workflow w1".into()),
+            Error::Forbidden("viewer".into()),
+            Error::Unauthenticated("no key".into()),
+        ];
+        assert!(!dropped.iter().any(Error::is_retryable));
+        // Errors of the ports keep their meaning on the way through.
+        assert!(Error::from(StoreError::Unavailable("down".into())).is_retryable());
+        assert!(!Error::from(StoreError::InvalidCursor).is_retryable());
     }
 }

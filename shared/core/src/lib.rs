@@ -3,14 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod anomaly;
-pub mod app;
 pub mod cache;
 pub mod clock;
 pub mod delivery;
-pub mod deployment;
 pub mod egress;
 pub mod error;
-pub mod flows;
 pub mod ids;
 pub mod ingest;
 pub mod keys;
@@ -27,6 +24,5 @@ pub mod target_url;
 pub mod tenancy;
 pub mod workflows;
 
-pub use app::{App, AppSettings};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use vigil_core::deployment::ResourceNames;
+use vigil_core::ports::ResourceNames;
 use vigil_core::ports::{IndexKey, Item, ItemStore, Key, PutCondition};
 use vigil_embedded::EmbeddedBackend;
 

@@ -1,5 +1,5 @@
 //! `EventBus` on SQLite: the deployment's one bus rule, done locally. Events of the types the
-//! rule routes ([`bus_rule_pattern`](vigil_core::deployment::bus_rule_pattern)) go to the
+//! rule routes ([`bus_rule_pattern`](vigil_core::ports::resources::bus_rule_pattern)) go to the
 //! workflow queue in their EventBridge envelope, as the AWS rule and SQS target deliver them;
 //! others are accepted and go nowhere, as on EventBridge.
 
@@ -137,7 +137,7 @@ impl EventBus for SqliteBus {
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use vigil_core::deployment::ResourceNames;
+    use vigil_core::ports::ResourceNames;
 
     use crate::EmbeddedBackend;
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 use tokio::sync::Notify;
-use vigil_core::deployment::ResourceNames;
+use vigil_core::ports::ResourceNames;
 use vigil_core::ports::{Ports, Queue, QueueRole};
 
 pub use announce::SqliteAnnouncer;

@@ -429,8 +429,8 @@ impl Queue for SqliteQueue {
 mod tests {
     use std::time::Instant;
 
-    use vigil_core::deployment::ResourceNames;
     use vigil_core::ports::QueueRole;
+    use vigil_core::ports::ResourceNames;
 
     use crate::EmbeddedBackend;
 

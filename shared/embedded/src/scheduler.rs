@@ -343,7 +343,7 @@ impl Scheduler for SqliteScheduler {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use vigil_core::deployment::{CRON_FLOWS, ResourceNames};
+    use vigil_core::ports::ResourceNames;
 
     use crate::EmbeddedBackend;
 
@@ -366,9 +366,9 @@ mod tests {
     }
 
     #[test]
-    fn every_deployment_cron_flow_parses_and_eventbridge_rules_are_kept() {
-        for flow in CRON_FLOWS {
-            assert!(parse_cron(flow.cron).is_ok(), "{}", flow.cron);
+    fn eventbridge_rules_are_kept() {
+        for cron in ["0/5 * * * ? *", "0 9 ? * MON *", "* * * * ? *"] {
+            assert!(parse_cron(cron).is_ok(), "{cron}");
         }
         assert!(parse_cron("0 9 * * * *").is_err(), "both day fields given");
         assert!(

@@ -562,7 +562,7 @@ fn run_query(conn: &Connection, query: &Query) -> Result<Page, StoreError> {
 mod tests {
     use super::*;
     use crate::EmbeddedBackend;
-    use vigil_core::deployment::ResourceNames;
+    use vigil_core::ports::ResourceNames;
 
     fn store() -> (EmbeddedBackend, Arc<dyn ItemStore>) {
         let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();

@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use vigil_core::Error;
 use vigil_core::tenancy::{Principal, Role};
 
-use crate::{ApiError, AppState};
+use crate::ApiError;
+use crate::state::{ApiKeys, BodyLimit};
 
 fn body_error(status: StatusCode, text: String, limit: usize) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -24,10 +25,10 @@ fn body_error(status: StatusCode, text: String, limit: usize) -> ApiError {
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+impl<T: DeserializeOwned, S: BodyLimit + Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let is_json = req
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
@@ -96,10 +97,10 @@ fn whole_numbers_as_integers(value: serde_json::Value) -> serde_json::Value {
 
 /// An optional JSON body (`Option<ApiJson<T>>`): a request without a body is `None`; one with a
 /// body is read as [`ApiJson`] reads it.
-impl<T: DeserializeOwned> OptionalFromRequest<AppState> for ApiJson<T> {
+impl<T: DeserializeOwned, S: BodyLimit + Send + Sync> OptionalFromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Option<Self>, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
         let headers = req.headers();
         let declared_length = headers
             .get(axum::http::header::CONTENT_LENGTH)
@@ -112,7 +113,7 @@ impl<T: DeserializeOwned> OptionalFromRequest<AppState> for ApiJson<T> {
         if !has_body {
             return Ok(None);
         }
-        <Self as FromRequest<AppState>>::from_request(req, state)
+        <Self as FromRequest<S>>::from_request(req, state)
             .await
             .map(Some)
     }
@@ -122,11 +123,11 @@ impl<T: DeserializeOwned> OptionalFromRequest<AppState> for ApiJson<T> {
 #[derive(Debug)]
 pub struct RawBody(pub Bytes);
 
-impl FromRequest<AppState> for RawBody {
+impl<S: BodyLimit + Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.settings.max_body_bytes;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limit = state.max_body_bytes();
         Bytes::from_request(req, state)
             .await
             .map(RawBody)
@@ -153,16 +154,16 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
 
-impl FromRequestParts<AppState> for Caller {
+impl<S: ApiKeys + Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers).ok_or_else(|| {
             ApiError(Error::Unauthenticated(
                 "send Authorization: Bearer <api key>".into(),
             ))
         })?;
-        Ok(Caller(state.keys.authenticate(token).await?))
+        Ok(Caller(state.keys().authenticate(token).await?))
     }
 }
 
@@ -177,9 +178,9 @@ pub struct AdminCaller(pub Principal);
 /// The caller, refused with 403 unless its key has at least `needed`. Runs with the other
 /// request-part extractors, so a refused caller's body is never read: a viewer's write is
 /// refused the same way whatever it sent, at the cost of the key check alone.
-async fn caller_with(
+async fn caller_with<S: ApiKeys + Send + Sync>(
     parts: &mut Parts,
-    state: &AppState,
+    state: &S,
     needed: Role,
 ) -> Result<Principal, ApiError> {
     let Caller(caller) = Caller::from_request_parts(parts, state).await?;
@@ -187,20 +188,20 @@ async fn caller_with(
     Ok(caller)
 }
 
-impl FromRequestParts<AppState> for OperatorCaller {
+impl<S: ApiKeys + Send + Sync> FromRequestParts<S> for OperatorCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         caller_with(parts, state, Role::Operator)
             .await
             .map(OperatorCaller)
     }
 }
 
-impl FromRequestParts<AppState> for AdminCaller {
+impl<S: ApiKeys + Send + Sync> FromRequestParts<S> for AdminCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         caller_with(parts, state, Role::Admin)
             .await
             .map(AdminCaller)

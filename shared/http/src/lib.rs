@@ -1,14 +1,15 @@
-//! HTTP plumbing shared by every HTTP function (`ingest`, `api`) and by `vigil serve`:
-//! one mapping from domain errors to responses, extractors whose rejections speak the same
-//! JSON error shape, bearer-key authentication, paging, and the OpenAPI document's frame.
+//! Every HTTP route of Vigil, assembled once for the HTTP functions (`ingest`, `api`) and for
+//! `vigil serve`, with the plumbing they share: one mapping from domain errors to responses,
+//! extractors whose rejections speak the same JSON error shape, bearer-key authentication,
+//! paging, each function's state, and the OpenAPI document.
 #![forbid(unsafe_code)]
 
 pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod paging;
-
-use std::sync::Arc;
+pub mod routes;
+pub mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -17,15 +18,13 @@ pub use error::ApiError;
 pub use extract::{AdminCaller, ApiJson, ApiQuery, Caller, OperatorCaller, RawBody};
 pub use paging::{ListResponse, PageParams};
 
-/// State every handler receives.
-pub type AppState = Arc<vigil_core::App>;
+pub use routes::{all_routes, api_service, ingest_service, openapi_document};
+pub use state::{ApiServices, ApiState, IngestServices, IngestState};
 
-/// Adds what every router needs: the body limit and JSON answers for unknown routes.
-pub fn finish(router: Router<AppState>, app: AppState) -> Router {
-    let limit = app.settings.max_body_bytes;
+/// Adds what every served router needs: the body limit and JSON answers for unknown routes.
+fn finish(router: Router, max_body_bytes: usize) -> Router {
     router
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
 }

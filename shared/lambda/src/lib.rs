@@ -9,9 +9,9 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Deserialize;
-use vigil_core::App;
-use vigil_core::deployment::FlowInvocation;
-use vigil_core::flows::{FlowReport, Message, MessageHandler, handle_batch};
+use vigil_runtime::App;
+use vigil_runtime::deployment::FlowInvocation;
+use vigil_runtime::jobs::{FlowReport, Message, MessageHandler, handle_batch};
 
 /// What a non-HTTP function may be invoked with.
 #[derive(Debug, Deserialize)]
@@ -79,27 +79,31 @@ where
 }
 
 /// Starts the function: configuration, tracing and backend at init (no lazy clients), then
-/// the Lambda loop. `handler` consumes SQS batches (if the function has a queue); `run_flow`
-/// runs scheduled flows.
-pub async fn run<F, Fut>(
-    make_handler: impl FnOnce(Arc<App>) -> Option<Arc<dyn MessageHandler>>,
+/// the Lambda loop. `state` takes from the wired services the few this function uses (only those
+/// are built); `handler` consumes SQS batches (if the function has a queue); `run_flow` runs
+/// scheduled flows on the state.
+pub async fn run<S, F, Fut>(
+    state: impl FnOnce(&App) -> S,
+    handler: impl FnOnce(&S) -> Option<Arc<dyn MessageHandler>>,
     run_flow: F,
 ) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(Arc<App>, FlowInvocation) -> Fut + Send + Sync + 'static,
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, FlowInvocation) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = vigil_core::Result<FlowReport>> + Send,
 {
     let config = vigil_runtime::Config::from_env()?;
     vigil_runtime::init_tracing(&config);
     let backend = vigil_runtime::Backend::connect(&config).await?;
     let app = vigil_runtime::build_app(&config, &backend)?;
-    let handler = make_handler(app.clone());
+    let state = state(&app);
+    let handler = handler(&state);
     let run_flow = Arc::new(run_flow);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Invocation>| {
-        let app = app.clone();
+        let state = state.clone();
         let handler = handler.clone();
         let run_flow = run_flow.clone();
-        async move { invoke(app, handler.as_deref(), &*run_flow, event.payload).await }
+        async move { invoke(state, handler.as_deref(), &*run_flow, event.payload).await }
     }))
     .await
 }
@@ -108,8 +112,8 @@ where
 mod tests {
     use async_trait::async_trait;
     use serde_json::json;
-    use vigil_core::deployment::Flow;
-    use vigil_core::flows::HandleError;
+    use vigil_core::Error;
+    use vigil_runtime::deployment::Flow;
 
     use super::*;
 
@@ -118,10 +122,10 @@ mod tests {
 
     #[async_trait]
     impl MessageHandler for ByBody {
-        async fn handle(&self, message: &Message) -> Result<(), HandleError> {
+        async fn handle(&self, message: &Message) -> Result<(), Error> {
             match message.body.as_str() {
-                "store down" => Err(HandleError::Retryable(message.body.clone())),
-                "never" => Err(HandleError::Permanent(message.body.clone())),
+                "store down" => Err(Error::Unavailable(message.body.clone())),
+                "never" => Err(Error::NotFound(message.body.clone())),
                 _ => Ok(()),
             }
         }

@@ -5,13 +5,14 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::app::AppSettings;
 use vigil_aws::AwsResources;
-use vigil_core::AppSettings;
 use vigil_core::delivery::dispatcher::{DEFAULT_EMAIL_DAILY_QUOTA, DeliverySettings};
 use vigil_core::delivery::retry::{RetryPolicy, parse_schedule};
-use vigil_core::deployment::{DELIVERY_DEADLINE, ResourceNames};
+use vigil_core::delivery::timing::DELIVERY_DEADLINE;
 use vigil_core::egress::EgressPolicy;
 use vigil_core::ingest::IngestSettings;
+use vigil_core::ports::ResourceNames;
 use vigil_core::ports::cipher::DataKey;
 use vigil_core::rate::Rate;
 use vigil_core::secret::Secret;
@@ -148,91 +149,176 @@ fn parse_positive(
     })
 }
 
+/// One of a few words (the default when unset).
+fn choice<T: Copy>(
+    source: &dyn Source,
+    variable: &'static str,
+    default: T,
+    words: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let Some(text) = source.get(variable) else {
+        return Ok(default);
+    };
+    words
+        .iter()
+        .find(|(word, _)| *word == text)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let known: Vec<&str> = words.iter().map(|(word, _)| *word).collect();
+            ConfigError {
+                variable,
+                problem: format!("{text:?} is not one of {}", known.join(", ")),
+            }
+        })
+}
+
+/// A number within `range`; `problem` says which.
+fn parse_within<T: std::str::FromStr + PartialOrd>(
+    source: &dyn Source,
+    variable: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    problem: &str,
+) -> Result<T, ConfigError> {
+    let value = parse(source, variable, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            variable,
+            problem: problem.into(),
+        })
+    }
+}
+
+/// An http(s) URL, when set.
+fn http_url(
+    source: &dyn Source,
+    variable: &'static str,
+    problem: &str,
+) -> Result<Option<String>, ConfigError> {
+    match source.get(variable) {
+        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+            Err(ConfigError {
+                variable,
+                problem: problem.into(),
+            })
+        }
+        url => Ok(url),
+    }
+}
+
+/// The prefix every resource name starts with.
+fn resource_prefix(source: &dyn Source) -> Result<String, ConfigError> {
+    let prefix = source
+        .get("VIGIL_RESOURCE_PREFIX")
+        .unwrap_or_else(|| "vigil".into());
+    let prefix_ok = !prefix.is_empty()
+        && prefix.len() <= 32
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if prefix_ok {
+        Ok(prefix)
+    } else {
+        Err(ConfigError {
+            variable: "VIGIL_RESOURCE_PREFIX",
+            problem: "use 1–32 letters, digits or '-'".into(),
+        })
+    }
+}
+
+/// The AI model that words summaries, when one is configured.
+fn ai_config(source: &dyn Source) -> Result<Option<AiConfig>, ConfigError> {
+    let Some(base_url) = http_url(
+        source,
+        "VIGIL_AI_BASE_URL",
+        "must be an http(s) URL such as https://api.openai.com/v1",
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(AiConfig {
+        base_url,
+        model: source
+            .get("VIGIL_AI_MODEL")
+            .unwrap_or_else(|| "gpt-4o-mini".into()),
+        api_key: source.get("VIGIL_AI_API_KEY").map(Secret::from),
+        timeout: Duration::from_millis(parse(source, "VIGIL_AI_TIMEOUT_MS", 20_000u64)?),
+    }))
+}
+
+/// The key secrets are sealed under on the embedded store, checked to be one.
+fn master_key(source: &dyn Source) -> Result<Option<Secret>, ConfigError> {
+    let Some(text) = source.get("VIGIL_MASTER_KEY") else {
+        return Ok(None);
+    };
+    DataKey::decode_base64(&text).map_err(|e| ConfigError {
+        variable: "VIGIL_MASTER_KEY",
+        problem: e.to_string(),
+    })?;
+    Ok(Some(Secret::new(text)))
+}
+
+impl AwsResourceVars {
+    fn from_source(source: &dyn Source) -> Self {
+        Self {
+            table: source.get("VIGIL_TABLE_NAME"),
+            outbox_queue_url: source.get("VIGIL_OUTBOX_QUEUE_URL"),
+            outbox_dlq_url: source.get("VIGIL_OUTBOX_DLQ_URL"),
+            workflow_queue_url: source.get("VIGIL_WORKFLOW_QUEUE_URL"),
+            workflow_dlq_url: source.get("VIGIL_WORKFLOW_DLQ_URL"),
+            outbox_queue_arn: source.get("VIGIL_OUTBOX_QUEUE_ARN"),
+            workflow_queue_arn: source.get("VIGIL_WORKFLOW_QUEUE_ARN"),
+            event_bus: source.get("VIGIL_EVENT_BUS_NAME"),
+            schedule_group: source.get("VIGIL_SCHEDULE_GROUP"),
+            secrets_key: source.get("VIGIL_KMS_KEY_ID"),
+        }
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&Environment)
     }
 
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
-        let store = match source.get("VIGIL_STORE").as_deref() {
-            None | Some("sqlite") => StoreKind::Sqlite,
-            Some("aws") => StoreKind::Aws,
-            Some(other) => {
-                return Err(ConfigError {
-                    variable: "VIGIL_STORE",
-                    problem: format!("{other:?} is not one of sqlite, aws"),
-                });
-            }
-        };
-        let prefix = source
-            .get("VIGIL_RESOURCE_PREFIX")
-            .unwrap_or_else(|| "vigil".into());
-        let prefix_ok = !prefix.is_empty()
-            && prefix.len() <= 32
-            && prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !prefix_ok {
-            return Err(ConfigError {
-                variable: "VIGIL_RESOURCE_PREFIX",
-                problem: "use 1–32 letters, digits or '-'".into(),
-            });
-        }
-        let max_body_bytes = parse(source, "VIGIL_MAX_BODY_BYTES", 256 * 1024usize)?;
-        if !(1024..=10 * 1024 * 1024).contains(&max_body_bytes) {
-            return Err(ConfigError {
-                variable: "VIGIL_MAX_BODY_BYTES",
-                problem: "must be between 1024 and 10485760".into(),
-            });
-        }
-        let log_format = match source.get("VIGIL_LOG_FORMAT").as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError {
-                    variable: "VIGIL_LOG_FORMAT",
-                    problem: format!("{other:?} is not one of text, json"),
-                });
-            }
-        };
-        let raw_retention_days = parse(source, "VIGIL_RAW_RETENTION_DAYS", 30i64)?;
-        if !(1..=3650).contains(&raw_retention_days) {
-            return Err(ConfigError {
-                variable: "VIGIL_RAW_RETENTION_DAYS",
-                problem: "must be between 1 and 3650".into(),
-            });
-        }
+        let store = choice(
+            source,
+            "VIGIL_STORE",
+            StoreKind::Sqlite,
+            &[("sqlite", StoreKind::Sqlite), ("aws", StoreKind::Aws)],
+        )?;
+        let prefix = resource_prefix(source)?;
+        let max_body_bytes = parse_within(
+            source,
+            "VIGIL_MAX_BODY_BYTES",
+            256 * 1024usize,
+            1024..=10 * 1024 * 1024,
+            "must be between 1024 and 10485760",
+        )?;
+        let log_format = choice(
+            source,
+            "VIGIL_LOG_FORMAT",
+            LogFormat::Text,
+            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?;
+        let raw_retention_days = parse_within(
+            source,
+            "VIGIL_RAW_RETENTION_DAYS",
+            30i64,
+            1..=3650,
+            "must be between 1 and 3650",
+        )?;
         let delivery = delivery_settings(source)?;
-        let summary_hour = parse(source, "VIGIL_SUMMARY_HOUR", 8u32)?;
-        let ai = match source.get("VIGIL_AI_BASE_URL") {
-            None => None,
-            Some(base_url) => {
-                if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-                    return Err(ConfigError {
-                        variable: "VIGIL_AI_BASE_URL",
-                        problem: "must be an http(s) URL such as https://api.openai.com/v1".into(),
-                    });
-                }
-                Some(AiConfig {
-                    base_url,
-                    model: source
-                        .get("VIGIL_AI_MODEL")
-                        .unwrap_or_else(|| "gpt-4o-mini".into()),
-                    api_key: source.get("VIGIL_AI_API_KEY").map(Secret::from),
-                    timeout: Duration::from_millis(parse(
-                        source,
-                        "VIGIL_AI_TIMEOUT_MS",
-                        20_000u64,
-                    )?),
-                })
-            }
-        };
-        if summary_hour > 23 {
-            return Err(ConfigError {
-                variable: "VIGIL_SUMMARY_HOUR",
-                problem: "must be an hour from 0 to 23 (UTC)".into(),
-            });
-        }
+        let summary_hour = parse_within(
+            source,
+            "VIGIL_SUMMARY_HOUR",
+            8u32,
+            0..=23,
+            "must be an hour from 0 to 23 (UTC)",
+        )?;
+        let ai = ai_config(source)?;
         let email = email_config(source, store)?;
         let workflows = WorkflowSettings {
             runs_per_minute: parse_positive(source, "VIGIL_WORKFLOW_RUNS_PER_MINUTE", 6_000)?,
@@ -247,16 +333,7 @@ impl Config {
                 variable: "VIGIL_EGRESS_ALLOW",
                 problem: e.to_string(),
             })?;
-        let master_key = match source.get("VIGIL_MASTER_KEY") {
-            None => None,
-            Some(text) => {
-                DataKey::decode_base64(&text).map_err(|e| ConfigError {
-                    variable: "VIGIL_MASTER_KEY",
-                    problem: e.to_string(),
-                })?;
-                Some(Secret::new(text))
-            }
-        };
+        let master_key = master_key(source)?;
         let account_placeholder = "arn:aws:iam::123456789012:role";
         Ok(Config {
             store,
@@ -278,18 +355,7 @@ impl Config {
             ingest_rate,
             log_filter: source.get("VIGIL_LOG").unwrap_or_else(|| "info".into()),
             log_format,
-            aws: AwsResourceVars {
-                table: source.get("VIGIL_TABLE_NAME"),
-                outbox_queue_url: source.get("VIGIL_OUTBOX_QUEUE_URL"),
-                outbox_dlq_url: source.get("VIGIL_OUTBOX_DLQ_URL"),
-                workflow_queue_url: source.get("VIGIL_WORKFLOW_QUEUE_URL"),
-                workflow_dlq_url: source.get("VIGIL_WORKFLOW_DLQ_URL"),
-                outbox_queue_arn: source.get("VIGIL_OUTBOX_QUEUE_ARN"),
-                workflow_queue_arn: source.get("VIGIL_WORKFLOW_QUEUE_ARN"),
-                event_bus: source.get("VIGIL_EVENT_BUS_NAME"),
-                schedule_group: source.get("VIGIL_SCHEDULE_GROUP"),
-                secrets_key: source.get("VIGIL_KMS_KEY_ID"),
-            },
+            aws: AwsResourceVars::from_source(source),
             delivery,
             email,
             summary_hour,
@@ -352,25 +418,13 @@ fn delivery_settings(source: &dyn Source) -> Result<DeliverySettings, ConfigErro
         variable: "VIGIL_MAX_ATTEMPTS",
         problem: e.to_string(),
     })?;
-    let force_fail = match source.get("VIGIL_DISPATCH_FORCE_FAIL").as_deref() {
-        None | Some("0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(other) => {
-            return Err(ConfigError {
-                variable: "VIGIL_DISPATCH_FORCE_FAIL",
-                problem: format!("{other:?} is not one of 0, 1, true, false"),
-            });
-        }
-    };
-    let public_url = source.get("VIGIL_PUBLIC_URL");
-    if let Some(url) = &public_url
-        && !(url.starts_with("https://") || url.starts_with("http://"))
-    {
-        return Err(ConfigError {
-            variable: "VIGIL_PUBLIC_URL",
-            problem: "must be an http(s) URL".into(),
-        });
-    }
+    let force_fail = choice(
+        source,
+        "VIGIL_DISPATCH_FORCE_FAIL",
+        false,
+        &[("0", false), ("1", true), ("true", true), ("false", false)],
+    )?;
+    let public_url = http_url(source, "VIGIL_PUBLIC_URL", "must be an http(s) URL")?;
     let deadline = match source.get("VIGIL_DELIVERY_DEADLINE_SECONDS") {
         None => DELIVERY_DEADLINE,
         Some(text) => match text.trim().parse::<u64>() {

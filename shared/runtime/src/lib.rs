@@ -1,18 +1,23 @@
-//! Start-up shared by every Lambda function and by the `vigil` binary: read the typed
-//! configuration, choose the backend (embedded SQLite or AWS), build the [`App`], set up tracing.
+//! Start-up and composition shared by every Lambda function and by the `vigil` binary: read the
+//! typed configuration, choose the backend (embedded SQLite or AWS), wire the services ([`App`]),
+//! name the functions and their scheduled jobs, set up tracing.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod config;
+pub mod deployment;
+pub mod jobs;
 
 use std::sync::Arc;
 
 use vigil_aws::{AwsBackend, AwsResources};
+use vigil_core::SystemClock;
 use vigil_core::ports::notify::NoEmail;
 use vigil_core::ports::{EmailSender, Notifiers, Ports, QueueRole};
-use vigil_core::{App, SystemClock};
 #[cfg(feature = "embedded")]
 use vigil_embedded::EmbeddedBackend;
 
+pub use app::{App, AppSettings};
 pub use config::{Config, ConfigError, EmailConfig, LogFormat, StoreKind};
 
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ pub mod sinks;
 
 use std::sync::Arc;
 
-use vigil_core::deployment::ResourceNames;
+use vigil_core::ports::ResourceNames;
 use vigil_core::ports::{Cipher, Ports, Queue, QueueRole};
 use vigil_embedded::EmbeddedBackend;
 

@@ -23,8 +23,8 @@ use super::outbox::{DeliveryState, OutboxMessage, OutboxService, StoredNotificat
 use super::record::{DeliveryRecord, DeliveryStatus, Next, TargetKind};
 use super::retry::{RetryPolicy, SendOutcome, classify_email, classify_http, next_wait};
 use super::routing::{self, RoutingService};
+use super::timing::{DELIVERY_CLAIM, DELIVERY_DEADLINE};
 use super::{email, slack, webhook};
-use crate::deployment::{DELIVERY_CLAIM, DELIVERY_DEADLINE};
 use crate::ports::queue::MAX_DELAY;
 use crate::ports::{HttpPost, Item, ItemStore, Liveness, Notifiers, PutCondition, StoreError};
 use crate::tenancy::tenants::to_json;

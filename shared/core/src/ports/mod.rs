@@ -7,6 +7,7 @@ pub mod cipher;
 pub mod liveness;
 pub mod notify;
 pub mod queue;
+pub mod resources;
 pub mod scheduler;
 pub mod store;
 pub mod wording;
@@ -22,6 +23,7 @@ pub use notify::{
     Email, EmailError, EmailSender, HttpAnswer, HttpPost, HttpSender, Notifiers, TransportError,
 };
 pub use queue::{Queue, QueueError, ReceivedMessage};
+pub use resources::{DEFAULT_MAX_RECEIVES, ResourceNames};
 pub use scheduler::{Schedule, ScheduleExpression, ScheduleTarget, Scheduler, SchedulerError};
 pub use store::{
     Cursor, DeleteCondition, Index, IndexKey, Item, ItemStore, Key, Order, Page, PutCondition,

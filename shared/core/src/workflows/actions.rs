@@ -39,14 +39,10 @@ pub enum StepError {
 
 impl From<Error> for StepError {
     fn from(e: Error) -> Self {
-        match e {
-            // A busy record (a version conflict), a backend that did not answer or a rate that
-            // refills may do better a little later.
-            Error::Unavailable(_)
-            | Error::Internal(_)
-            | Error::Conflict(_)
-            | Error::RateLimited { .. } => StepError::Transient(e.to_string()),
-            other => StepError::Permanent(other.to_string()),
+        if e.is_retryable() {
+            StepError::Transient(e.to_string())
+        } else {
+            StepError::Permanent(e.to_string())
         }
     }
 }
