@@ -11,20 +11,9 @@ pub mod paging;
 pub mod routes;
 pub mod state;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-
 pub use error::ApiError;
 pub use extract::{AdminCaller, ApiJson, ApiQuery, Caller, OperatorCaller, RawBody};
 pub use paging::{ListResponse, PageParams};
 
 pub use routes::{all_routes, api_service, ingest_service, openapi_document};
 pub use state::{ApiServices, ApiState, IngestServices, IngestState};
-
-/// Adds what every served router needs: the body limit and JSON answers for unknown routes.
-fn finish(router: Router, max_body_bytes: usize) -> Router {
-    router
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-}

@@ -248,6 +248,23 @@ fn ai_config(source: &dyn Source) -> Result<Option<AiConfig>, ConfigError> {
     }))
 }
 
+/// What outbound calls may reach besides the public internet.
+fn egress_policy(source: &dyn Source) -> Result<EgressPolicy, ConfigError> {
+    EgressPolicy::parse(&source.get("VIGIL_EGRESS_ALLOW").unwrap_or_default()).map_err(|e| {
+        ConfigError {
+            variable: "VIGIL_EGRESS_ALLOW",
+            problem: e.to_string(),
+        }
+    })
+}
+
+/// The role EventBridge Scheduler assumes; locally a placeholder account's, as emulators accept.
+fn scheduler_role_arn(source: &dyn Source, prefix: &str) -> String {
+    source
+        .get("VIGIL_SCHEDULER_ROLE_ARN")
+        .unwrap_or_else(|| format!("arn:aws:iam::123456789012:role/{prefix}-scheduler"))
+}
+
 /// The key secrets are sealed under on the embedded store, checked to be one.
 fn master_key(source: &dyn Source) -> Result<Option<Secret>, ConfigError> {
     let Some(text) = source.get("VIGIL_MASTER_KEY") else {
@@ -328,22 +345,15 @@ impl Config {
             parse_positive(source, "VIGIL_INGEST_RATE_PER_SECOND", 50_000)?,
             parse_positive(source, "VIGIL_INGEST_BURST", 100_000)?,
         );
-        let egress = EgressPolicy::parse(&source.get("VIGIL_EGRESS_ALLOW").unwrap_or_default())
-            .map_err(|e| ConfigError {
-                variable: "VIGIL_EGRESS_ALLOW",
-                problem: e.to_string(),
-            })?;
+        let egress = egress_policy(source)?;
         let master_key = master_key(source)?;
-        let account_placeholder = "arn:aws:iam::123456789012:role";
         Ok(Config {
             store,
             data_dir: source
                 .get("VIGIL_DATA_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(".vigil")),
-            scheduler_role_arn: source
-                .get("VIGIL_SCHEDULER_ROLE_ARN")
-                .unwrap_or_else(|| format!("{account_placeholder}/{prefix}-scheduler")),
+            scheduler_role_arn: scheduler_role_arn(source, &prefix),
             resource_names: ResourceNames::new(prefix),
             max_body_bytes,
             credentials_cache: Duration::from_secs(parse(

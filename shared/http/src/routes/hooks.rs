@@ -23,7 +23,9 @@ enum RunsAnswer {
     One(RunOutcome),
     Batch(RunBatchOutcome),
 }
-use crate::{ApiError, IngestState, RawBody};
+use crate::error::ApiError;
+use crate::extract::RawBody;
+use crate::state::IngestState;
 use vigil_core::runs::RunOutcome;
 use vigil_core::signature::SignedHeaders;
 use vigil_core::tenancy::auth::HookCredentials;

@@ -6,12 +6,20 @@ mod api;
 mod hooks;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use vigil_runtime::App;
 
 pub use hooks::SourceIp;
 
-use crate::finish;
 use crate::state::{ApiServices, ApiState, IngestServices, IngestState};
+
+/// Adds what every served router needs: the body limit and JSON answers for unknown routes.
+fn finish(router: Router, max_body_bytes: usize) -> Router {
+    router
+        .fallback(crate::error::not_found)
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+}
 
 /// The OpenAPI document of every Vigil HTTP route (admin API and hooks), as served.
 pub fn openapi_document() -> serde_json::Value {

@@ -1,7 +1,9 @@
 //! Run alert settings: when failed runs alert, per tenant with per-scenario overrides, and the
 //! variance thresholds that grade each run.
 
-use crate::{AdminCaller, ApiError, ApiJson, ApiState, Caller};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson, Caller};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,6 +1,9 @@
 //! The audit log of the caller's tenant (admin only).
 
-use crate::{AdminCaller, ApiError, ApiQuery, ApiState, ListResponse, PageParams};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiQuery};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;

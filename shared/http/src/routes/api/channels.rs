@@ -1,6 +1,9 @@
 //! Delivery channels: Slack, signed webhook, email. Secrets are write-only.
 
-use crate::{AdminCaller, ApiError, ApiJson, ApiState, Caller, ListResponse};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson, Caller};
+use crate::paging::ListResponse;
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,9 +1,9 @@
 //! Clients, the subjects workflows act on; kept current by domain events as well.
 
-use crate::{
-    AdminCaller, ApiError, ApiJson, ApiQuery, ApiState, Caller, ListResponse, OperatorCaller,
-    PageParams,
-};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson, ApiQuery, Caller, OperatorCaller};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -2,7 +2,10 @@
 //! dead-lettered and notifications with a channel that gave up — listed and queued again by an
 //! admin of the tenant.
 
-use crate::{AdminCaller, ApiError, ApiJson, ApiState, ListResponse};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson};
+use crate::paging::ListResponse;
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

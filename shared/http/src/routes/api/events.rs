@@ -1,7 +1,10 @@
 //! Notifications in the outbox (`/api/v1/events`): their per-channel deliveries, a manual
 //! retry of dead-lettered deliveries, and the end-to-end test alert.
 
-use crate::{AdminCaller, ApiError, ApiJson, ApiQuery, ApiState, Caller, ListResponse, PageParams};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson, ApiQuery, Caller};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

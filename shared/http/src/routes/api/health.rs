@@ -1,6 +1,6 @@
 //! Health and the OpenAPI document: the two routes that need no key.
 
-use crate::ApiState;
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

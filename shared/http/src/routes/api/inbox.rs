@@ -1,6 +1,9 @@
 //! The admin inbox: items, the badge of open items, and their lifecycle.
 
-use crate::{ApiError, ApiQuery, ApiState, Caller, ListResponse, OperatorCaller, PageParams};
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, Caller, OperatorCaller};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;

@@ -1,6 +1,9 @@
 //! API keys of the caller's tenant (admin only).
 
-use crate::{AdminCaller, ApiError, ApiJson, ApiQuery, ApiState, ListResponse, PageParams};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson, ApiQuery};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -22,7 +22,7 @@ mod tenant;
 mod workflow_runs;
 mod workflows;
 
-use crate::ApiState;
+use crate::state::ApiState;
 use utoipa_axum::router::OpenApiRouter;
 use vigil_core::tenancy::audit::Actor;
 

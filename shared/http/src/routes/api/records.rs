@@ -2,7 +2,9 @@
 //! `?client_id=` and `?status=`) and `GET/PATCH /api/v1/{...}/{id}`. One set of handlers; each
 //! kind's routes are declared by `record_routes!`.
 
-use crate::{ApiError, ApiState, ListResponse, PageParams};
+use crate::error::ApiError;
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -96,7 +98,10 @@ macro_rules! record_routes {
             use utoipa_axum::routes;
             use vigil_core::workflows::Record;
             use vigil_core::workflows::records::{NewRecord, RecordFields};
-            use crate::{ApiError, ApiJson, ApiQuery, ApiState, Caller, ListResponse, OperatorCaller, PageParams};
+            use crate::error::ApiError;
+            use crate::extract::{ApiJson, ApiQuery, Caller, OperatorCaller};
+            use crate::paging::{ListResponse, PageParams};
+            use crate::state::ApiState;
 
             use super::RecordQuery;
 

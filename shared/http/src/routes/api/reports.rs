@@ -1,6 +1,9 @@
 //! Stored reports (the daily ops summary).
 
-use crate::{ApiError, ApiQuery, ApiState, Caller, ListResponse, PageParams};
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, Caller};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;

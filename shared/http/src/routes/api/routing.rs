@@ -1,6 +1,8 @@
 //! Routing of notifications to channels, and the tenant's redaction rules.
 
-use crate::{AdminCaller, ApiError, ApiJson, ApiState, Caller};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson, Caller};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;

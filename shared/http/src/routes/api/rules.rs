@@ -1,6 +1,9 @@
 //! Revenue rules of the caller's tenant (admin only): settings over the defaults.
 
-use crate::{AdminCaller, ApiError, ApiJson, ApiState, ListResponse};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson};
+use crate::paging::ListResponse;
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use utoipa_axum::router::OpenApiRouter;

@@ -1,8 +1,9 @@
 //! Automation runs and their scenarios: the run ledger, baselines and health metrics.
 
-use crate::{
-    ApiError, ApiJson, ApiQuery, ApiState, Caller, ListResponse, OperatorCaller, PageParams,
-};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery, Caller, OperatorCaller};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};

@@ -1,9 +1,9 @@
 //! Scheduled health scans: the tenant's scan schedule, scans on demand, and past scans.
 
-use crate::{
-    AdminCaller, ApiError, ApiJson, ApiQuery, ApiState, Caller, ListResponse, OperatorCaller,
-    PageParams,
-};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson, ApiQuery, Caller, OperatorCaller};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

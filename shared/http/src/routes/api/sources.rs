@@ -1,6 +1,8 @@
 //! Webhook sources of the caller's tenant: Stripe endpoint secrets (write-only).
 
-use crate::{AdminCaller, ApiError, ApiJson, ApiState};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;

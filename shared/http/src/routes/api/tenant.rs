@@ -1,6 +1,8 @@
 //! The caller's own tenant, and the rotation of its ingest credentials.
 
-use crate::{AdminCaller, ApiError, ApiJson, ApiState, Caller};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson, Caller};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;

@@ -1,9 +1,10 @@
 //! Workflow runs: each run's timeline, retries from the failed step, approvals decided by people,
 //! and the figures across runs.
 
-use crate::{
-    ApiError, ApiJson, ApiQuery, ApiState, Caller, ListResponse, OperatorCaller, PageParams,
-};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery, Caller, OperatorCaller};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};

@@ -1,10 +1,10 @@
 //! IF/THEN workflows: definitions (versioned on every edit), their trigger and step types as
 //! JSON Schemas, and ready templates.
 
-use crate::{
-    AdminCaller, ApiError, ApiJson, ApiQuery, ApiState, Caller, ListResponse, OperatorCaller,
-    PageParams,
-};
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson, ApiQuery, Caller, OperatorCaller};
+use crate::paging::{ListResponse, PageParams};
+use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
