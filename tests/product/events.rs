@@ -17,6 +17,50 @@ use crate::harness::{Kind, TestApp};
 
 both!(every_sample_event_is_answered_by_its_function);
 
+#[tokio::test]
+async fn each_function_builds_only_the_services_it_uses() {
+    let vigil = TestApp::start(Kind::Embedded).await;
+    let built = |state: &dyn Fn(&vigil_runtime::App)| {
+        let app = vigil.fresh_app();
+        state(&app);
+        app.built()
+    };
+    // Hooks classify runs, which may open anomalies that queue notifications.
+    let ingest = ["anomalies", "ingest", "outbox", "runs"];
+    assert_eq!(built(&|app| drop(IngestServices::new(app))), ingest);
+    assert_eq!(
+        built(&|app| drop(vigil_rules::Services::new(app))),
+        ["anomalies", "outbox", "rules", "tenants"]
+    );
+    let engine = ["anomalies", "engine", "outbox", "tenants"];
+    assert_eq!(
+        built(&|app| drop(vigil_workflows::Services::new(app))),
+        engine
+    );
+    assert_eq!(
+        built(&|app| drop(vigil_approvals::Services::new(app))),
+        engine
+    );
+    assert_eq!(
+        built(&|app| drop(vigil_summary::Services::new(app))),
+        ["anomalies", "outbox", "reports", "runs", "tenants"]
+    );
+    assert_eq!(
+        built(&|app| drop(vigil_dispatcher::Services::new(app))),
+        [
+            "channels",
+            "dead_letters",
+            "dispatcher",
+            "ingest",
+            "outbox",
+            "routing",
+            "tenants"
+        ]
+    );
+    // The admin API reaches every service.
+    assert_eq!(built(&|app| drop(ApiServices::new(app))).len(), 17);
+}
+
 /// The tenant, ingest token and notification the samples name, replaced by real ones.
 const SAMPLE_TENANT: &str = "tnt_01jdx7k3q8m2v5w9y4z6b1c0de";
 const SAMPLE_TOKEN: &str = "vgl_it_REPLACE-WITH-THE-TENANT-INGEST-TOKEN";

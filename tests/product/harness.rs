@@ -129,6 +129,16 @@ impl TestApp {
         self.clock.now()
     }
 
+    /// A new composition on the same data, with nothing built yet (as a function starts).
+    pub fn fresh_app(&self) -> Arc<App> {
+        vigil_runtime::build_app_with_clock(
+            &config_for(self.kind, &[]),
+            &self.backend,
+            self.clock.clone(),
+        )
+        .expect("app")
+    }
+
     /// The same data with a new configuration, as after a restart with other variables.
     pub fn reconfigure(&mut self, vars: &[(&str, &str)]) {
         let config = config_for(self.kind, vars);

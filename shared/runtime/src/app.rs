@@ -107,6 +107,33 @@ impl App {
         }
     }
 
+    /// The services built so far, by name: what the functions' states made this process build.
+    pub fn built(&self) -> Vec<&'static str> {
+        let b = &self.built;
+        [
+            ("anomalies", b.anomalies.get().is_some()),
+            ("channels", b.channels.get().is_some()),
+            ("clients", b.clients.get().is_some()),
+            ("dead_letters", b.dead_letters.get().is_some()),
+            ("dispatcher", b.dispatcher.get().is_some()),
+            ("engine", b.engine.get().is_some()),
+            ("inbox", b.inbox.get().is_some()),
+            ("ingest", b.ingest.get().is_some()),
+            ("keys", b.keys.get().is_some()),
+            ("outbox", b.outbox.get().is_some()),
+            ("records", b.records.get().is_some()),
+            ("reports", b.reports.get().is_some()),
+            ("routing", b.routing.get().is_some()),
+            ("rules", b.rules.get().is_some()),
+            ("runs", b.runs.get().is_some()),
+            ("tenants", b.tenants.get().is_some()),
+            ("workflows", b.workflows.get().is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, built)| built.then_some(name))
+        .collect()
+    }
+
     pub fn tenants(&self) -> &Arc<TenantService> {
         self.built.tenants.get_or_init(|| {
             Arc::new(TenantService::new(
