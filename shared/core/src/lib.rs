@@ -5,6 +5,7 @@
 pub mod anomaly;
 pub mod app;
 pub mod cache;
+pub mod cause;
 pub mod clock;
 pub mod delivery;
 pub mod deployment;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod flows;
 pub mod ids;
 pub mod ingest;
+mod json;
 pub mod keys;
 pub mod ports;
 pub mod rate;

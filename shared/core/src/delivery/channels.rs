@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::egress::EgressPolicy;
 use crate::error::FieldProblem;
+use crate::json::to_json;
 use crate::ports::CipherError;
 use crate::ports::{Cipher, Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp};
 use crate::secret::{Convert, Opening, Sealing, Secret, StoredSecret, map_all, url_hint};
 use crate::target_url::{TargetUrlProblem, check_target_url};
 use crate::tenancy::audit::{self, Actor};
 use crate::tenancy::secrets::WEBHOOK_SECRET_PREFIX;
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, ids, keys};
 
 /// The name routes use for the admin inbox, which every tenant has without creating it.

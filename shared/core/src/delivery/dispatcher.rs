@@ -25,9 +25,9 @@ use super::retry::{RetryPolicy, SendOutcome, classify_email, classify_http, next
 use super::routing::{self, RoutingService};
 use super::{email, slack, webhook};
 use crate::deployment::{DELIVERY_CLAIM, DELIVERY_DEADLINE};
+use crate::json::to_json;
 use crate::ports::queue::MAX_DELAY;
 use crate::ports::{HttpPost, Item, ItemStore, Liveness, Notifiers, PutCondition, StoreError};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
 /// How long a claim keeps other dispatchers off a record.

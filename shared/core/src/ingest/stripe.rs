@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::integrity::{self, bucket_start};
 use super::{IngestOutcome, IngestService};
+use crate::json::to_json;
 use crate::ports::{Item, PutCondition, StoreError, WriteOp};
 use crate::stripe::{Signal, StripeEvent, StripeSignatureError, signature};
 use crate::tenancy::auth;
-use crate::tenancy::tenants::to_json;
 use crate::{Error, Result, keys};
 
 /// A stored Stripe event: what Vigil read from it, when it arrived, and the raw body for replay.

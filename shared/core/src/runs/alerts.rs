@@ -12,10 +12,10 @@ use super::classify::VarianceThresholds;
 use super::{Run, RunService, RunStatus, input};
 use crate::anomaly::Finding;
 use crate::delivery::notification::{NewNotification, NotificationType};
+use crate::json::to_json;
 use crate::ports::{Index, Item, PutCondition, Query, SortKey, WriteOp};
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Error, Result, keys};
 
 /// The rule name of anomalies opened when a scenario fails too often.

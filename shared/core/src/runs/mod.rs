@@ -31,13 +31,13 @@ pub use stats::{BaselineDecision, FailureTrend};
 use crate::anomaly::{AnomalyService, Finding, anomaly_id};
 use crate::cache::TtlCache;
 use crate::delivery::outbox::OutboxService;
+use crate::json::to_json;
 use crate::ports::{
     Cursor, Index, Item, ItemStore, PutCondition, Query, SortKey, StoreError, WriteOp,
     query_filtered,
 };
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
 #[derive(

@@ -13,12 +13,12 @@ use super::stats::{self, FailureTrend};
 use super::{RunService, Scenario, VarianceThresholds, hour_of, milli_to_credits};
 use crate::anomaly::Finding;
 use crate::delivery::{NewNotification, NotificationType};
+use crate::json::to_json;
 use crate::ports::{
     Cursor, DeleteCondition, Index, Item, PutCondition, Query, SortKey, StoreError, WriteOp,
 };
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Error, Result, keys};
 
 /// The rule name of anomalies opened for scenarios scoring below [`ALERT_BELOW`].

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::{self, Actor};
 use super::keys::ApiKey;
 use super::{Role, secrets};
+use crate::json::to_json;
 use crate::ports::CipherError;
 use crate::ports::{Cipher, Cursor, Index, Item, ItemStore, PutCondition, Query, WriteOp};
 use crate::secret::{Convert, Opening, Sealing, Secret, StoredSecret, map_all};
@@ -549,10 +550,6 @@ pub(crate) async fn load(
     let stored: Tenant<StoredSecret> = item.parse()?;
     let tenant = stored.try_map(&Opening(cipher)).await?;
     Ok(Some((tenant, item.version)))
-}
-
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use super::engine::{StartOutcome, TriggerFire, WorkflowEngine};
 use super::messages::{OpenedAnomaly, PublishedEvent};
 use super::service::Workflow;
 use super::triggers::{Occurrence, all_hold};
+use crate::json::to_json;
 use crate::ports::{DeleteCondition, Index, Item, PutCondition, Query, StoreError};
-use crate::tenancy::tenants::to_json;
 use crate::{Result, keys};
 
 /// A schedule slot missed by more than this (Vigil was down) is not fired late.

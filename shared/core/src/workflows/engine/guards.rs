@@ -7,10 +7,10 @@ use serde_json::json;
 
 use super::WorkflowEngine;
 use crate::anomaly::Finding;
+use crate::json::to_json;
 use crate::ports::{Item, PutCondition, StoreError};
 use crate::severity::Severity;
 use crate::tenancy::audit::Actor;
-use crate::tenancy::tenants::to_json;
 use crate::workflows::messages::Cause;
 use crate::workflows::run::reasons;
 use crate::workflows::service::Workflow;

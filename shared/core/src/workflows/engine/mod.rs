@@ -34,13 +34,13 @@ use super::simulate::{client_view, snapshot};
 use crate::anomaly::AnomalyService;
 use crate::cache::TtlCache;
 use crate::delivery::outbox::OutboxService;
+use crate::json::to_json;
 use crate::ports::{
     Cursor, Index, ItemStore, PutCondition, Query, Queue, Schedule, ScheduleExpression,
     ScheduleTarget, Scheduler, SortKey, StoreError, WriteOp,
 };
 use crate::rate::{Admission, Rate, SharedBucket};
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, ids, keys};
 
 /// Tries of a step that fails for a transient reason before the run halts there.
