@@ -3,7 +3,8 @@
 use chrono::Duration;
 use serde_json::{Value, json};
 
-use super::{WorkflowEngine, instruction_path, written_at};
+use super::walk::instruction_path;
+use super::{WorkflowEngine, written_at};
 use crate::delivery::notification::{NewNotification, NotificationType};
 use crate::ports::{Cursor, Index, Item, PutCondition, Query, StoreError, WriteOp};
 use crate::severity::Severity;
