@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::egress::EgressPolicy;
 use crate::workflows::condition::MAX_CONDITION_DEPTH;
 
 fn at_risk_follow_up() -> Value {
