@@ -1,6 +1,6 @@
 //! Approvals: a run's approval step asks, people decide once, and the time-out rejects.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::walk::instruction_path;
@@ -195,13 +195,6 @@ impl WorkflowEngine {
         let Some(pending) = run.approval.clone() else {
             return Ok(false);
         };
-        let outcome = match status {
-            ApprovalStatus::Approved => StepOutcome::Approved,
-            ApprovalStatus::Expired => StepOutcome::TimedOut,
-            ApprovalStatus::Pending | ApprovalStatus::Rejected | ApprovalStatus::Cancelled => {
-                StepOutcome::Rejected
-            }
-        };
         let now = self.clock.now();
         let Some(item) = self.store.get(&keys::approval(tenant, &pending.id)).await? else {
             return Err(Error::Internal(format!(
@@ -223,29 +216,13 @@ impl WorkflowEngine {
             pc: run.cursor,
             path,
             kind: "approval".into(),
-            outcome,
+            outcome: approval_outcome(status),
             detail: json!({"approval_id": approval.id, "decided_by": actor, "reason": reason}),
             error: None,
             attempts: 1,
             at: now,
         });
-        match status {
-            ApprovalStatus::Approved => {
-                run.become_(RunStatus::Running, now)?;
-                run.cursor += 1;
-            }
-            ApprovalStatus::Cancelled => {
-                run.become_(RunStatus::Cancelled, now)?;
-                run.reason = reason;
-            }
-            _ => {
-                run.become_(RunStatus::Rejected, now)?;
-                run.reason = match status {
-                    ApprovalStatus::Expired => Some(reasons::APPROVAL_TIMED_OUT.into()),
-                    _ => reason,
-                };
-            }
-        }
+        move_on_after_approval(run, status, reason, now)?;
         let mut ops = vec![
             WriteOp::Put {
                 item: approval.to_item(tenant)?,
@@ -343,4 +320,42 @@ impl WorkflowEngine {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok((approvals, page.next_cursor))
     }
+}
+
+/// The timeline entry's outcome of an approval settled with `status`.
+fn approval_outcome(status: ApprovalStatus) -> StepOutcome {
+    match status {
+        ApprovalStatus::Approved => StepOutcome::Approved,
+        ApprovalStatus::Expired => StepOutcome::TimedOut,
+        ApprovalStatus::Pending | ApprovalStatus::Rejected | ApprovalStatus::Cancelled => {
+            StepOutcome::Rejected
+        }
+    }
+}
+
+/// The run past its settled approval: on to the next step when approved, ended otherwise.
+fn move_on_after_approval(
+    run: &mut WorkflowRun,
+    status: ApprovalStatus,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match status {
+        ApprovalStatus::Approved => {
+            run.become_(RunStatus::Running, now)?;
+            run.cursor += 1;
+        }
+        ApprovalStatus::Cancelled => {
+            run.become_(RunStatus::Cancelled, now)?;
+            run.reason = reason;
+        }
+        _ => {
+            run.become_(RunStatus::Rejected, now)?;
+            run.reason = match status {
+                ApprovalStatus::Expired => Some(reasons::APPROVAL_TIMED_OUT.into()),
+                _ => reason,
+            };
+        }
+    }
+    Ok(())
 }
