@@ -27,22 +27,11 @@ impl Dispatcher {
         let Some(updated) = self.updated_notification(state, targets, attempts) else {
             return Ok(());
         };
-        match self
-            .parts
-            .store
-            .put(
-                updated.to_item()?,
-                PutCondition::VersionEquals(state.version),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(StoreError::VersionConflict) => {
-                self.refresh_status(tenant, &state.notification.notification.id, targets)
-                    .await
-            }
-            Err(other) => Err(other.into()),
+        if self.write_status(&updated, state.version).await? {
+            return Ok(());
         }
+        self.refresh_status(tenant, &state.notification.notification.id, targets)
+            .await
     }
 
     /// Re-reads a notification and writes its status if its records say otherwise.
@@ -54,21 +43,25 @@ impl Dispatcher {
             let Some(updated) = self.updated_notification(&state, targets, &[]) else {
                 return Ok(());
             };
-            match self
-                .parts
-                .store
-                .put(
-                    updated.to_item()?,
-                    PutCondition::VersionEquals(state.version),
-                )
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionConflict) => continue,
-                Err(other) => return Err(other.into()),
+            if self.write_status(&updated, state.version).await? {
+                return Ok(());
             }
         }
         Ok(())
+    }
+
+    /// Writes the notification if it is still at `version`; false when someone wrote meanwhile.
+    async fn write_status(&self, updated: &StoredNotification, version: u64) -> Result<bool> {
+        match self
+            .parts
+            .store
+            .put(updated.to_item()?, PutCondition::VersionEquals(version))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::VersionConflict) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// The notification with the status its deliveries add up to, if that differs from what

@@ -1,6 +1,7 @@
 //! Reading a posted workflow body: each field, trigger and step on its own, so every problem is
 //! reported at its JSON path, not only the first.
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{
@@ -184,14 +185,19 @@ fn read_workflow_steps(object: &Map<String, Value>, problems: &mut Refusal) -> V
     }
 }
 
-fn read_trigger(value: &Value, path: &str, problems: &mut Refusal) -> Option<Trigger> {
-    let trigger: Trigger = match serde_json::from_value(value.clone()) {
-        Ok(trigger) => trigger,
+/// `value` read as a `T`; the serde error is the problem at `path` when it is not one.
+fn read_as<T: DeserializeOwned>(value: &Value, path: &str, problems: &mut Refusal) -> Option<T> {
+    match serde_json::from_value(value.clone()) {
+        Ok(read) => Some(read),
         Err(e) => {
             problems.shape(path, &e.to_string());
-            return None;
+            None
         }
-    };
+    }
+}
+
+fn read_trigger(value: &Value, path: &str, problems: &mut Refusal) -> Option<Trigger> {
+    let trigger: Trigger = read_as(value, path, problems)?;
     match &trigger {
         Trigger::Inactivity { days } if *days == 0 || *days > 365 => {
             problems.shape(&format!("{path}.days"), "must be between 1 and 365");
@@ -273,13 +279,7 @@ fn read_condition(value: Option<&Value>, path: &str, problems: &mut Refusal) -> 
         problems.shape(&at, "is required");
         return None;
     };
-    let condition = match serde_json::from_value::<Condition>(value.clone()) {
-        Ok(condition) => condition,
-        Err(e) => {
-            problems.shape(&at, &e.to_string());
-            return None;
-        }
-    };
+    let condition: Condition = read_as(value, &at, problems)?;
     if condition.depth() > MAX_CONDITION_DEPTH {
         problems.shape(
             &at,
@@ -314,13 +314,7 @@ fn read_branch(
 
 /// A `delay` or `approval` step.
 fn read_control(value: &Value, path: &str, problems: &mut Refusal) -> Option<Step> {
-    let control: Control = match serde_json::from_value(value.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            problems.shape(path, &e.to_string());
-            return None;
-        }
-    };
+    let control: Control = read_as(value, path, problems)?;
     match &control {
         Control::Delay { minutes } if *minutes > MAX_DELAY_MINUTES => problems.shape(
             &format!("{path}.minutes"),
@@ -339,13 +333,7 @@ fn read_control(value: &Value, path: &str, problems: &mut Refusal) -> Option<Ste
 }
 
 fn read_action(value: &Value, path: &str, problems: &mut Refusal) -> Option<Step> {
-    let step = match serde_json::from_value::<ActionStep>(value.clone()) {
-        Ok(step) => step,
-        Err(e) => {
-            problems.shape(path, &e.to_string());
-            return None;
-        }
-    };
+    let step: ActionStep = read_as(value, path, problems)?;
     if let Action::HttpRequest { url, .. } = &step.action {
         let at = format!("{path}.url");
         match check_target_url(url) {

@@ -34,7 +34,7 @@ impl WorkflowEngine {
         timeout_minutes: u32,
         path: &str,
     ) -> Result<()> {
-        let now = self.clock.now();
+        let now = self.parts.clock.now();
         let id = ids::stable_id("apr", &[tenant, &run.run_id, &run.cursor.to_string()]);
         let expires_at = now + Duration::minutes(i64::from(timeout_minutes));
         let approval = Approval {
@@ -58,6 +58,7 @@ impl WorkflowEngine {
             expires_at,
         });
         let written = self
+            .parts
             .store
             .transact(vec![
                 WriteOp::Put {
@@ -81,7 +82,8 @@ impl WorkflowEngine {
             .and_then(Value::as_str)
             .unwrap_or(&run.subject)
             .to_owned();
-        self.outbox
+        self.parts
+            .outbox
             .emit(
                 tenant,
                 NewNotification {
@@ -127,7 +129,7 @@ impl WorkflowEngine {
                 status_word(run.status)
             )));
         };
-        if self.clock.now() >= pending.expires_at {
+        if self.parts.clock.now() >= pending.expires_at {
             return Err(Error::Conflict(format!(
                 "the approval expired at {}; the run will be rejected",
                 pending.expires_at.to_rfc3339()
@@ -195,8 +197,13 @@ impl WorkflowEngine {
         let Some(pending) = run.approval.clone() else {
             return Ok(false);
         };
-        let now = self.clock.now();
-        let Some(item) = self.store.get(&keys::approval(tenant, &pending.id)).await? else {
+        let now = self.parts.clock.now();
+        let Some(item) = self
+            .parts
+            .store
+            .get(&keys::approval(tenant, &pending.id))
+            .await?
+        else {
             return Err(Error::Internal(format!(
                 "approval {} is missing",
                 pending.id
@@ -238,7 +245,7 @@ impl WorkflowEngine {
         if let Some(action) = audit_action {
             ops.push(audit::record(tenant, actor, action, &run.run_id, now));
         }
-        match self.store.transact(ops).await {
+        match self.parts.store.transact(ops).await {
             Ok(()) => Ok(true),
             Err(StoreError::TransactionCancelled { .. }) => Ok(false),
             Err(other) => Err(other.into()),
@@ -247,7 +254,7 @@ impl WorkflowEngine {
 
     /// Rejects the approvals past their time-out, with a notification for each.
     pub async fn expire_approvals(&self, tenant: &str) -> Result<usize> {
-        let now = self.clock.now();
+        let now = self.parts.clock.now();
         let mut expired = 0;
         for (mut run, version) in self
             .due_runs(tenant, RunStatus::AwaitingApproval, Some(now))
@@ -271,7 +278,8 @@ impl WorkflowEngine {
                 continue;
             }
             expired += 1;
-            self.outbox
+            self.parts
+                .outbox
                 .emit(
                     tenant,
                     NewNotification {
@@ -302,6 +310,7 @@ impl WorkflowEngine {
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Approval>, Option<Cursor>)> {
         let page = self
+            .parts
             .store
             .query(
                 Query::partition(

@@ -20,7 +20,7 @@ impl WorkflowEngine {
                 status_word(run.status)
             )));
         }
-        let now = self.clock.now();
+        let now = self.parts.clock.now();
         let untally = run.tally(tenant, -1);
         run.become_(RunStatus::Running, now)?;
         run.attempts = 0;
@@ -32,7 +32,7 @@ impl WorkflowEngine {
             audit::record(tenant, actor, "workflow_run.retry", run_id, now),
         ];
         ops.extend(untally);
-        let written = self.store.transact(ops).await;
+        let written = self.parts.store.transact(ops).await;
         match written {
             Ok(()) => {}
             Err(StoreError::TransactionCancelled { .. }) => {
@@ -74,7 +74,7 @@ impl WorkflowEngine {
                         .await?
                     }
                     None => {
-                        let now = self.clock.now();
+                        let now = self.parts.clock.now();
                         run.become_(RunStatus::Cancelled, now)?;
                         run.reason = Some(reason.to_owned());
                         self.save(tenant, &run, version).await?.is_some()
@@ -83,6 +83,7 @@ impl WorkflowEngine {
                 if moved {
                     cancelled += 1;
                     let _ = self
+                        .parts
                         .scheduler
                         .delete(&wake_schedule_name(&run.run_id, run.cursor))
                         .await;

@@ -96,21 +96,15 @@ pub struct TriggerFire {
 type Compiled = Arc<(Workflow, Program)>;
 
 pub struct WorkflowEngine {
-    store: Arc<dyn ItemStore>,
-    clock: Arc<dyn Clock>,
+    parts: EngineParts,
     workflows: WorkflowService,
     clients: ClientService,
-    anomalies: Arc<AnomalyService>,
-    outbox: Arc<OutboxService>,
-    queue: Arc<dyn Queue>,
-    scheduler: Arc<dyn Scheduler>,
-    actions: ActionRunner,
-    settings: WorkflowSettings,
     programs: TtlCache<Compiled>,
     /// Each tenant's run starts, shared by every process.
     run_rate: SharedBucket,
 }
 
+/// What a workflow engine is made of; the services it derives from them are its own.
 pub struct EngineParts {
     pub store: Arc<dyn ItemStore>,
     pub clock: Arc<dyn Clock>,
@@ -124,18 +118,14 @@ pub struct EngineParts {
 
 impl WorkflowEngine {
     pub fn new(parts: EngineParts) -> Self {
-        let EngineParts {
-            store,
-            clock,
-            anomalies,
-            outbox,
-            queue,
-            scheduler,
-            actions,
-            settings,
-        } = parts;
+        let store = &parts.store;
+        let clock = &parts.clock;
         Self {
-            workflows: WorkflowService::new(store.clone(), clock.clone(), actions.egress.clone()),
+            workflows: WorkflowService::new(
+                store.clone(),
+                clock.clone(),
+                parts.actions.egress.clone(),
+            ),
             clients: ClientService::new(store.clone(), clock.clone()),
             programs: TtlCache::new(
                 clock.clone(),
@@ -144,17 +134,10 @@ impl WorkflowEngine {
             ),
             run_rate: SharedBucket::new(
                 store.clone(),
-                Rate::per_minute(settings.runs_per_minute),
+                Rate::per_minute(parts.settings.runs_per_minute),
                 keys::workflow_rate,
             ),
-            store,
-            clock,
-            anomalies,
-            outbox,
-            queue,
-            scheduler,
-            actions,
-            settings,
+            parts,
         }
     }
 
@@ -179,11 +162,11 @@ impl WorkflowEngine {
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        &self.parts.clock
     }
 
     pub fn store(&self) -> &Arc<dyn ItemStore> {
-        &self.store
+        &self.parts.store
     }
 }
 

@@ -18,7 +18,12 @@ impl WorkflowEngine {
             return Ok(None);
         }
         Ok(
-            match self.store.get(&keys::workflow_run(tenant, run_id)).await? {
+            match self
+                .parts
+                .store
+                .get(&keys::workflow_run(tenant, run_id))
+                .await?
+            {
                 Some(item) => Some((item.parse()?, item.version)),
                 None => None,
             },
@@ -51,7 +56,7 @@ impl WorkflowEngine {
             .sort(sort)
             .descending();
         let (items, next) = crate::ports::query_filtered(
-            self.store.as_ref(),
+            self.parts.store.as_ref(),
             query,
             limit,
             cursor,

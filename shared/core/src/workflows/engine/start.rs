@@ -48,7 +48,7 @@ impl WorkflowEngine {
         client: Option<&Client>,
         fire: TriggerFire,
     ) -> Result<StartOutcome> {
-        let now = self.clock.now();
+        let now = self.parts.clock.now();
         let run_id = run_id_of(tenant, workflow, subject, &fire.key);
         let guard = if workflow.spec.dedupe_minutes > 0 {
             match self

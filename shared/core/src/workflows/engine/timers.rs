@@ -24,9 +24,10 @@ impl WorkflowEngine {
             tenant_id: tenant.to_owned(),
             run_id: run.run_id.clone(),
         })?;
-        let wait = (due - self.clock.now()).to_std().unwrap_or_default();
+        let wait = (due - self.parts.clock.now()).to_std().unwrap_or_default();
         let sent = if wait <= crate::ports::queue::MAX_DELAY {
-            self.queue
+            self.parts
+                .queue
                 .send(&message, wait)
                 .await
                 .map(drop)
@@ -38,7 +39,8 @@ impl WorkflowEngine {
                 target: ScheduleTarget::Workflows,
                 payload: message,
             };
-            self.scheduler
+            self.parts
+                .scheduler
                 .upsert(&schedule)
                 .await
                 .map_err(|e| e.to_string())
@@ -53,7 +55,7 @@ impl WorkflowEngine {
     /// Resumes waiting runs whose time came and takes up running runs whose worker went quiet.
     /// Returns how many it moved on.
     pub async fn resume_due(&self, tenant: &str) -> Result<usize> {
-        let now = self.clock.now();
+        let now = self.parts.clock.now();
         let mut resumed = 0;
         for status in [RunStatus::Waiting, RunStatus::Running] {
             for (run, _) in self.due_runs(tenant, status, Some(now)).await? {
@@ -80,6 +82,7 @@ impl WorkflowEngine {
         let mut cursor = None;
         for _ in 0..crate::ports::store::MAX_PAGES_PER_LIST {
             let page = self
+                .parts
                 .store
                 .query(
                     Query::partition(Index::Gsi2, partition.clone())
@@ -112,6 +115,7 @@ impl WorkflowEngine {
         };
         let sent = match serde_json::to_string(&message) {
             Ok(body) => self
+                .parts
                 .queue
                 .send(&body, std::time::Duration::ZERO)
                 .await

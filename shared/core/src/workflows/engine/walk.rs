@@ -42,7 +42,7 @@ impl WorkflowEngine {
         let Some((mut run, version)) = self.read_run(tenant, run_id).await? else {
             return Ok(());
         };
-        let now = self.clock.now();
+        let now = self.parts.clock.now();
         match run.status {
             RunStatus::Running => self.walk(tenant, run, version).await,
             RunStatus::Waiting => {
@@ -79,7 +79,7 @@ impl WorkflowEngine {
         // (Every save starts from a status that is not an outcome: outcomes are final, and a
         // failed run is only moved on by `retry`.)
         let Some(tally) = run.tally(tenant, 1) else {
-            return match self.store.put(item, written_at(version)).await {
+            return match self.parts.store.put(item, written_at(version)).await {
                 Ok(v) => Ok(Some(v)),
                 Err(StoreError::VersionConflict | StoreError::AlreadyExists) => {
                     tracing::info!(run_id = %run.run_id, "run moved on elsewhere; stopping here");
@@ -89,6 +89,7 @@ impl WorkflowEngine {
             };
         };
         let written = self
+            .parts
             .store
             .transact(vec![
                 WriteOp::Put {
@@ -121,18 +122,19 @@ impl WorkflowEngine {
         let compiled = self.compiled(tenant, &run.workflow_id, run.version).await?;
         let program = &compiled.1;
         if self.subject_gone_on_resume(tenant, &run).await? {
-            let now = self.clock.now();
+            let now = self.parts.clock.now();
             return self
                 .skip_deleted_subject(tenant, &mut run, version, now)
                 .await;
         }
         loop {
-            let now = self.clock.now();
+            let now = self.parts.clock.now();
             let (branches, next) = program.next(run.cursor, &run.snapshot);
             record_branches(program, &mut run, branches, now);
             let walked = match next {
                 Next::Finished => {
-                    self.complete(tenant, &mut run, version, now).await?;
+                    self.end(tenant, &mut run, version, RunStatus::Completed, now)
+                        .await?;
                     Walked::Stopped
                 }
                 Next::Delay { pc, minutes, path } => {
@@ -185,21 +187,21 @@ impl WorkflowEngine {
         version: u64,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        run.become_(RunStatus::Skipped, now)?;
         run.reason = Some(reasons::SUBJECT_DELETED.into());
-        self.save(tenant, run, version).await?;
-        Ok(())
+        self.end(tenant, run, version, RunStatus::Skipped, now)
+            .await
     }
 
-    /// Ends the run as completed: nothing follows.
-    async fn complete(
+    /// Ends the run in `status` with its last write.
+    async fn end(
         &self,
         tenant: &str,
         run: &mut WorkflowRun,
         version: u64,
+        status: RunStatus,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        run.become_(RunStatus::Completed, now)?;
+        run.become_(status, now)?;
         self.save(tenant, run, version).await?;
         Ok(())
     }
@@ -253,8 +255,8 @@ impl WorkflowEngine {
     ) -> Result<Walked> {
         run.cursor = at.pc;
         let attempts = run.attempts + 1;
-        let result = self.actions.run(tenant, run, at.pc, step).await;
-        let now = self.clock.now();
+        let result = self.parts.actions.run(tenant, run, at.pc, step).await;
+        let now = self.parts.clock.now();
         let record = |outcome, detail, error| StepRecord {
             pc: at.pc,
             path: at.path.to_owned(),
@@ -314,7 +316,8 @@ impl WorkflowEngine {
         let (branches, next) = program.next(run.cursor, &run.snapshot);
         if next == Next::Finished {
             record_branches(program, run, branches, now);
-            self.complete(tenant, run, version, now).await?;
+            self.end(tenant, run, version, RunStatus::Completed, now)
+                .await?;
             return Ok(Walked::Stopped);
         }
         Ok(Walked::after_save(self.save(tenant, run, version).await?))
@@ -340,8 +343,8 @@ impl WorkflowEngine {
             run.cursor = pc + 1;
             return Ok(Walked::after_save(self.save(tenant, run, version).await?));
         }
-        run.become_(RunStatus::Failed, now)?;
-        self.save(tenant, run, version).await?;
+        self.end(tenant, run, version, RunStatus::Failed, now)
+            .await?;
         Ok(Walked::Stopped)
     }
 }
