@@ -26,19 +26,9 @@ pub fn bus_rule_pattern() -> serde_json::Value {
 /// Default receives before dead-lettering (the template's `maxReceiveCount`).
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
-/// The dispatcher function's timeout, in seconds (template.yaml `DispatcherFunction.Timeout`).
-/// Delivery's other bounds derive from it, so they cannot drift apart.
-pub const DISPATCHER_TIMEOUT_SECONDS: u64 = 30;
-
-/// How long the channels of one notification may take, together: the function still has a
-/// third of its time left to record the outcomes and queue the retries.
-pub const DELIVERY_DEADLINE: std::time::Duration =
-    std::time::Duration::from_secs(DISPATCHER_TIMEOUT_SECONDS * 2 / 3);
-
-/// How long a claim on a delivery record keeps other dispatchers off it: several function
-/// timeouts, so a claim never ends while its sends can still be running.
-pub const DELIVERY_CLAIM: std::time::Duration =
-    std::time::Duration::from_secs(DISPATCHER_TIMEOUT_SECONDS * 4);
+pub use crate::delivery::dispatcher::{
+    DELIVERY_CLAIM, DELIVERY_DEADLINE, DISPATCHER_TIMEOUT_SECONDS,
+};
 
 impl ResourceNames {
     pub fn new(prefix: impl Into<String>) -> Self {

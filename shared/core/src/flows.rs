@@ -18,12 +18,7 @@ pub struct FlowReport {
     pub failed_tenants: Vec<TenantFailure>,
 }
 
-/// One tenant's part of a scheduled job that failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TenantFailure {
-    pub tenant: String,
-    pub error: String,
-}
+pub use crate::tenancy::TenantFailure;
 
 /// A job run over every tenant: what each tenant's part returned, and the parts that failed.
 #[derive(Debug)]

@@ -18,6 +18,7 @@ use crate::ports::{
     Cursor, DeleteCondition, Index, Item, PutCondition, Query, SortKey, StoreError, WriteOp,
 };
 use crate::severity::Severity;
+use crate::tenancy::TenantFailure;
 use crate::tenancy::audit::{self, Actor};
 use crate::{Error, Result, keys};
 
@@ -183,7 +184,7 @@ pub struct DueScansReport {
     pub anomalies_opened: u32,
     /// Tenants whose due scan failed; it stays due and is tried again at the next tick.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<crate::flows::TenantFailure>,
+    pub failed: Vec<TenantFailure>,
 }
 
 fn scan_sort(at: DateTime<Utc>, id: &str) -> String {
@@ -299,7 +300,7 @@ impl RunService {
                     Ok(scan) => scan,
                     Err(error) => {
                         tracing::error!(tenant, %error, "a due scan failed; it is tried again at the next tick");
-                        report.failed.push(crate::flows::TenantFailure {
+                        report.failed.push(TenantFailure {
                             tenant,
                             error: error.to_string(),
                         });

@@ -93,3 +93,10 @@ pub fn validate_tenant_id(text: &str) -> crate::Result<()> {
         Err(crate::Error::NotFound("tenant".into()))
     }
 }
+
+/// One tenant's part of a scheduled job that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantFailure {
+    pub tenant: String,
+    pub error: String,
+}

@@ -25,9 +25,22 @@ use super::outbox::{OutboxMessage, OutboxService};
 use super::record::{DeliveryRecord, DeliveryStatus, Next};
 use super::retry::{RetryPolicy, SendOutcome, next_wait};
 use super::routing::{self, RoutingService};
-use crate::deployment::{DELIVERY_CLAIM, DELIVERY_DEADLINE};
 use crate::ports::{ItemStore, Liveness, Notifiers};
 use crate::{Clock, Error, Result};
+
+/// The dispatcher function's timeout, in seconds (template.yaml `DispatcherFunction.Timeout`).
+/// Delivery's other bounds derive from it, so they cannot drift apart.
+pub const DISPATCHER_TIMEOUT_SECONDS: u64 = 30;
+
+/// How long the channels of one notification may take, together: the function still has a
+/// third of its time left to record the outcomes and queue the retries.
+pub const DELIVERY_DEADLINE: std::time::Duration =
+    std::time::Duration::from_secs(DISPATCHER_TIMEOUT_SECONDS * 2 / 3);
+
+/// How long a claim on a delivery record keeps other dispatchers off it: several function
+/// timeouts, so a claim never ends while its sends can still be running.
+pub const DELIVERY_CLAIM: std::time::Duration =
+    std::time::Duration::from_secs(DISPATCHER_TIMEOUT_SECONDS * 4);
 
 /// How long a claim keeps other dispatchers off a record.
 fn claim_length() -> chrono::Duration {
