@@ -217,8 +217,8 @@ impl WorkflowEngine {
         approval.decided_at = Some(now);
         approval.decided_by = Some(actor.clone());
         approval.reason = reason.clone();
-        let compiled = self.compiled(tenant, &run.workflow_id, run.version).await?;
-        let path = instruction_path(&compiled.1, run.cursor);
+        let program = self.program(tenant, &run.workflow_id, run.version).await?;
+        let path = instruction_path(&program, run.cursor);
         run.steps.push(StepRecord {
             pc: run.cursor,
             path,

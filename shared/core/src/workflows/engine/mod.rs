@@ -28,7 +28,7 @@ use super::actions::ActionRunner;
 use super::clients::ClientService;
 use super::messages::Cause;
 use super::program::Program;
-use super::service::{Workflow, WorkflowService};
+use super::service::WorkflowService;
 use crate::anomaly::AnomalyService;
 use crate::cache::TtlCache;
 use crate::delivery::outbox::OutboxService;
@@ -92,14 +92,12 @@ pub struct TriggerFire {
     pub caused_by: Option<Cause>,
 }
 
-/// A workflow version with its compiled program; versions never change, so they are cached.
-type Compiled = Arc<(Workflow, Program)>;
-
 pub struct WorkflowEngine {
     parts: EngineParts,
     workflows: WorkflowService,
     clients: ClientService,
-    programs: TtlCache<Compiled>,
+    /// Each workflow version's compiled program; versions never change, so they are cached.
+    programs: TtlCache<Arc<Program>>,
     /// Each tenant's run starts, shared by every process.
     run_rate: SharedBucket,
 }
@@ -141,16 +139,16 @@ impl WorkflowEngine {
         }
     }
 
-    async fn compiled(&self, tenant: &str, workflow_id: &str, version: u32) -> Result<Compiled> {
+    /// The compiled program of a workflow version.
+    async fn program(&self, tenant: &str, workflow_id: &str, version: u32) -> Result<Arc<Program>> {
         let key = format!("{tenant}/{workflow_id}/{version}");
         if let Some(hit) = self.programs.get(&key) {
             return Ok(hit);
         }
         let workflow = self.workflows.version(tenant, workflow_id, version).await?;
-        let program = Program::of(&workflow.spec);
-        let compiled = Arc::new((workflow, program));
-        self.programs.put(key, compiled.clone());
-        Ok(compiled)
+        let program = Arc::new(Program::of(&workflow.spec));
+        self.programs.put(key, program.clone());
+        Ok(program)
     }
 
     pub fn workflows(&self) -> &WorkflowService {

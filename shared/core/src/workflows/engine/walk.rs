@@ -54,8 +54,8 @@ impl WorkflowEngine {
                 let delayed = !run.waits_for_retry();
                 run.become_(RunStatus::Running, now)?;
                 if delayed {
-                    let compiled = self.compiled(tenant, &run.workflow_id, run.version).await?;
-                    if let Some(record) = delay_record(&compiled.1, &run, now) {
+                    let program = self.program(tenant, &run.workflow_id, run.version).await?;
+                    if let Some(record) = delay_record(&program, &run, now) {
                         run.steps.push(record);
                     }
                     run.cursor += 1;
@@ -119,8 +119,7 @@ impl WorkflowEngine {
         mut run: WorkflowRun,
         mut version: u64,
     ) -> Result<()> {
-        let compiled = self.compiled(tenant, &run.workflow_id, run.version).await?;
-        let program = &compiled.1;
+        let program = self.program(tenant, &run.workflow_id, run.version).await?;
         if self.subject_gone_on_resume(tenant, &run).await? {
             let now = self.parts.clock.now();
             return self
@@ -130,7 +129,7 @@ impl WorkflowEngine {
         loop {
             let now = self.parts.clock.now();
             let (branches, next) = program.next(run.cursor, &run.snapshot);
-            record_branches(program, &mut run, branches, now);
+            record_branches(&program, &mut run, branches, now);
             let walked = match next {
                 Next::Finished => {
                     self.end(tenant, &mut run, version, RunStatus::Completed, now)
@@ -155,7 +154,7 @@ impl WorkflowEngine {
                 }
                 Next::Act { pc, step, path } => {
                     let at = At { pc, path };
-                    self.act(tenant, program, &mut run, version, at, step)
+                    self.act(tenant, &program, &mut run, version, at, step)
                         .await?
                 }
             };
