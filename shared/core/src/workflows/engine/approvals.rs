@@ -76,33 +76,9 @@ impl WorkflowEngine {
             Err(StoreError::TransactionCancelled { .. }) => return Ok(()),
             Err(other) => return Err(other.into()),
         }
-        let subject = run
-            .snapshot
-            .pointer("/client/name")
-            .and_then(Value::as_str)
-            .unwrap_or(&run.subject)
-            .to_owned();
         self.parts
             .outbox
-            .emit(
-                tenant,
-                NewNotification {
-                    kind: NotificationType::ApprovalRequested,
-                    severity: Severity::Sev3,
-                    title: format!("Approval needed: {} for {subject}", run.workflow_name),
-                    summary: format!(
-                        "Run {} waits for a {} to approve or reject it before {}.",
-                        run.run_id,
-                        approvers.as_str(),
-                        expires_at.to_rfc3339()
-                    ),
-                    link_ref: Some(format!("approval:{id}")),
-                    dedupe_key: format!("approval:{id}"),
-                    payload: json!({"approval_id": id, "run_id": run.run_id,
-                                    "workflow_id": run.workflow_id, "step": path,
-                                    "expires_at": expires_at}),
-                },
-            )
+            .emit(tenant, approval_requested(&run, &approval))
             .await?;
         Ok(())
     }
@@ -367,4 +343,30 @@ fn move_on_after_approval(
         }
     }
     Ok(())
+}
+
+/// The notification asking the approvers to decide.
+fn approval_requested(run: &WorkflowRun, approval: &Approval) -> NewNotification {
+    let subject = run
+        .snapshot
+        .pointer("/client/name")
+        .and_then(Value::as_str)
+        .unwrap_or(&run.subject);
+    let id = &approval.id;
+    NewNotification {
+        kind: NotificationType::ApprovalRequested,
+        severity: Severity::Sev3,
+        title: format!("Approval needed: {} for {subject}", run.workflow_name),
+        summary: format!(
+            "Run {} waits for a {} to approve or reject it before {}.",
+            run.run_id,
+            approval.approvers.as_str(),
+            approval.expires_at.to_rfc3339()
+        ),
+        link_ref: Some(format!("approval:{id}")),
+        dedupe_key: format!("approval:{id}"),
+        payload: json!({"approval_id": id, "run_id": run.run_id,
+                        "workflow_id": run.workflow_id, "step": approval.step,
+                        "expires_at": approval.expires_at}),
+    }
 }
