@@ -4,12 +4,14 @@
 
 pub mod anomaly;
 pub mod cache;
+pub mod cause;
 pub mod clock;
 pub mod delivery;
 pub mod egress;
 pub mod error;
 pub mod ids;
 pub mod ingest;
+mod json;
 pub mod keys;
 pub mod ports;
 pub mod rate;

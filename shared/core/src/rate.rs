@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::json::to_json;
 use crate::ports::{Item, ItemStore, Key, PutCondition, StoreError};
-use crate::tenancy::tenants::to_json;
 use crate::{Error, Result};
 
 /// How fast a bucket refills and how much it holds. Built from non-zero numbers only, so a

@@ -12,7 +12,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use crate::tenancy::secrets::WEBHOOK_SECRET_PREFIX;
+/// How a Standard Webhooks secret starts; the base64 key follows it.
+pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
 
 /// How far a signed timestamp may be from now, either way.
 pub const TOLERANCE_SECONDS: i64 = 5 * 60;

@@ -2,6 +2,8 @@
 //! (rule, subject, bucket) — the id is derived from them, so re-running a window never opens a
 //! second one — and announced through the outbox (`anomaly.opened`, `anomaly.resolved`).
 
+pub mod opened;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -9,13 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::delivery::outbox::OutboxService;
 use crate::delivery::{NewNotification, NotificationType};
+use crate::json::to_json;
 use crate::ports::{
     Announcement, Announcer, Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError,
     WriteOp, query_filtered,
 };
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -209,7 +211,7 @@ impl AnomalyService {
             .put_and_announce(
                 to_item(&anomaly)?,
                 PutCondition::Absent,
-                Announcement::Bus(vec![crate::workflows::messages::anomaly_opened(&anomaly)]),
+                Announcement::Bus(vec![opened::anomaly_opened(&anomaly)]),
             )
             .await;
         let (anomaly, created) = match announced {

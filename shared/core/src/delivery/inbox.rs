@@ -8,12 +8,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::notification::{Notification, NotificationType};
+use crate::json::to_json;
 use crate::ports::{
     Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp, query_filtered,
 };
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -13,7 +13,6 @@ pub mod redaction;
 pub mod retry;
 pub mod routing;
 pub mod slack;
-pub mod timing;
 pub mod webhook;
 
 pub use notification::{NewNotification, Notification, NotificationStatus, NotificationType};

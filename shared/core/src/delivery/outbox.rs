@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use super::notification::{NewNotification, Notification, NotificationStatus, NotificationType};
 use super::record::DeliveryRecord;
 use super::redaction::{RedactionError, RedactionRules, Redactor};
+use crate::json::to_json;
 use crate::ports::{
     Announcement, Announcer, Cursor, Index, Item, ItemStore, PutCondition, Query, Queue, QueueRole,
     SortKey, StoreError, WriteOp,
 };
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
 const MAX_TITLE: usize = 200;

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::channels::{Channel, INBOX};
 use super::notification::NotificationType;
+use crate::json::to_json;
 use crate::ports::{Item, ItemStore, PutCondition, WriteOp};
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
 const MAX_RULES: usize = 50;

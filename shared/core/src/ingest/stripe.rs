@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::integrity::{self, bucket_start};
 use super::{IngestOutcome, IngestService};
+use crate::json::to_json;
 use crate::ports::{Item, PutCondition, StoreError, WriteOp};
 use crate::stripe::{Signal, StripeEvent, StripeSignatureError, signature};
 use crate::tenancy::auth;
-use crate::tenancy::tenants::to_json;
 use crate::{Error, Result, keys};
 
 /// A stored Stripe event: what Vigil read from it, when it arrived, and the raw body for replay.
@@ -46,94 +46,18 @@ impl IngestService {
         source_ip: Option<&str>,
     ) -> Result<IngestOutcome> {
         let now = self.clock.now();
-        let tenant = self.tenants.get(tenant_id).await?;
-        let configured = tenant.as_ref().filter(|t| !t.stripe_secrets.is_empty());
-        // An unknown tenant, or one without a Stripe secret, is checked against secrets nobody
-        // holds: the same answer as a wrong signature, so tenant ids are not to be probed.
-        let secrets = configured.map_or(auth::NOBODY.stripe_secrets.as_slice(), |t| {
-            t.stripe_secrets.as_slice()
-        });
-        let verified = signature::verify(signature_header, body, secrets, now)
-            .and_then(|t| configured.map(|_| t).ok_or(StripeSignatureError::NoMatch));
-        if let Err(failure) = verified {
-            if tenant.is_some() {
-                let reason = match configured {
-                    Some(_) => failure.reason(),
-                    None => StripeSignatureError::NotConfigured.reason(),
-                };
-                integrity::record_failure(
-                    self.store.as_ref(),
-                    tenant_id,
-                    "stripe",
-                    reason,
-                    source_ip,
-                    body.len(),
-                    now,
-                )
-                .await;
-            }
-            return Err(rejected(failure));
-        }
+        self.verify_stripe_signature(tenant_id, signature_header, body, source_ip, now)
+            .await?;
         self.admit(tenant_id, now).await?;
         let event = match StripeEvent::parse(body) {
             Ok(event) => event,
             Err(error) => {
-                integrity::record_failure(
-                    self.store.as_ref(),
-                    tenant_id,
-                    "stripe",
-                    "malformed_event",
-                    source_ip,
-                    body.len(),
-                    now,
-                )
-                .await;
+                self.record_stripe_failure(tenant_id, "malformed_event", source_ip, body, now)
+                    .await;
                 return Err(error);
             }
         };
-        let signal = event.signal();
-        let stored = StoredStripeEvent {
-            id: event.id.clone(),
-            kind: event.kind.clone(),
-            created: event.created,
-            livemode: event.livemode,
-            received_at: now,
-            signal,
-            raw: String::from_utf8_lossy(body).into_owned(),
-        };
-        let bucket = bucket_start(event.created);
-        let order = format!(
-            "{}#{}",
-            event.created.to_rfc3339_opts(SecondsFormat::Secs, true),
-            event.id
-        );
-        let mut item = Item::new(keys::stripe_event(tenant_id, &event.id), to_json(&stored)?)
-            .with_gsi1(keys::stripe_event_list(tenant_id, &order))
-            .with_expiry((now + self.settings.retention).timestamp());
-        if let Some(Signal::ChargeSucceeded { amount }) = signal {
-            // Zero-padded so the index orders by amount: the bucket's largest charge is first.
-            let sort = format!("{amount:019}#{}", event.id);
-            item = item.with_gsi2(keys::charges_by_amount(tenant_id, &bucket, &sort));
-        }
-        let mut ops = vec![WriteOp::Put {
-            item,
-            condition: PutCondition::Absent,
-        }];
-        if let Some(signal) = signal {
-            let deltas: BTreeMap<String, i64> = signal
-                .counters()
-                .into_iter()
-                .map(|(name, delta)| (name.to_owned(), delta))
-                .collect();
-            ops.push(WriteOp::Add {
-                key: keys::revenue_bucket(tenant_id, &bucket),
-                deltas: deltas.clone(),
-            });
-            ops.push(WriteOp::Add {
-                key: keys::revenue_day(tenant_id, &event.created.format("%Y-%m-%d").to_string()),
-                deltas,
-            });
-        }
+        let ops = stripe_event_writes(tenant_id, &event, body, now, self.settings.retention)?;
         match self.store.transact(ops).await {
             Ok(()) => Ok(IngestOutcome {
                 id: event.id,
@@ -146,4 +70,113 @@ impl IngestService {
             Err(other) => Err(other.into()),
         }
     }
+
+    /// Checks `Stripe-Signature` against the tenant's Stripe secrets; a failure of a known
+    /// tenant leaves an integrity record.
+    async fn verify_stripe_signature(
+        &self,
+        tenant_id: &str,
+        signature_header: Option<&str>,
+        body: &[u8],
+        source_ip: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tenant = self.tenants.get(tenant_id).await?;
+        let configured = tenant.as_ref().filter(|t| !t.stripe_secrets.is_empty());
+        // An unknown tenant, or one without a Stripe secret, is checked against secrets nobody
+        // holds: the same answer as a wrong signature, so tenant ids are not to be probed.
+        let secrets = configured.map_or(auth::NOBODY.stripe_secrets.as_slice(), |t| {
+            t.stripe_secrets.as_slice()
+        });
+        let verified = signature::verify(signature_header, body, secrets, now)
+            .and_then(|t| configured.map(|_| t).ok_or(StripeSignatureError::NoMatch));
+        let Err(failure) = verified else {
+            return Ok(());
+        };
+        if tenant.is_some() {
+            let reason = match configured {
+                Some(_) => failure.reason(),
+                None => StripeSignatureError::NotConfigured.reason(),
+            };
+            self.record_stripe_failure(tenant_id, reason, source_ip, body, now)
+                .await;
+        }
+        Err(rejected(failure))
+    }
+
+    async fn record_stripe_failure(
+        &self,
+        tenant_id: &str,
+        reason: &str,
+        source_ip: Option<&str>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) {
+        integrity::record_failure(
+            self.store.as_ref(),
+            tenant_id,
+            "stripe",
+            reason,
+            source_ip,
+            body.len(),
+            now,
+        )
+        .await;
+    }
+}
+
+/// The writes of one accepted Stripe event, in one transaction: the event itself (once, by its
+/// Stripe id; the first write, so a duplicate cancels at index 0) and its signal's counters in
+/// its 5-minute bucket and its day.
+fn stripe_event_writes(
+    tenant_id: &str,
+    event: &StripeEvent,
+    body: &[u8],
+    now: DateTime<Utc>,
+    retention: chrono::Duration,
+) -> Result<Vec<WriteOp>> {
+    let signal = event.signal();
+    let stored = StoredStripeEvent {
+        id: event.id.clone(),
+        kind: event.kind.clone(),
+        created: event.created,
+        livemode: event.livemode,
+        received_at: now,
+        signal,
+        raw: String::from_utf8_lossy(body).into_owned(),
+    };
+    let bucket = bucket_start(event.created);
+    let order = format!(
+        "{}#{}",
+        event.created.to_rfc3339_opts(SecondsFormat::Secs, true),
+        event.id
+    );
+    let mut item = Item::new(keys::stripe_event(tenant_id, &event.id), to_json(&stored)?)
+        .with_gsi1(keys::stripe_event_list(tenant_id, &order))
+        .with_expiry((now + retention).timestamp());
+    if let Some(Signal::ChargeSucceeded { amount }) = signal {
+        // Zero-padded so the index orders by amount: the bucket's largest charge is first.
+        let sort = format!("{amount:019}#{}", event.id);
+        item = item.with_gsi2(keys::charges_by_amount(tenant_id, &bucket, &sort));
+    }
+    let mut ops = vec![WriteOp::Put {
+        item,
+        condition: PutCondition::Absent,
+    }];
+    if let Some(signal) = signal {
+        let deltas: BTreeMap<String, i64> = signal
+            .counters()
+            .into_iter()
+            .map(|(name, delta)| (name.to_owned(), delta))
+            .collect();
+        ops.push(WriteOp::Add {
+            key: keys::revenue_bucket(tenant_id, &bucket),
+            deltas: deltas.clone(),
+        });
+        ops.push(WriteOp::Add {
+            key: keys::revenue_day(tenant_id, &event.created.format("%Y-%m-%d").to_string()),
+            deltas,
+        });
+    }
+    Ok(ops)
 }

@@ -55,51 +55,18 @@ fn milli(credits: f64) -> i64 {
     (credits * 1000.0).round() as i64
 }
 
+/// One scenario's runs of the week, added up.
+#[derive(Default)]
+struct Tally {
+    name: Option<String>,
+    runs: u64,
+    failed: u64,
+    credits_milli: i64,
+}
+
 impl WeeklyFacts {
     pub fn from_runs(runs: &[Run], anomalies: &[Anomaly]) -> WeeklyFacts {
-        #[derive(Default)]
-        struct Tally {
-            name: Option<String>,
-            runs: u64,
-            failed: u64,
-            credits_milli: i64,
-        }
-        let mut by_scenario: BTreeMap<&str, Tally> = BTreeMap::new();
-        let mut variances = Vec::new();
-        for run in runs {
-            let tally = by_scenario.entry(run.scenario_id.as_str()).or_default();
-            tally.runs += 1;
-            tally.failed += u64::from(run.report.status == RunStatus::Failed);
-            tally.credits_milli += run.report.credits_total.map_or(0, milli);
-            if tally.name.is_none() {
-                tally.name = run.report.scenario_name.clone();
-            }
-            if let Some(variance) = run.classification.variance {
-                variances.push(VarianceEntry {
-                    run_id: run.run_id.clone(),
-                    scenario_id: run.scenario_id.clone(),
-                    variance,
-                    credits_total: run.report.credits_total,
-                    baseline_credits: run.baseline_credits,
-                    severity: run.classification.severity,
-                });
-            }
-        }
-        let weeks: Vec<ScenarioWeek> = by_scenario
-            .into_iter()
-            .map(|(id, t)| ScenarioWeek {
-                scenario_id: id.to_owned(),
-                name: t.name,
-                runs: t.runs,
-                failed: t.failed,
-                failure_rate: if t.runs == 0 {
-                    0.0
-                } else {
-                    t.failed as f64 / t.runs as f64
-                },
-                credits: t.credits_milli as f64 / 1000.0,
-            })
-            .collect();
+        let weeks = scenario_weeks(runs);
         let mut top_scenarios = weeks.clone();
         top_scenarios.sort_by(|a, b| {
             b.credits
@@ -116,12 +83,6 @@ impl WeeklyFacts {
                 .then_with(|| a.scenario_id.cmp(&b.scenario_id))
         });
         failure_rates.truncate(TOP);
-        variances.sort_by(|a, b| {
-            b.variance
-                .total_cmp(&a.variance)
-                .then_with(|| a.run_id.cmp(&b.run_id))
-        });
-        variances.truncate(TOP);
         let mut anomalies_by_severity = BTreeMap::new();
         for a in anomalies {
             *anomalies_by_severity
@@ -133,11 +94,65 @@ impl WeeklyFacts {
             failed_runs: weeks.iter().map(|w| w.failed).sum(),
             total_credits: weeks.iter().map(|w| milli(w.credits)).sum::<i64>() as f64 / 1000.0,
             top_scenarios,
-            largest_variances: variances,
+            largest_variances: largest_variances(runs),
             anomalies_by_severity,
             failure_rates,
         }
     }
+}
+
+/// Each scenario's week, in scenario id order.
+fn scenario_weeks(runs: &[Run]) -> Vec<ScenarioWeek> {
+    let mut by_scenario: BTreeMap<&str, Tally> = BTreeMap::new();
+    for run in runs {
+        let tally = by_scenario.entry(run.scenario_id.as_str()).or_default();
+        tally.runs += 1;
+        tally.failed += u64::from(run.report.status == RunStatus::Failed);
+        tally.credits_milli += run.report.credits_total.map_or(0, milli);
+        if tally.name.is_none() {
+            tally.name = run.report.scenario_name.clone();
+        }
+    }
+    by_scenario
+        .into_iter()
+        .map(|(id, t)| ScenarioWeek {
+            scenario_id: id.to_owned(),
+            name: t.name,
+            runs: t.runs,
+            failed: t.failed,
+            failure_rate: if t.runs == 0 {
+                0.0
+            } else {
+                t.failed as f64 / t.runs as f64
+            },
+            credits: t.credits_milli as f64 / 1000.0,
+        })
+        .collect()
+}
+
+/// The runs furthest above their baseline, at most [`TOP`].
+fn largest_variances(runs: &[Run]) -> Vec<VarianceEntry> {
+    let mut variances: Vec<VarianceEntry> = runs
+        .iter()
+        .filter_map(|run| {
+            let variance = run.classification.variance?;
+            Some(VarianceEntry {
+                run_id: run.run_id.clone(),
+                scenario_id: run.scenario_id.clone(),
+                variance,
+                credits_total: run.report.credits_total,
+                baseline_credits: run.baseline_credits,
+                severity: run.classification.severity,
+            })
+        })
+        .collect();
+    variances.sort_by(|a, b| {
+        b.variance
+            .total_cmp(&a.variance)
+            .then_with(|| a.run_id.cmp(&b.run_id))
+    });
+    variances.truncate(TOP);
+    variances
 }
 
 /// The review in words, computed only from `facts`.

@@ -76,25 +76,8 @@ impl Baseline {
     }
 }
 
-fn finding(
-    rule: &RuleConfig,
-    title: String,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    evidence: serde_json::Value,
-) -> Finding {
-    Finding {
-        rule: rule.id.clone(),
-        severity: rule.severity,
-        title,
-        subject: ACCOUNT.to_owned(),
-        occurrence: None,
-        window_start: start,
-        window_end: end,
-        evidence,
-        demo: false,
-    }
-}
+/// What a rule that fires says: its title and its evidence.
+type Fired = (String, serde_json::Value);
 
 /// Whether `rule` fires on the window [start, end).
 pub fn evaluate(
@@ -104,88 +87,95 @@ pub fn evaluate(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Option<Finding> {
-    let minutes = rule.window_minutes;
-    match rule.kind {
+    let (title, evidence) = match rule.kind {
         RuleKind::PaymentFailureSpike | RuleKind::RapidPaymentFailures => {
-            let failed = facts.get("payment_failed");
-            (failed as f64 >= rule.threshold).then(|| {
-                finding(
-                    rule,
-                    format!("{failed} failed payments in {minutes} minutes"),
-                    start,
-                    end,
-                    json!({"failed_payments": failed, "threshold": rule.threshold, "window_minutes": minutes}),
-                )
-            })
+            payment_failures(rule, facts)
         }
-        RuleKind::WebhookIntegrity => {
-            let failures = facts.get("failures");
-            (failures as f64 >= rule.threshold).then(|| {
-                let reasons: BTreeMap<&String, &i64> = facts
-                    .counters
-                    .iter()
-                    .filter(|(name, _)| name.as_str() != "failures")
-                    .collect();
-                finding(
-                    rule,
-                    format!("{failures} rejected webhooks in {minutes} minutes"),
-                    start,
-                    end,
-                    json!({"rejected": failures, "by_reason": reasons, "threshold": rule.threshold}),
-                )
-            })
-        }
-        RuleKind::RefundSpike | RuleKind::ChurnSpike => {
-            let baseline = baseline?;
-            let names: &[&str] = if rule.kind == RuleKind::RefundSpike {
-                &["refund"]
-            } else {
-                &["subscription_deleted", "invoice_failed"]
-            };
-            let count: i64 = names.iter().map(|n| facts.get(n)).sum();
-            let average = baseline.daily_average(names);
-            let min_count = rule.param("min_count", 3.0);
-            let fires = count as f64 >= min_count && count as f64 >= rule.threshold * average;
-            fires.then(|| {
-                let what = if rule.kind == RuleKind::RefundSpike {
-                    "refunds"
-                } else {
-                    "cancellations and failed invoices"
-                };
-                finding(
-                    rule,
-                    format!("{count} {what} in a day (30-day daily average {average:.1})"),
-                    start,
-                    end,
-                    json!({"count": count, "daily_average": average, "threshold": rule.threshold,
-                           "min_count": min_count, "baseline_days": baseline.days}),
-                )
-            })
-        }
-        RuleKind::AmountSpike => {
-            let baseline = baseline?;
-            let largest = facts.largest_charge?;
-            let charges = baseline.get("charge_succeeded");
-            let min_charges = rule.param("min_charges", 10.0);
-            if (charges as f64) < min_charges {
-                return None;
-            }
-            let average = baseline.get("charge_amount") as f64 / charges as f64;
-            (largest as f64 >= rule.threshold * average).then(|| {
-                finding(
-                    rule,
-                    format!(
-                        "A charge of {largest} is {:.1}× the 30-day average",
-                        largest as f64 / average.max(1.0)
-                    ),
-                    start,
-                    end,
-                    json!({"amount": largest, "average_amount": average, "threshold": rule.threshold,
-                           "charges_in_baseline": charges}),
-                )
-            })
-        }
+        RuleKind::WebhookIntegrity => rejected_webhooks(rule, facts),
+        RuleKind::RefundSpike | RuleKind::ChurnSpike => daily_spike(rule, facts, baseline?),
+        RuleKind::AmountSpike => amount_spike(rule, facts, baseline?),
+    }?;
+    Some(Finding {
+        rule: rule.id.clone(),
+        severity: rule.severity,
+        title,
+        subject: ACCOUNT.to_owned(),
+        occurrence: None,
+        window_start: start,
+        window_end: end,
+        evidence,
+        demo: false,
+    })
+}
+
+fn payment_failures(rule: &RuleConfig, facts: &WindowFacts) -> Option<Fired> {
+    let minutes = rule.window_minutes;
+    let failed = facts.get("payment_failed");
+    (failed as f64 >= rule.threshold).then(|| {
+        (
+            format!("{failed} failed payments in {minutes} minutes"),
+            json!({"failed_payments": failed, "threshold": rule.threshold, "window_minutes": minutes}),
+        )
+    })
+}
+
+fn rejected_webhooks(rule: &RuleConfig, facts: &WindowFacts) -> Option<Fired> {
+    let minutes = rule.window_minutes;
+    let failures = facts.get("failures");
+    (failures as f64 >= rule.threshold).then(|| {
+        let reasons: BTreeMap<&String, &i64> = facts
+            .counters
+            .iter()
+            .filter(|(name, _)| name.as_str() != "failures")
+            .collect();
+        (
+            format!("{failures} rejected webhooks in {minutes} minutes"),
+            json!({"rejected": failures, "by_reason": reasons, "threshold": rule.threshold}),
+        )
+    })
+}
+
+/// Refunds, or cancellations and failed invoices, in a day against their daily average.
+fn daily_spike(rule: &RuleConfig, facts: &WindowFacts, baseline: &Baseline) -> Option<Fired> {
+    let (names, what): (&[&str], &str) = if rule.kind == RuleKind::RefundSpike {
+        (&["refund"], "refunds")
+    } else {
+        (
+            &["subscription_deleted", "invoice_failed"],
+            "cancellations and failed invoices",
+        )
+    };
+    let count: i64 = names.iter().map(|n| facts.get(n)).sum();
+    let average = baseline.daily_average(names);
+    let min_count = rule.param("min_count", 3.0);
+    let fires = count as f64 >= min_count && count as f64 >= rule.threshold * average;
+    fires.then(|| {
+        (
+            format!("{count} {what} in a day (30-day daily average {average:.1})"),
+            json!({"count": count, "daily_average": average, "threshold": rule.threshold,
+                   "min_count": min_count, "baseline_days": baseline.days}),
+        )
+    })
+}
+
+fn amount_spike(rule: &RuleConfig, facts: &WindowFacts, baseline: &Baseline) -> Option<Fired> {
+    let largest = facts.largest_charge?;
+    let charges = baseline.get("charge_succeeded");
+    let min_charges = rule.param("min_charges", 10.0);
+    if (charges as f64) < min_charges {
+        return None;
     }
+    let average = baseline.get("charge_amount") as f64 / charges as f64;
+    (largest as f64 >= rule.threshold * average).then(|| {
+        (
+            format!(
+                "A charge of {largest} is {:.1}× the 30-day average",
+                largest as f64 / average.max(1.0)
+            ),
+            json!({"amount": largest, "average_amount": average, "threshold": rule.threshold,
+                   "charges_in_baseline": charges}),
+        )
+    })
 }
 
 #[cfg(test)]

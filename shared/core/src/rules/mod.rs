@@ -19,9 +19,9 @@ pub use config::{RuleConfig, RuleKind, RulePatch};
 use evaluate::{Baseline, WindowFacts};
 
 use crate::anomaly::AnomalyService;
+use crate::json::to_json;
 use crate::ports::{Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp};
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
 /// How long after a window ends late events are still waited for.

@@ -11,6 +11,7 @@ pub mod baselines;
 pub mod classify;
 pub mod input;
 pub mod metrics;
+mod queries;
 pub mod scans;
 pub mod schedule;
 pub mod stats;
@@ -26,18 +27,16 @@ pub use classify::{
     Classification, Likelihood, RiskFlag, RunFacts, ScenarioProfile, VarianceThresholds,
 };
 pub use input::{RunInput, RunReport};
+pub use queries::RunFilter;
 pub use stats::{BaselineDecision, FailureTrend};
 
 use crate::anomaly::{AnomalyService, Finding, anomaly_id};
 use crate::cache::TtlCache;
 use crate::delivery::outbox::OutboxService;
-use crate::ports::{
-    Cursor, Index, Item, ItemStore, PutCondition, Query, SortKey, StoreError, WriteOp,
-    query_filtered,
-};
+use crate::json::to_json;
+use crate::ports::{Item, ItemStore, PutCondition, StoreError, WriteOp};
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
 #[derive(
@@ -250,16 +249,6 @@ fn hour_deltas(run: &Run) -> BTreeMap<String, i64> {
         deltas.insert("timed_runs".to_owned(), 1);
     }
     deltas
-}
-
-/// Filters of `GET /api/v1/runs`.
-#[derive(Debug, Clone, Default)]
-pub struct RunFilter {
-    pub scenario: Option<String>,
-    pub status: Option<RunStatus>,
-    pub severity: Option<Severity>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
 }
 
 /// How long runs are kept.
@@ -523,138 +512,6 @@ impl RunService {
         self.anomalies.open(tenant, finding).await.map(drop)
     }
 
-    pub async fn get(&self, tenant: &str, run_id: &str) -> Result<Run> {
-        if !input::valid_id(run_id) {
-            return Err(Error::NotFound("run".into()));
-        }
-        let item = self
-            .store
-            .get(&keys::run(tenant, run_id))
-            .await?
-            .ok_or_else(|| Error::NotFound("run".into()))?;
-        Ok(item.parse()?)
-    }
-
-    /// Runs newest first, narrowed by `filter`.
-    pub async fn list(
-        &self,
-        tenant: &str,
-        filter: &RunFilter,
-        limit: u32,
-        cursor: Option<Cursor>,
-    ) -> Result<(Vec<Run>, Option<Cursor>)> {
-        let partition = match &filter.scenario {
-            Some(scenario) => keys::scenario_run_list(tenant, scenario, "").pk,
-            None => keys::run_list(tenant, "").pk,
-        };
-        let index = if filter.scenario.is_some() {
-            Index::Gsi2
-        } else {
-            Index::Gsi1
-        };
-        let query = Query::partition(index, partition)
-            .sort(time_range(filter.since, filter.until))
-            .descending();
-        let (found, cursor) =
-            query_filtered(self.store.as_ref(), query, limit, cursor, |run: &Run| {
-                filter.status.is_none_or(|s| run.report.status == s)
-                    && filter
-                        .severity
-                        .is_none_or(|s| run.classification.severity == s)
-            })
-            .await?;
-        Ok((found, cursor))
-    }
-
-    /// Every run of a scenario from `since` on, oldest first.
-    pub async fn scenario_runs_since(
-        &self,
-        tenant: &str,
-        scenario: &str,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<Run>> {
-        let query = Query::partition(
-            Index::Gsi2,
-            keys::scenario_run_list(tenant, scenario, "").pk,
-        )
-        .sort(time_range(Some(since), None))
-        .limit(crate::ports::store::MAX_PAGE);
-        self.collect_runs(query).await
-    }
-
-    /// Every page of `query`, parsed.
-    async fn collect_runs(&self, query: Query) -> Result<Vec<Run>> {
-        let mut runs = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.store.query(query.clone().after(cursor)).await?;
-            for item in &page.items {
-                runs.push(item.parse()?);
-            }
-            cursor = page.next_cursor;
-            if cursor.is_none() {
-                return Ok(runs);
-            }
-        }
-    }
-
-    /// Every run of the tenant timed in `[start, end)`, oldest first.
-    pub async fn runs_between(
-        &self,
-        tenant: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<Vec<Run>> {
-        let query = Query::partition(Index::Gsi1, keys::run_list(tenant, "").pk)
-            .sort(SortKey::Between(time_sort(start), time_sort(end)))
-            .limit(crate::ports::store::MAX_PAGE);
-        self.collect_runs(query).await
-    }
-
-    pub async fn scenario(&self, tenant: &str, id: &str) -> Result<Option<Scenario>> {
-        if !input::valid_id(id) {
-            return Ok(None);
-        }
-        Ok(match self.store.get(&keys::scenario(tenant, id)).await? {
-            Some(item) => Some(item.parse()?),
-            None => None,
-        })
-    }
-
-    pub async fn get_scenario(&self, tenant: &str, id: &str) -> Result<(Scenario, u64)> {
-        if !input::valid_id(id) {
-            return Err(Error::NotFound("scenario".into()));
-        }
-        let item = self
-            .store
-            .get(&keys::scenario(tenant, id))
-            .await?
-            .ok_or_else(|| Error::NotFound("scenario".into()))?;
-        Ok((item.parse()?, item.version))
-    }
-
-    pub async fn list_scenarios(
-        &self,
-        tenant: &str,
-        limit: u32,
-        cursor: Option<Cursor>,
-    ) -> Result<(Vec<Scenario>, Option<Cursor>)> {
-        let page = self
-            .store
-            .query(
-                Query::partition(Index::Primary, keys::scenarios_partition(tenant))
-                    .limit(limit)
-                    .after(cursor),
-            )
-            .await?;
-        let scenarios = page
-            .items
-            .iter()
-            .map(Item::parse)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((scenarios, page.next_cursor))
-    }
-
     /// Sets a scenario's baseline by hand (audited). The weekly update leaves it alone after.
     pub async fn set_baseline(
         &self,
@@ -718,16 +575,5 @@ impl RunService {
             )),
             Err(other) => Err(other.into()),
         }
-    }
-}
-
-/// The sort-key range of runs between two times (run sort keys start with their time).
-fn time_range(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> SortKey {
-    // '~' sorts after '#' and every id character, so `until` includes its own millisecond.
-    match (since, until) {
-        (None, None) => SortKey::All,
-        (Some(s), None) => SortKey::GreaterOrEqual(time_sort(s)),
-        (None, Some(u)) => SortKey::LessOrEqual(format!("{}~", time_sort(u))),
-        (Some(s), Some(u)) => SortKey::Between(time_sort(s), format!("{}~", time_sort(u))),
     }
 }

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Actor};
-use super::tenants::to_json;
 use super::{Principal, Role, secrets};
+use crate::json::to_json;
 use crate::ports::{
     Cursor, DeleteCondition, Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp,
 };

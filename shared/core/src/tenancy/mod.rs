@@ -8,13 +8,6 @@ pub mod tenants;
 
 use serde::{Deserialize, Serialize};
 
-/// One tenant's part of work done for every tenant that failed; the other tenants' parts went on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TenantFailure {
-    pub tenant: String,
-    pub error: String,
-}
-
 /// What a key may do. Ordered: each role may do everything the ones below it may.
 #[derive(
     Debug,
@@ -99,4 +92,11 @@ pub fn validate_tenant_id(text: &str) -> crate::Result<()> {
     } else {
         Err(crate::Error::NotFound("tenant".into()))
     }
+}
+
+/// One tenant's part of a scheduled job that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantFailure {
+    pub tenant: String,
+    pub error: String,
 }

@@ -23,6 +23,7 @@ use crate::egress::EgressPolicy;
 use crate::ingest::DomainEvent;
 use crate::ports::wording::Wording;
 use crate::ports::{EventBus, HttpPost, HttpSender};
+use crate::severity::Severity;
 use crate::tenancy::tenants::TenantService;
 use crate::{Clock, Error, ids};
 
@@ -77,11 +78,6 @@ impl ActionRunner {
         let rendered = render_action(&step.action, &run.snapshot);
         let action: Action = serde_json::from_value(rendered.clone())
             .map_err(|e| StepError::Permanent(format!("the rendered step is not valid: {e}")))?;
-        let origin = Origin {
-            workflow_id: run.workflow_id.clone(),
-            run_id: run.run_id.clone(),
-        };
-        let client_id = crate::runs::input::valid_id(&run.subject).then(|| run.subject.clone());
         let made = match action {
             Action::CreateTask {
                 title,
@@ -90,18 +86,15 @@ impl ActionRunner {
                 due_in_days,
             } => {
                 let fields = RecordFields {
-                    client_id,
+                    client_id: client_id_of(run),
                     title: Some(title),
                     body: description,
                     assignee: assignee.filter(|a| !a.is_empty()),
                     due_at: due_in_days.map(|d| run.started_at + Duration::days(i64::from(d))),
                     ..RecordFields::default()
                 };
-                let task = self
-                    .records
-                    .create_for_step(tenant, RecordKind::Task, fields, origin, pc)
-                    .await?;
-                json!({"task_id": task.id})
+                let task = self.create_record(tenant, run, pc, RecordKind::Task, fields);
+                json!({"task_id": task.await?})
             }
             Action::CreateTicket {
                 title,
@@ -109,64 +102,30 @@ impl ActionRunner {
                 description,
             } => {
                 let fields = RecordFields {
-                    client_id,
+                    client_id: client_id_of(run),
                     title: Some(title),
                     body: description,
                     category,
                     ..RecordFields::default()
                 };
-                let ticket = self
-                    .records
-                    .create_for_step(tenant, RecordKind::Ticket, fields, origin, pc)
-                    .await?;
-                json!({"ticket_id": ticket.id})
+                let ticket = self.create_record(tenant, run, pc, RecordKind::Ticket, fields);
+                json!({"ticket_id": ticket.await?})
             }
             Action::DraftMessage {
                 to,
                 subject,
                 template,
             } => {
-                let (text, drafted_by, ai_error) = self.draft(&template).await;
-                let name = run
-                    .snapshot
-                    .pointer("/client/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or(&run.subject);
-                let fields = RecordFields {
-                    client_id,
-                    title: Some(subject.unwrap_or_else(|| format!("Message to {name}"))),
-                    body: Some(text),
-                    to,
-                    ..RecordFields::default()
-                };
-                let draft = self
-                    .records
-                    .create_for_step(tenant, RecordKind::Draft, fields, origin, pc)
-                    .await?;
-                json!({"draft_id": draft.id, "drafted_by": drafted_by, "ai_error": ai_error})
+                self.draft_message(tenant, run, pc, to, subject, &template)
+                    .await?
             }
             Action::SendNotification {
                 title,
                 message,
                 severity,
             } => {
-                let (notification, _) = self
-                    .outbox
-                    .emit(
-                        tenant,
-                        NewNotification {
-                            kind: NotificationType::WorkflowNotification,
-                            severity,
-                            title,
-                            summary: message,
-                            link_ref: Some(format!("workflow_run:{}", run.run_id)),
-                            dedupe_key: format!("{}#{pc}", run.run_id),
-                            payload: json!({"workflow_id": run.workflow_id,
-                                            "run_id": run.run_id, "subject": run.subject}),
-                        },
-                    )
-                    .await?;
-                json!({"notification_id": notification.id})
+                self.send_notification(tenant, run, pc, title, message, severity)
+                    .await?
             }
             Action::UpdateClient {
                 stage,
@@ -177,33 +136,116 @@ impl ActionRunner {
                     .await?
             }
             Action::RaiseAlert { title, severity } => {
-                let cause = Cause {
-                    workflow_id: run.workflow_id.clone(),
-                    run_id: run.run_id.clone(),
-                };
-                let (anomaly, _) = self
-                    .anomalies
-                    .open(
-                        tenant,
-                        Finding {
-                            rule: "workflow_alert".into(),
-                            severity,
-                            title,
-                            subject: run.subject.clone(),
-                            occurrence: Some(format!("{}#{pc}", run.run_id)),
-                            window_start: run.started_at,
-                            window_end: run.started_at,
-                            evidence: json!({"workflow_id": run.workflow_id,
-                                             "run_id": run.run_id, "caused_by": cause}),
-                            demo: false,
-                        },
-                    )
-                    .await?;
-                json!({"anomaly_id": anomaly.id})
+                self.raise_alert(tenant, run, pc, title, severity).await?
             }
             Action::HttpRequest { url, body } => self.post(tenant, run, pc, url, body).await?,
         };
         Ok(json!({"action": rendered, "result": made}))
+    }
+
+    /// A task, ticket or draft made by the step; answers its id.
+    async fn create_record(
+        &self,
+        tenant: &str,
+        run: &WorkflowRun,
+        pc: usize,
+        kind: RecordKind,
+        fields: RecordFields,
+    ) -> Result<String, StepError> {
+        let origin = Origin {
+            workflow_id: run.workflow_id.clone(),
+            run_id: run.run_id.clone(),
+        };
+        let record = self
+            .records
+            .create_for_step(tenant, kind, fields, origin, pc)
+            .await?;
+        Ok(record.id)
+    }
+
+    async fn draft_message(
+        &self,
+        tenant: &str,
+        run: &WorkflowRun,
+        pc: usize,
+        to: Option<String>,
+        subject: Option<String>,
+        template: &str,
+    ) -> Result<Value, StepError> {
+        let (text, drafted_by, ai_error) = self.draft(template).await;
+        let name = run
+            .snapshot
+            .pointer("/client/name")
+            .and_then(Value::as_str)
+            .unwrap_or(&run.subject);
+        let fields = RecordFields {
+            client_id: client_id_of(run),
+            title: Some(subject.unwrap_or_else(|| format!("Message to {name}"))),
+            body: Some(text),
+            to,
+            ..RecordFields::default()
+        };
+        let draft_id = self
+            .create_record(tenant, run, pc, RecordKind::Draft, fields)
+            .await?;
+        Ok(json!({"draft_id": draft_id, "drafted_by": drafted_by, "ai_error": ai_error}))
+    }
+
+    async fn send_notification(
+        &self,
+        tenant: &str,
+        run: &WorkflowRun,
+        pc: usize,
+        title: String,
+        message: String,
+        severity: Severity,
+    ) -> Result<Value, StepError> {
+        let (notification, _) = self
+            .outbox
+            .emit(
+                tenant,
+                NewNotification {
+                    kind: NotificationType::WorkflowNotification,
+                    severity,
+                    title,
+                    summary: message,
+                    link_ref: Some(format!("workflow_run:{}", run.run_id)),
+                    dedupe_key: format!("{}#{pc}", run.run_id),
+                    payload: json!({"workflow_id": run.workflow_id,
+                                    "run_id": run.run_id, "subject": run.subject}),
+                },
+            )
+            .await?;
+        Ok(json!({"notification_id": notification.id}))
+    }
+
+    async fn raise_alert(
+        &self,
+        tenant: &str,
+        run: &WorkflowRun,
+        pc: usize,
+        title: String,
+        severity: Severity,
+    ) -> Result<Value, StepError> {
+        let (anomaly, _) = self
+            .anomalies
+            .open(
+                tenant,
+                Finding {
+                    rule: "workflow_alert".into(),
+                    severity,
+                    title,
+                    subject: run.subject.clone(),
+                    occurrence: Some(format!("{}#{pc}", run.run_id)),
+                    window_start: run.started_at,
+                    window_end: run.started_at,
+                    evidence: json!({"workflow_id": run.workflow_id,
+                                     "run_id": run.run_id, "caused_by": cause_of(run)}),
+                    demo: false,
+                },
+            )
+            .await?;
+        Ok(json!({"anomaly_id": anomaly.id}))
     }
 
     /// The draft's text: the AI model's wording when one is configured and answers, else the
@@ -261,13 +303,9 @@ impl ActionRunner {
                     .cloned()
                     .unwrap_or_default(),
             };
-            let cause = Cause {
-                workflow_id: run.workflow_id.clone(),
-                run_id: run.run_id.clone(),
-            };
             published = Some(event.id.clone());
             self.bus
-                .publish(&[messages::effect(tenant, event, cause)])
+                .publish(&[messages::effect(tenant, event, cause_of(run))])
                 .await
                 .map_err(|e| StepError::Transient(e.to_string()))?;
         }
@@ -315,5 +353,18 @@ impl ActionRunner {
             SendOutcome::Retry { error, .. } => Err(StepError::Transient(error)),
             SendOutcome::Permanent { error } => Err(StepError::Permanent(error)),
         }
+    }
+}
+
+/// The client a step's records are about, when the run's subject is a client id.
+fn client_id_of(run: &WorkflowRun) -> Option<String> {
+    crate::runs::input::valid_id(&run.subject).then(|| run.subject.clone())
+}
+
+/// What the step's effects carry, so the workflows they start can tell a loop.
+fn cause_of(run: &WorkflowRun) -> Cause {
+    Cause {
+        workflow_id: run.workflow_id.clone(),
+        run_id: run.run_id.clone(),
     }
 }

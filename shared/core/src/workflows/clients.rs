@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ingest::DomainEvent;
+use crate::json::to_json;
 use crate::ports::{Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, keys};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

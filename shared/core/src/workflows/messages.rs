@@ -2,19 +2,15 @@
 //! EventBridge envelope), and the executor's own "go on with this run" messages (delays that
 //! ended, approvals granted, retries).
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use crate::anomaly::Anomaly;
+pub use crate::anomaly::opened::{ANOMALY_OPENED, OpenedAnomaly};
+pub use crate::cause::Cause;
 use crate::ingest::DomainEvent;
 use crate::ports::BusEvent;
-use crate::severity::Severity;
 use crate::workflows::clients::FOLLOWED_EVENT_TYPES;
-
-/// `detail-type` of the event Vigil publishes when it opens an anomaly.
-pub const ANOMALY_OPENED: &str = "anomaly.opened";
 
 /// The `detail-type`s the bus routes to the workflow queue: the events clients follow and
 /// anomalies opened. No workflow starts from any other event, so others are not queued.
@@ -29,32 +25,11 @@ pub fn is_routed(detail_type: &str) -> bool {
     routed_detail_types().any(|routed| routed == detail_type)
 }
 
-/// The workflow run whose effect an event is, for loop detection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Cause {
-    pub workflow_id: String,
-    pub run_id: String,
-}
-
 /// A domain event as published on the bus: by ingest, or by a workflow step (`caused_by`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedEvent {
     pub tenant_id: String,
     pub event: DomainEvent,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub caused_by: Option<Cause>,
-}
-
-/// An anomaly Vigil opened, as published on the bus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OpenedAnomaly {
-    pub tenant_id: String,
-    pub anomaly_id: String,
-    pub rule: String,
-    pub severity: Severity,
-    pub title: String,
-    pub subject: String,
-    pub detected_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caused_by: Option<Cause>,
 }
@@ -133,29 +108,6 @@ pub fn read(body: &str) -> Result<Incoming, String> {
         MaybePublished {
             tenant_id: None, ..
         } => Err("not a published domain event: missing field `tenant_id`".into()),
-    }
-}
-
-/// The bus event announcing an opened anomaly (its evidence names the run that raised it, if any).
-pub fn anomaly_opened(anomaly: &Anomaly) -> BusEvent {
-    let caused_by: Option<Cause> = anomaly
-        .evidence
-        .get("caused_by")
-        .and_then(|c| serde_json::from_value(c.clone()).ok());
-    let detail = OpenedAnomaly {
-        tenant_id: anomaly.tenant_id.clone(),
-        anomaly_id: anomaly.id.clone(),
-        rule: anomaly.rule.clone(),
-        severity: anomaly.severity,
-        title: anomaly.title.clone(),
-        subject: anomaly.subject.clone(),
-        detected_at: anomaly.detected_at,
-        caused_by,
-    };
-    BusEvent {
-        detail_type: ANOMALY_OPENED.into(),
-        detail: serde_json::to_value(&detail).unwrap_or_else(|_| json!({})),
-        time: anomaly.detected_at,
     }
 }
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::json::to_json;
 use crate::ports::{
     Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError, query_filtered,
 };
-use crate::tenancy::tenants::to_json;
 use crate::workflows::definition::is_blank;
 use crate::{Clock, Error, Result, ids, keys};
 

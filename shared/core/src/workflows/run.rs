@@ -10,10 +10,10 @@ use serde_json::Value;
 use super::messages::Cause;
 use super::program::BranchTaken;
 use super::run_status::RunStatus;
+use crate::json::to_json;
 use crate::ports::{Item, WriteOp};
 use crate::tenancy::Role;
 use crate::tenancy::audit::Actor;
-use crate::tenancy::tenants::to_json;
 use crate::{Error, Result, keys};
 
 /// How long a running run may go without a write before the tick takes it up again (its

@@ -10,12 +10,12 @@ use serde_json::Value;
 
 use super::definition::{Checked, Problem, Refusal, WorkflowSpec, egress_problems, parse_workflow};
 use crate::egress::EgressPolicy;
+use crate::json::to_json;
 use crate::ports::{
     Cursor, DeleteCondition, Index, Item, ItemStore, PutCondition, Query, StoreError, WriteOp,
 };
 use crate::tenancy::Role;
 use crate::tenancy::audit::{self, Actor};
-use crate::tenancy::tenants::to_json;
 use crate::{Clock, Error, Result, ids, keys};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -14,8 +14,8 @@ use super::engine::{StartOutcome, TriggerFire, WorkflowEngine};
 use super::messages::{OpenedAnomaly, PublishedEvent};
 use super::service::Workflow;
 use super::triggers::{Occurrence, all_hold};
+use crate::json::to_json;
 use crate::ports::{DeleteCondition, Index, Item, PutCondition, Query, StoreError};
-use crate::tenancy::tenants::to_json;
 use crate::{Result, keys};
 
 /// A schedule slot missed by more than this (Vigil was down) is not fired late.
@@ -259,19 +259,27 @@ impl WorkflowEngine {
                 at: slot,
                 caused_by: None,
             };
-            if matches!(
-                self.start(tenant, workflow, &client.id, Some(client), fire)
-                    .await?,
-                StartOutcome::Started { .. }
-            ) {
-                started += 1;
-            }
+            started += usize::from(self.starts_for(tenant, workflow, client, fire).await?);
         }
         let mark = Item::new(key, to_json(&ScheduleMark { last_slot: slot })?);
         match self.store().put(mark, condition).await {
             Ok(_) | Err(StoreError::AlreadyExists | StoreError::VersionConflict) => Ok(started),
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Starts a run of `workflow` for `client` on the tick; whether one started.
+    async fn starts_for(
+        &self,
+        tenant: &str,
+        workflow: &Workflow,
+        client: &Client,
+        fire: TriggerFire,
+    ) -> Result<bool> {
+        let outcome = self
+            .start(tenant, workflow, &client.id, Some(client), fire)
+            .await?;
+        Ok(matches!(outcome, StartOutcome::Started { .. }))
     }
 
     /// Starts a run for each client that entered the state the workflow's triggers describe
@@ -313,13 +321,7 @@ impl WorkflowEngine {
                     at: now,
                     caused_by: None,
                 };
-                if matches!(
-                    self.start(tenant, workflow, &client.id, Some(client), fire)
-                        .await?,
-                    StartOutcome::Started { .. }
-                ) {
-                    started += 1;
-                }
+                started += usize::from(self.starts_for(tenant, workflow, client, fire).await?);
                 match self
                     .store()
                     .put(Item::new(latch, "{}"), PutCondition::Absent)

@@ -32,9 +32,6 @@ pub enum Occurrence<'a> {
 /// state triggers (`inactivity`, `kpi_threshold`) hold whenever the client is in that state, so
 /// a KPI threshold can pair with a stage change.
 pub fn holds(trigger: &Trigger, occurrence: &Occurrence<'_>) -> bool {
-    let text = |data: &serde_json::Map<String, Value>, key: &str| {
-        data.get(key).and_then(Value::as_str).map(str::to_owned)
-    };
     match (trigger, occurrence) {
         (
             Trigger::StageChanged { from, to },
@@ -44,15 +41,7 @@ pub fn holds(trigger: &Trigger, occurrence: &Occurrence<'_>) -> bool {
                 before,
                 ..
             },
-        ) => {
-            let new = text(data, "to");
-            let old = text(data, "from").or_else(|| before.and_then(|c| c.stage.clone()));
-            new.as_deref() == Some(to.as_str())
-                && from
-                    .as_ref()
-                    .is_none_or(|f| old.as_deref() == Some(f.as_str()))
-                && old != new
-        }
+        ) => stage_changed(from.as_deref(), to, data, *before),
         (
             Trigger::MessageReceived { channel, contains },
             Occurrence::Event {
@@ -60,17 +49,7 @@ pub fn holds(trigger: &Trigger, occurrence: &Occurrence<'_>) -> bool {
                 data,
                 ..
             },
-        ) => {
-            let channel_ok = channel
-                .as_ref()
-                .is_none_or(|c| text(data, "channel").as_deref() == Some(c.as_str()));
-            let text_ok = contains.as_ref().is_none_or(|wanted| {
-                text(data, "text")
-                    .or_else(|| text(data, "body"))
-                    .is_some_and(|t| t.to_lowercase().contains(&wanted.to_lowercase()))
-            });
-            channel_ok && text_ok
-        }
+        ) => message_received(channel.as_deref(), contains.as_deref(), data),
         (
             Trigger::TicketCreated { category },
             Occurrence::Event {
@@ -97,27 +76,58 @@ pub fn holds(trigger: &Trigger, occurrence: &Occurrence<'_>) -> bool {
                 operator,
                 value,
             },
-            occurrence,
-        ) => {
-            let client = match occurrence {
-                Occurrence::Event { client, .. } | Occurrence::Tick { client, .. } => client,
-                Occurrence::AnomalyOpened { .. } => return false,
-            };
-            client
-                .metrics
-                .get(metric)
-                .is_some_and(|actual| match operator {
-                    KpiOperator::Above => actual > value,
-                    KpiOperator::Below => actual < value,
-                    KpiOperator::Equals => (actual - value).abs() < 1e-9,
-                })
-        }
+            Occurrence::Event { client, .. } | Occurrence::Tick { client, .. },
+        ) => kpi_crossed(client, metric, *operator, *value),
         (Trigger::Inactivity { days }, Occurrence::Tick { client, now }) => {
             let since = client.last_activity_at.unwrap_or(client.created_at);
             *now - since >= Duration::days(i64::from(*days))
         }
         _ => false,
     }
+}
+
+/// A text field of an event's data.
+fn text(data: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
+    data.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The client moved to `to` (from `from`, when given); a move to the stage it was in is none.
+fn stage_changed(
+    from: Option<&str>,
+    to: &str,
+    data: &serde_json::Map<String, Value>,
+    before: Option<&Client>,
+) -> bool {
+    let new = text(data, "to");
+    let old = text(data, "from").or_else(|| before.and_then(|c| c.stage.clone()));
+    new.as_deref() == Some(to) && from.is_none_or(|f| old.as_deref() == Some(f)) && old != new
+}
+
+/// A message on `channel` (when given) whose text holds `contains` (when given, any case).
+fn message_received(
+    channel: Option<&str>,
+    contains: Option<&str>,
+    data: &serde_json::Map<String, Value>,
+) -> bool {
+    let channel_ok = channel.is_none_or(|c| text(data, "channel").as_deref() == Some(c));
+    let text_ok = contains.is_none_or(|wanted| {
+        text(data, "text")
+            .or_else(|| text(data, "body"))
+            .is_some_and(|t| t.to_lowercase().contains(&wanted.to_lowercase()))
+    });
+    channel_ok && text_ok
+}
+
+/// The client's `metric` is past `value` as `operator` says.
+fn kpi_crossed(client: &Client, metric: &str, operator: KpiOperator, value: f64) -> bool {
+    client
+        .metrics
+        .get(metric)
+        .is_some_and(|actual| match operator {
+            KpiOperator::Above => *actual > value,
+            KpiOperator::Below => *actual < value,
+            KpiOperator::Equals => (actual - value).abs() < 1e-9,
+        })
 }
 
 /// Whether a workflow's triggers all hold (one or two of them).

@@ -1,9 +1,10 @@
 //! Approvals: a run's approval step asks, people decide once, and the time-out rejects.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::{WorkflowEngine, instruction_path, written_at};
+use super::walk::instruction_path;
+use super::{WorkflowEngine, written_at};
 use crate::delivery::notification::{NewNotification, NotificationType};
 use crate::ports::{Cursor, Index, Item, PutCondition, Query, StoreError, WriteOp};
 use crate::severity::Severity;
@@ -33,7 +34,7 @@ impl WorkflowEngine {
         timeout_minutes: u32,
         path: &str,
     ) -> Result<()> {
-        let now = self.clock.now();
+        let now = self.parts.clock.now();
         let id = ids::stable_id("apr", &[tenant, &run.run_id, &run.cursor.to_string()]);
         let expires_at = now + Duration::minutes(i64::from(timeout_minutes));
         let approval = Approval {
@@ -57,6 +58,7 @@ impl WorkflowEngine {
             expires_at,
         });
         let written = self
+            .parts
             .store
             .transact(vec![
                 WriteOp::Put {
@@ -74,32 +76,9 @@ impl WorkflowEngine {
             Err(StoreError::TransactionCancelled { .. }) => return Ok(()),
             Err(other) => return Err(other.into()),
         }
-        let subject = run
-            .snapshot
-            .pointer("/client/name")
-            .and_then(Value::as_str)
-            .unwrap_or(&run.subject)
-            .to_owned();
-        self.outbox
-            .emit(
-                tenant,
-                NewNotification {
-                    kind: NotificationType::ApprovalRequested,
-                    severity: Severity::Sev3,
-                    title: format!("Approval needed: {} for {subject}", run.workflow_name),
-                    summary: format!(
-                        "Run {} waits for a {} to approve or reject it before {}.",
-                        run.run_id,
-                        approvers.as_str(),
-                        expires_at.to_rfc3339()
-                    ),
-                    link_ref: Some(format!("approval:{id}")),
-                    dedupe_key: format!("approval:{id}"),
-                    payload: json!({"approval_id": id, "run_id": run.run_id,
-                                    "workflow_id": run.workflow_id, "step": path,
-                                    "expires_at": expires_at}),
-                },
-            )
+        self.parts
+            .outbox
+            .emit(tenant, approval_requested(&run, &approval))
             .await?;
         Ok(())
     }
@@ -126,7 +105,7 @@ impl WorkflowEngine {
                 status_word(run.status)
             )));
         };
-        if self.clock.now() >= pending.expires_at {
+        if self.parts.clock.now() >= pending.expires_at {
             return Err(Error::Conflict(format!(
                 "the approval expired at {}; the run will be rejected",
                 pending.expires_at.to_rfc3339()
@@ -194,15 +173,13 @@ impl WorkflowEngine {
         let Some(pending) = run.approval.clone() else {
             return Ok(false);
         };
-        let outcome = match status {
-            ApprovalStatus::Approved => StepOutcome::Approved,
-            ApprovalStatus::Expired => StepOutcome::TimedOut,
-            ApprovalStatus::Pending | ApprovalStatus::Rejected | ApprovalStatus::Cancelled => {
-                StepOutcome::Rejected
-            }
-        };
-        let now = self.clock.now();
-        let Some(item) = self.store.get(&keys::approval(tenant, &pending.id)).await? else {
+        let now = self.parts.clock.now();
+        let Some(item) = self
+            .parts
+            .store
+            .get(&keys::approval(tenant, &pending.id))
+            .await?
+        else {
             return Err(Error::Internal(format!(
                 "approval {} is missing",
                 pending.id
@@ -216,35 +193,19 @@ impl WorkflowEngine {
         approval.decided_at = Some(now);
         approval.decided_by = Some(actor.clone());
         approval.reason = reason.clone();
-        let compiled = self.compiled(tenant, &run.workflow_id, run.version).await?;
-        let path = instruction_path(&compiled.1, run.cursor);
+        let program = self.program(tenant, &run.workflow_id, run.version).await?;
+        let path = instruction_path(&program, run.cursor);
         run.steps.push(StepRecord {
             pc: run.cursor,
             path,
             kind: "approval".into(),
-            outcome,
+            outcome: approval_outcome(status),
             detail: json!({"approval_id": approval.id, "decided_by": actor, "reason": reason}),
             error: None,
             attempts: 1,
             at: now,
         });
-        match status {
-            ApprovalStatus::Approved => {
-                run.become_(RunStatus::Running, now)?;
-                run.cursor += 1;
-            }
-            ApprovalStatus::Cancelled => {
-                run.become_(RunStatus::Cancelled, now)?;
-                run.reason = reason;
-            }
-            _ => {
-                run.become_(RunStatus::Rejected, now)?;
-                run.reason = match status {
-                    ApprovalStatus::Expired => Some(reasons::APPROVAL_TIMED_OUT.into()),
-                    _ => reason,
-                };
-            }
-        }
+        move_on_after_approval(run, status, reason, now)?;
         let mut ops = vec![
             WriteOp::Put {
                 item: approval.to_item(tenant)?,
@@ -260,7 +221,7 @@ impl WorkflowEngine {
         if let Some(action) = audit_action {
             ops.push(audit::record(tenant, actor, action, &run.run_id, now));
         }
-        match self.store.transact(ops).await {
+        match self.parts.store.transact(ops).await {
             Ok(()) => Ok(true),
             Err(StoreError::TransactionCancelled { .. }) => Ok(false),
             Err(other) => Err(other.into()),
@@ -269,7 +230,7 @@ impl WorkflowEngine {
 
     /// Rejects the approvals past their time-out, with a notification for each.
     pub async fn expire_approvals(&self, tenant: &str) -> Result<usize> {
-        let now = self.clock.now();
+        let now = self.parts.clock.now();
         let mut expired = 0;
         for (mut run, version) in self
             .due_runs(tenant, RunStatus::AwaitingApproval, Some(now))
@@ -293,7 +254,8 @@ impl WorkflowEngine {
                 continue;
             }
             expired += 1;
-            self.outbox
+            self.parts
+                .outbox
                 .emit(
                     tenant,
                     NewNotification {
@@ -324,6 +286,7 @@ impl WorkflowEngine {
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Approval>, Option<Cursor>)> {
         let page = self
+            .parts
             .store
             .query(
                 Query::partition(
@@ -341,5 +304,69 @@ impl WorkflowEngine {
             .filter(|a| a.as_ref().map_or(true, |a| a.status == status))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok((approvals, page.next_cursor))
+    }
+}
+
+/// The timeline entry's outcome of an approval settled with `status`.
+fn approval_outcome(status: ApprovalStatus) -> StepOutcome {
+    match status {
+        ApprovalStatus::Approved => StepOutcome::Approved,
+        ApprovalStatus::Expired => StepOutcome::TimedOut,
+        ApprovalStatus::Pending | ApprovalStatus::Rejected | ApprovalStatus::Cancelled => {
+            StepOutcome::Rejected
+        }
+    }
+}
+
+/// The run past its settled approval: on to the next step when approved, ended otherwise.
+fn move_on_after_approval(
+    run: &mut WorkflowRun,
+    status: ApprovalStatus,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match status {
+        ApprovalStatus::Approved => {
+            run.become_(RunStatus::Running, now)?;
+            run.cursor += 1;
+        }
+        ApprovalStatus::Cancelled => {
+            run.become_(RunStatus::Cancelled, now)?;
+            run.reason = reason;
+        }
+        _ => {
+            run.become_(RunStatus::Rejected, now)?;
+            run.reason = match status {
+                ApprovalStatus::Expired => Some(reasons::APPROVAL_TIMED_OUT.into()),
+                _ => reason,
+            };
+        }
+    }
+    Ok(())
+}
+
+/// The notification asking the approvers to decide.
+fn approval_requested(run: &WorkflowRun, approval: &Approval) -> NewNotification {
+    let subject = run
+        .snapshot
+        .pointer("/client/name")
+        .and_then(Value::as_str)
+        .unwrap_or(&run.subject);
+    let id = &approval.id;
+    NewNotification {
+        kind: NotificationType::ApprovalRequested,
+        severity: Severity::Sev3,
+        title: format!("Approval needed: {} for {subject}", run.workflow_name),
+        summary: format!(
+            "Run {} waits for a {} to approve or reject it before {}.",
+            run.run_id,
+            approval.approvers.as_str(),
+            approval.expires_at.to_rfc3339()
+        ),
+        link_ref: Some(format!("approval:{id}")),
+        dedupe_key: format!("approval:{id}"),
+        payload: json!({"approval_id": id, "run_id": run.run_id,
+                        "workflow_id": run.workflow_id, "step": approval.step,
+                        "expires_at": approval.expires_at}),
     }
 }

@@ -7,10 +7,10 @@ use serde_json::json;
 
 use super::WorkflowEngine;
 use crate::anomaly::Finding;
+use crate::json::to_json;
 use crate::ports::{Item, PutCondition, StoreError};
 use crate::severity::Severity;
 use crate::tenancy::audit::Actor;
-use crate::tenancy::tenants::to_json;
 use crate::workflows::messages::Cause;
 use crate::workflows::run::reasons;
 use crate::workflows::service::Workflow;
@@ -45,7 +45,7 @@ impl WorkflowEngine {
     ) -> Result<GuardCheck> {
         let key = keys::workflow_guard(tenant, &workflow.id, subject);
         let window = Duration::minutes(i64::from(workflow.spec.dedupe_minutes));
-        Ok(match self.store.get(&key).await? {
+        Ok(match self.parts.store.get(&key).await? {
             Some(item) => {
                 let last: Guard = item.parse()?;
                 if last.run_id == run_id {
@@ -80,7 +80,7 @@ impl WorkflowEngine {
             to_json(&guard)?,
         )
         .with_expiry((at + window + Duration::hours(1)).timestamp());
-        match self.store.put(item, condition).await {
+        match self.parts.store.put(item, condition).await {
             Ok(_) => Ok(true),
             Err(StoreError::AlreadyExists | StoreError::VersionConflict) => Ok(false),
             Err(other) => Err(other.into()),
@@ -100,11 +100,12 @@ impl WorkflowEngine {
         let hour = now.format("%Y-%m-%dT%H").to_string();
         let key = keys::workflow_loop_count(tenant, &workflow.id, subject, &hour);
         let counters = self
+            .parts
             .store
             .add(&key, &[("starts".to_owned(), 1)].into_iter().collect())
             .await?;
         let starts = counters.get("starts").copied().unwrap_or(0);
-        if starts <= i64::from(self.settings.loop_bound) {
+        if starts <= i64::from(self.parts.settings.loop_bound) {
             return Ok(false);
         }
         tracing::warn!(tenant, workflow_id = %workflow.id, subject, starts, "workflow loop; pausing it");
@@ -119,7 +120,8 @@ impl WorkflowEngine {
         self.cancel_waiting(tenant, &workflow.id, reasons::WORKFLOW_PAUSED_LOOP)
             .await?;
         let hour_start = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
-        self.anomalies
+        self.parts
+            .anomalies
             .open(
                 tenant,
                 Finding {
@@ -137,7 +139,7 @@ impl WorkflowEngine {
                         "workflow_id": workflow.id,
                         "subject": subject,
                         "starts_this_hour": starts,
-                        "bound": self.settings.loop_bound,
+                        "bound": self.parts.settings.loop_bound,
                         "last_cause": cause,
                     }),
                     demo: false,
