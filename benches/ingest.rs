@@ -19,7 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tower::ServiceExt as _;
 use vigil_core::ingest::{DomainEvent, StoredDomainEvent};
-use vigil_core::signature::{self, SignedHeaders};
+use vigil_core::standard_webhooks::{self, SignedHeaders};
 use vigil_core::tenancy::secrets;
 
 fn two_kb_event(id: &str) -> String {
@@ -41,7 +41,7 @@ fn ingest_cpu(c: &mut Criterion) {
     let body = two_kb_event("evt_bench");
     let now = chrono::Utc::now();
     let ts = now.timestamp();
-    let sig = signature::sign(&secret, "msg_1", ts, body.as_bytes()).expect("sign");
+    let sig = standard_webhooks::sign(&secret, "msg_1", ts, body.as_bytes()).expect("sign");
     let ts_text = ts.to_string();
     c.bench_function("ingest_cpu (verify + parse + build item, 2 KB)", |b| {
         b.iter(|| {
@@ -50,7 +50,7 @@ fn ingest_cpu(c: &mut Criterion) {
                 timestamp: Some(&ts_text),
                 signature: Some(&sig),
             };
-            signature::verify(&secrets, headers, body.as_bytes(), now).expect("valid");
+            standard_webhooks::verify(&secrets, headers, body.as_bytes(), now).expect("valid");
             let event = DomainEvent::parse(body.as_bytes()).expect("parses");
             let stored = StoredDomainEvent {
                 event,
@@ -101,12 +101,13 @@ fn signature_entries(c: &mut Criterion) {
     let now = chrono::Utc::now();
     let ts = now.timestamp();
     let ts_text = ts.to_string();
-    let good = signature::sign(&secret, "msg_1", ts, body.as_bytes()).expect("sign");
-    let wrong =
-        |i: i64| signature::sign(&secret, "msg_1", ts - 1 - i, body.as_bytes()).expect("sign");
+    let good = standard_webhooks::sign(&secret, "msg_1", ts, body.as_bytes()).expect("sign");
+    let wrong = |i: i64| {
+        standard_webhooks::sign(&secret, "msg_1", ts - 1 - i, body.as_bytes()).expect("sign")
+    };
     let most: Vec<String> = (0..42).map(wrong).collect();
     let most = most.join(" ");
-    assert!(most.len() <= signature::MAX_SIGNATURE_HEADER_BYTES);
+    assert!(most.len() <= standard_webhooks::MAX_SIGNATURE_HEADER_BYTES);
     let mut thousands = vec![good.clone()];
     thousands.extend((1..1_500).map(wrong));
     let thousands = thousands.join(" ");
@@ -123,7 +124,7 @@ fn signature_entries(c: &mut Criterion) {
                     timestamp: Some(&ts_text),
                     signature: Some(header),
                 };
-                signature::verify(&secrets, headers, body.as_bytes(), now).is_ok()
+                standard_webhooks::verify(&secrets, headers, body.as_bytes(), now).is_ok()
             })
         });
     }

@@ -87,14 +87,14 @@ fn revenue(c: &mut Criterion) {
         // The first run catches up 2 days; the steady-state run evaluates what became due.
         let started = Instant::now();
         let first = runtime
-            .block_on(app.rules().run(&tenant.tenant_id, now))
+            .block_on(app.rules().evaluate_due(&tenant.tenant_id, now))
             .expect("run");
         let first_took = started.elapsed();
         let started = Instant::now();
         let steady = runtime
             .block_on(
                 app.rules()
-                    .run(&tenant.tenant_id, now + Duration::minutes(5)),
+                    .evaluate_due(&tenant.tenant_id, now + Duration::minutes(5)),
             )
             .expect("run");
         println!(
@@ -137,7 +137,7 @@ async fn seed_aggregates(
                 .or_insert(0) += value;
         }
         ops.push(WriteOp::Add {
-            key: vigil_core::keys::revenue_bucket(
+            key: vigil_core::table_keys::revenue_bucket(
                 tenant,
                 &start.to_rfc3339_opts(SecondsFormat::Secs, true),
             ),
@@ -146,7 +146,7 @@ async fn seed_aggregates(
     }
     for (day, counters) in days {
         ops.push(WriteOp::Add {
-            key: vigil_core::keys::revenue_day(tenant, &day),
+            key: vigil_core::table_keys::revenue_day(tenant, &day),
             deltas: counters,
         });
     }

@@ -20,8 +20,8 @@ mod support;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
+use vigil_core::automation_runs::Scenario;
 use vigil_core::ports::{Item, PutCondition, WriteOp};
-use vigil_core::runs::Scenario;
 use vigil_core::tenancy::audit::Actor;
 
 fn run(id: &str, scenario: &str) -> Value {
@@ -129,7 +129,7 @@ fn scan_1000(runtime: &tokio::runtime::Runtime, app: &vigil_runtime::App) {
         };
         let mut ops = vec![WriteOp::Put {
             item: Item::new(
-                vigil_core::keys::scenario(t, &id),
+                vigil_core::table_keys::scenario(t, &id),
                 serde_json::to_string(&scenario).expect("json"),
             ),
             condition: PutCondition::None,
@@ -139,7 +139,7 @@ fn scan_1000(runtime: &tokio::runtime::Runtime, app: &vigil_runtime::App) {
             let hour = (now - Duration::hours(h)).format("%Y-%m-%dT%H").to_string();
             let failed = if s % 10 == 0 { 4 } else { 0 };
             ops.push(WriteOp::Add {
-                key: vigil_core::keys::scenario_hour(t, &id, &hour),
+                key: vigil_core::table_keys::scenario_hour(t, &id, &hour),
                 deltas: BTreeMap::from([
                     ("runs".to_owned(), 4),
                     ("failed".to_owned(), failed),
@@ -159,7 +159,9 @@ fn scan_1000(runtime: &tokio::runtime::Runtime, app: &vigil_runtime::App) {
     );
     let counts = app.ports.request_counts();
     let started = Instant::now();
-    let scan = runtime.block_on(app.runs().scan_now(t)).expect("scan");
+    let scan = runtime
+        .block_on(app.automation_runs().scan_now(t))
+        .expect("scan");
     let took = started.elapsed();
     let spent = app.ports.request_counts().since(&counts);
     println!(

@@ -20,8 +20,8 @@ use vigil_core::ingest::DomainEvent;
 use vigil_core::tenancy::audit::Actor;
 use vigil_core::workflows::clients::ClientFields;
 use vigil_core::workflows::engine::StartOutcome;
+use vigil_core::workflows::follow_ups::{RecordFields, RecordKind};
 use vigil_core::workflows::messages::PublishedEvent;
-use vigil_core::workflows::records::{RecordFields, RecordKind};
 use vigil_runtime::App;
 
 fn chain(steps: usize) -> Value {
@@ -137,7 +137,10 @@ fn per_step(
             };
             let started = Instant::now();
             runtime
-                .block_on(app.records().create(tenant, RecordKind::Task, fields, None))
+                .block_on(
+                    app.follow_ups()
+                        .create(tenant, RecordKind::Task, fields, None),
+                )
                 .expect("task");
             started.elapsed()
         })

@@ -11,7 +11,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-# Folder = binary = package suffix, as in vigil_core::deployment::FunctionName.
+# Folder = binary = package suffix, as in vigil_runtime::deployment::FunctionName.
 functions=(ingest api rules summary dispatcher workflows approvals)
 max_bytes=$((14 * 1000 * 1000))
 

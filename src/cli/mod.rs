@@ -258,7 +258,8 @@ async fn run_rules(
     json: bool,
 ) -> anyhow::Result<()> {
     let now = now.unwrap_or_else(|| app.clock.now());
-    let (report, failed) = vigil_rules::run_all(&vigil_rules::Services::new(&app), now).await?;
+    let (report, failed) =
+        vigil_rules::evaluate_all(&vigil_rules::Services::new(&app), now).await?;
     if json {
         let mut answer = serde_json::to_value(&report)?;
         if let Some(fields) = answer.as_object_mut().filter(|_| !failed.is_empty()) {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use vigil_core::runs::classify::{self, Classification};
-use vigil_core::runs::{RunInput, ScenarioProfile};
+use vigil_core::automation_runs::classify::{self, Classification};
+use vigil_core::automation_runs::{RunInput, ScenarioProfile};
 use vigil_runtime::App;
 
 use super::print_json;
@@ -81,7 +81,7 @@ pub async fn log(app: Arc<App>, args: LogArgs) -> anyhow::Result<()> {
     app.tenants().get(&args.tenant).await?;
     let input = RunInput::from_json(args.as_json(), app.clock.now())?;
     let outcome = app
-        .runs()
+        .automation_runs()
         .record(&args.tenant, vec![input])
         .await?
         .pop()
@@ -121,12 +121,16 @@ pub async fn classify_fixture(
     let overrides = ProfileOverrides::take(&mut value);
     let input = RunInput::from_json(value, app.clock.now())?;
     let stored = match &tenant {
-        Some(tenant) => app.runs().scenario(tenant, &input.scenario_id).await?,
+        Some(tenant) => {
+            app.automation_runs()
+                .scenario(tenant, &input.scenario_id)
+                .await?
+        }
         None => None,
     };
     let mut profile = stored.as_ref().map(|s| s.profile()).unwrap_or_default();
     let settings = match &tenant {
-        Some(tenant) => app.runs().settings(tenant).await?,
+        Some(tenant) => app.automation_runs().settings(tenant).await?,
         None => Default::default(),
     };
     overrides.apply(&mut profile)?;
@@ -255,7 +259,9 @@ pub async fn update_baselines(app: Arc<App>, json: bool) -> anyhow::Result<()> {
             report.unchanged.len()
         );
         for change in &report.unchanged {
-            if let vigil_core::runs::BaselineDecision::Unchanged { reason } = &change.decision {
+            if let vigil_core::automation_runs::BaselineDecision::Unchanged { reason } =
+                &change.decision
+            {
                 println!("  {}: {reason}", change.scenario_id);
             }
         }
@@ -284,7 +290,7 @@ pub async fn weekly_review(
     for tenant in app.tenants().all_ids().await? {
         reports.push(
             app.reports()
-                .weekly_review(&tenant, week, app.runs())
+                .weekly_review(&tenant, week, app.automation_runs())
                 .await?,
         );
     }
@@ -293,7 +299,7 @@ pub async fn weekly_review(
 
 /// `vigil scans run-due`: every scan schedule due now, as the summary tick does.
 pub async fn run_due_scans(app: Arc<App>, json: bool) -> anyhow::Result<()> {
-    let report = app.runs().run_due_scans().await?;
+    let report = app.automation_runs().run_due_scans().await?;
     if json {
         return print_json(&report);
     }
@@ -301,7 +307,7 @@ pub async fn run_due_scans(app: Arc<App>, json: bool) -> anyhow::Result<()> {
         "Ran {} due scan(s); {} scenario(s) scored below {}",
         report.scans.len(),
         report.anomalies_opened,
-        vigil_core::runs::scans::ALERT_BELOW
+        vigil_core::automation_runs::scans::ALERT_BELOW
     );
     Ok(())
 }

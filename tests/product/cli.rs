@@ -288,7 +288,7 @@ pub(crate) async fn post_signed_event(
     body: &str,
 ) -> Option<u16> {
     let timestamp = chrono::Utc::now().timestamp();
-    let signature = vigil_core::signature::sign(
+    let signature = vigil_core::standard_webhooks::sign(
         tenant["webhook_secret"].as_str().unwrap(),
         webhook_id,
         timestamp,

@@ -436,7 +436,8 @@ async fn workflow_requests_are_signed_with_the_outbound_secret(kind: Kind) {
     let (id, timestamp) = (header("webhook-id"), header("webhook-timestamp"));
     let timestamp: i64 = timestamp.parse().unwrap_or_default();
     let sign = |secret: &str| {
-        vigil_core::signature::sign(secret, &id, timestamp, &got[0].body).unwrap_or_default()
+        vigil_core::standard_webhooks::sign(secret, &id, timestamp, &got[0].body)
+            .unwrap_or_default()
     };
     let signature = header("webhook-signature");
     assert!(
@@ -468,7 +469,7 @@ async fn tenants_without_an_outbound_secret_get_one_on_first_use(kind: Kind) {
     let vigil = TestApp::start(kind).await;
     let tenant = vigil.tenant("Acme").await;
     let store = &vigil.app.ports.store;
-    let key = vigil_core::keys::tenant(&tenant.tenant_id);
+    let key = vigil_core::table_keys::tenant(&tenant.tenant_id);
     let item = store.get(&key).await.ok().flatten().expect("tenant item");
     let mut body: Value = serde_json::from_str(&item.body).unwrap_or_default();
     body.as_object_mut().map(|o| o.remove("outbound_secret"));

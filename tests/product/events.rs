@@ -26,7 +26,7 @@ async fn each_function_builds_only_the_services_it_uses() {
         app.built()
     };
     // Hooks classify runs, which may open anomalies that queue notifications.
-    let ingest = ["anomalies", "ingest", "outbox", "runs"];
+    let ingest = ["anomalies", "automation_runs", "ingest", "outbox"];
     assert_eq!(built(&|app| drop(IngestServices::new(app))), ingest);
     assert_eq!(
         built(&|app| drop(vigil_rules::Services::new(app))),
@@ -43,7 +43,13 @@ async fn each_function_builds_only_the_services_it_uses() {
     );
     assert_eq!(
         built(&|app| drop(vigil_summary::Services::new(app))),
-        ["anomalies", "outbox", "reports", "runs", "tenants"]
+        [
+            "anomalies",
+            "automation_runs",
+            "outbox",
+            "reports",
+            "tenants"
+        ]
     );
     assert_eq!(
         built(&|app| drop(vigil_dispatcher::Services::new(app))),

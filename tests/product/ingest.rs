@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use vigil_core::keys;
 use vigil_core::ports::BusEnvelope;
+use vigil_core::table_keys;
 
 use crate::both;
 use crate::harness::{Kind, TestApp, pinned_clock};
@@ -108,9 +108,9 @@ async fn signed_events_are_accepted_with_any_active_signature(kind: Kind) {
     let t = vigil.tenant("Acme").await;
     let body = event("evt_signed").to_string();
     let ts = vigil.now().timestamp();
-    let good =
-        vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
-    let other = vigil_core::signature::sign(
+    let good = vigil_core::standard_webhooks::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes())
+        .unwrap();
+    let other = vigil_core::standard_webhooks::sign(
         &vigil_core::tenancy::secrets::new_webhook_secret(),
         "msg_1",
         ts,
@@ -138,7 +138,8 @@ async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
     let body = event("evt_x").to_string();
     let ts = vigil.now().timestamp();
     let signature =
-        vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
+        vigil_core::standard_webhooks::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes())
+            .unwrap();
     let altered = body.replace("at_risk", "at_riskk");
     // WHEN hooks arrive without credentials, with a wrong token, a signature over another body,
     // and a stale timestamp
@@ -154,7 +155,8 @@ async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
     let (s3, e3) = post_signed(&vigil, &t.tenant_id, "events", &signature, ts, &altered).await;
     let stale = ts - 600;
     let stale_sig =
-        vigil_core::signature::sign(&t.webhook_secret, "msg_1", stale, body.as_bytes()).unwrap();
+        vigil_core::standard_webhooks::sign(&t.webhook_secret, "msg_1", stale, body.as_bytes())
+            .unwrap();
     let (s4, _) = post_signed(&vigil, &t.tenant_id, "events", &stale_sig, stale, &body).await;
     // THEN each is a 401 with a JSON error
     assert_eq!([s1, s2, s3, s4], [StatusCode::UNAUTHORIZED; 4]);
@@ -165,7 +167,7 @@ async fn unauthenticated_hooks_are_refused_and_counted(kind: Kind) {
         .app
         .ports
         .store
-        .get(&keys::integrity_bucket(&t.tenant_id, &bucket))
+        .get(&table_keys::integrity_bucket(&t.tenant_id, &bucket))
         .await
         .unwrap()
         .expect("integrity counters");
@@ -288,7 +290,7 @@ async fn concurrent_repeats_store_one_event(kind: Kind) {
 /// The bounds that keep a signature header's cost that of one signature: over 2 KiB it is
 /// refused before any MAC, and of a shorter one only the first 8 entries are read. (That each
 /// configured secret costs exactly one MAC, whatever the header holds, is counted by the unit
-/// tests of `vigil_core::signature` and `vigil_core::stripe::signature`; the time, by
+/// tests of `vigil_core::standard_webhooks` and `vigil_core::stripe::signature`; the time, by
 /// `cargo bench --bench ingest -- signature`.)
 async fn signature_headers_with_thousands_of_entries_are_answered_in_about_the_time_of_one(
     kind: Kind,
@@ -297,10 +299,10 @@ async fn signature_headers_with_thousands_of_entries_are_answered_in_about_the_t
     let t = vigil.tenant("Acme").await;
     let ts = vigil.now().timestamp();
     let body = event("evt_many").to_string();
-    let good =
-        vigil_core::signature::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes()).unwrap();
+    let good = vigil_core::standard_webhooks::sign(&t.webhook_secret, "msg_1", ts, body.as_bytes())
+        .unwrap();
     let wrong = |i: usize| {
-        vigil_core::signature::sign(
+        vigil_core::standard_webhooks::sign(
             &t.webhook_secret,
             "msg_1",
             ts - 1 - i as i64,
@@ -334,7 +336,7 @@ async fn signature_headers_with_thousands_of_entries_are_answered_in_about_the_t
         .app
         .ports
         .store
-        .get(&keys::integrity_bucket(&t.tenant_id, &bucket))
+        .get(&table_keys::integrity_bucket(&t.tenant_id, &bucket))
         .await
         .unwrap()
         .expect("integrity counters")
@@ -405,7 +407,7 @@ async fn a_flood_of_rejected_hooks_costs_one_write_each(kind: Kind) {
     assert_eq!((spent.writes, spent.reads), (20, 0));
     // AND all are counted, the first ones kept as records
     let counters = store
-        .get(&keys::integrity_bucket(
+        .get(&table_keys::integrity_bucket(
             &t.tenant_id,
             &bucket_start(vigil.now()),
         ))
@@ -418,7 +420,7 @@ async fn a_flood_of_rejected_hooks_costs_one_write_each(kind: Kind) {
     let records = store
         .query(vigil_core::ports::Query::partition(
             vigil_core::ports::Index::Primary,
-            keys::integrity_record(&t.tenant_id, "").pk,
+            table_keys::integrity_record(&t.tenant_id, "").pk,
         ))
         .await
         .unwrap()

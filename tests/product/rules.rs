@@ -89,8 +89,8 @@ impl Setup {
         assert_eq!(status, StatusCode::OK, "{answer}");
     }
 
-    async fn run(&self) -> vigil_core::rules::RunReport {
-        let (report, failed) = vigil_rules::run_all(
+    async fn run(&self) -> vigil_core::rules::EvaluationReport {
+        let (report, failed) = vigil_rules::evaluate_all(
             &vigil_rules::Services::new(&self.vigil.app),
             self.clock.now_for_tests(),
         )
@@ -612,7 +612,7 @@ async fn one_tenants_broken_data_does_not_stop_the_others_rules(kind: Kind) {
         .store
         .put(
             vigil_core::ports::Item::new(
-                vigil_core::keys::rule_progress(&broken.tenant_id),
+                vigil_core::table_keys::rule_progress(&broken.tenant_id),
                 "not a progress record",
             ),
             vigil_core::ports::PutCondition::None,

@@ -350,7 +350,7 @@ async fn the_baseline_update_learns_steady_scenarios_only(kind: Kind) {
     // WHEN the weekly update runs (the CLI does what the schedule does)
     let report = vigil
         .app
-        .runs()
+        .automation_runs()
         .update_baselines(&tenant.tenant_id)
         .await
         .expect("update");
@@ -451,7 +451,7 @@ async fn bad_runs_and_bad_credentials_are_refused(kind: Kind) {
     let body = run("signed", "S", 1.0).to_string();
     let ts = vigil.now().timestamp();
     let signature =
-        vigil_core::signature::sign(&tenant.webhook_secret, "msg_1", ts, body.as_bytes())
+        vigil_core::standard_webhooks::sign(&tenant.webhook_secret, "msg_1", ts, body.as_bytes())
             .expect("sign");
     let (status, answer) =
         crate::ingest::post_signed(&vigil, &tenant.tenant_id, "runs", &signature, ts, &body).await;

@@ -37,7 +37,7 @@ async fn post_with_token(vigil: &TestApp, tenant: &str, token: &str, id: &str) -
 async fn post_signed(vigil: &TestApp, tenant: &str, secret: &str, id: &str) -> StatusCode {
     let body = event(id);
     let ts = vigil.now().timestamp();
-    let signature = vigil_core::signature::sign(secret, id, ts, body.as_bytes()).unwrap();
+    let signature = vigil_core::standard_webhooks::sign(secret, id, ts, body.as_bytes()).unwrap();
     let ts = ts.to_string();
     let headers = [
         ("webhook-id", id),
@@ -234,11 +234,11 @@ async fn stored_secrets_are_sealed_and_older_plain_records_still_read(kind: Kind
     }
 
     // WHEN the stored items are read as the backend holds them
-    let tenant_key = vigil_core::keys::tenant(&t.tenant_id);
+    let tenant_key = vigil_core::table_keys::tenant(&t.tenant_id);
     let mut bodies = vec![raw(&vigil, &tenant_key).await.body];
     for id in &channel_ids {
         bodies.push(
-            raw(&vigil, &vigil_core::keys::channel(&t.tenant_id, id))
+            raw(&vigil, &vigil_core::table_keys::channel(&t.tenant_id, id))
                 .await
                 .body,
         );

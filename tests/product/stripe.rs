@@ -4,9 +4,9 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use vigil_core::ingest::integrity::bucket_start;
-use vigil_core::keys;
 use vigil_core::ports::{Index, Query};
 use vigil_core::stripe::signature::sign;
+use vigil_core::table_keys;
 
 use crate::both;
 use crate::harness::{Kind, TestApp, pinned_clock};
@@ -90,7 +90,7 @@ async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
         .app
         .ports
         .store
-        .get(&keys::stripe_event(&tenant.tenant_id, "evt_1"))
+        .get(&table_keys::stripe_event(&tenant.tenant_id, "evt_1"))
         .await
         .unwrap()
         .expect("stored");
@@ -101,7 +101,7 @@ async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
         .app
         .ports
         .store
-        .get(&keys::revenue_bucket(
+        .get(&table_keys::revenue_bucket(
             &tenant.tenant_id,
             &bucket_start(created),
         ))
@@ -121,7 +121,7 @@ async fn a_signed_stripe_event_is_stored_once_and_counted_once(kind: Kind) {
         .app
         .ports
         .store
-        .get(&keys::revenue_bucket(
+        .get(&table_keys::revenue_bucket(
             &tenant.tenant_id,
             &bucket_start(created),
         ))
@@ -220,7 +220,7 @@ async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Ki
             .app
             .ports
             .store
-            .get(&keys::stripe_event(&tenant.tenant_id, id))
+            .get(&table_keys::stripe_event(&tenant.tenant_id, id))
             .await
             .unwrap();
         assert!(got.is_none(), "{id} was stored");
@@ -231,7 +231,7 @@ async fn bad_signatures_and_bodies_are_refused_with_an_integrity_record(kind: Ki
         .store
         .query(Query::partition(
             Index::Primary,
-            keys::integrity_record(&tenant.tenant_id, "").pk,
+            table_keys::integrity_record(&tenant.tenant_id, "").pk,
         ))
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use vigil_core::rules::{RuleService, RunReport};
+use vigil_core::rules::{EvaluationReport, RuleService};
 use vigil_core::tenancy::tenants::TenantService;
 use vigil_core::{Clock, Error, Result};
 use vigil_runtime::App;
@@ -33,7 +33,7 @@ impl Services {
 pub async fn run_flow(services: &Services, invocation: FlowInvocation) -> Result<FlowReport> {
     match invocation.flow {
         Flow::RulesTick => {
-            let (report, failed_tenants) = run_all(services, services.clock.now()).await?;
+            let (report, failed_tenants) = evaluate_all(services, services.clock.now()).await?;
             Ok(FlowReport {
                 flow: Flow::RulesTick,
                 detail: serde_json::to_value(&report)
@@ -50,16 +50,16 @@ pub async fn run_flow(services: &Services, invocation: FlowInvocation) -> Result
 
 /// Evaluates every tenant's rules as of `now`; one tenant's failure does not stop the others
 /// (its windows are evaluated by the next run). Returns the totals and the failed tenants.
-pub async fn run_all(
+pub async fn evaluate_all(
     services: &Services,
     now: DateTime<Utc>,
-) -> Result<(RunReport, Vec<TenantFailure>)> {
+) -> Result<(EvaluationReport, Vec<TenantFailure>)> {
     let tenants = services.tenants.all_ids().await?;
     let outcome = each_tenant(Flow::RulesTick, tenants, |tenant| async move {
-        services.rules.run(&tenant, now).await
+        services.rules.evaluate_due(&tenant, now).await
     })
     .await;
-    let mut total = RunReport::default();
+    let mut total = EvaluationReport::default();
     for (_, report) in &outcome.done {
         total.windows_evaluated += report.windows_evaluated;
         total.anomalies_opened += report.anomalies_opened;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Timelike as _, Utc};
+use vigil_core::automation_runs::RunService;
+use vigil_core::automation_runs::baselines::BaselineUpdateReport;
 use vigil_core::reports::ReportService;
-use vigil_core::runs::RunService;
-use vigil_core::runs::baselines::BaselineUpdateReport;
 use vigil_core::tenancy::tenants::TenantService;
 use vigil_core::{Clock, Error, Result};
 use vigil_runtime::App;
@@ -17,7 +17,7 @@ use vigil_runtime::jobs::{EachTenant, FlowReport, each_tenant};
 #[derive(Clone)]
 pub struct Services {
     reports: Arc<ReportService>,
-    runs: Arc<RunService>,
+    automation_runs: Arc<RunService>,
     tenants: Arc<TenantService>,
     clock: Arc<dyn Clock>,
     /// UTC hour after which yesterday's daily summary goes out.
@@ -28,7 +28,7 @@ impl Services {
     pub fn new(app: &App) -> Self {
         Self {
             reports: app.reports().clone(),
-            runs: app.runs().clone(),
+            automation_runs: app.automation_runs().clone(),
             tenants: app.tenants().clone(),
             clock: app.clock.clone(),
             summary_hour: app.settings.summary_hour,
@@ -51,7 +51,7 @@ pub async fn run_flow(services: &Services, invocation: FlowInvocation) -> Result
                     failed: Vec::new(),
                 }
             };
-            let mut scans = services.runs.run_due_scans().await?;
+            let mut scans = services.automation_runs.run_due_scans().await?;
             let failed_scans = std::mem::take(&mut scans.failed);
             let mut report = daily.report(Flow::SummaryTick, |done| {
                 let sent = done.iter().filter(|(_, created)| *created).count();
@@ -112,7 +112,7 @@ pub async fn weekly_reviews(
         each_tenant(Flow::WeeklyReview, tenants, |tenant| async move {
             let (_, created) = services
                 .reports
-                .weekly_review(&tenant, week_start, &services.runs)
+                .weekly_review(&tenant, week_start, &services.automation_runs)
                 .await?;
             Ok(created)
         })
@@ -125,7 +125,7 @@ pub async fn update_baselines(services: &Services) -> Result<EachTenant<Baseline
     let tenants = services.tenants.all_ids().await?;
     Ok(
         each_tenant(Flow::BaselineUpdate, tenants, |tenant| async move {
-            services.runs.update_baselines(&tenant).await
+            services.automation_runs.update_baselines(&tenant).await
         })
         .await,
     )

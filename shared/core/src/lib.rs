@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anomaly;
+pub mod automation_runs;
 pub mod cache;
 pub mod cause;
 pub mod clock;
@@ -12,16 +13,15 @@ pub mod error;
 pub mod ids;
 pub mod ingest;
 mod json;
-pub mod keys;
 pub mod ports;
 pub mod rate;
 pub mod reports;
 pub mod rules;
-pub mod runs;
 pub mod secret;
 pub mod severity;
-pub mod signature;
+pub mod standard_webhooks;
 pub mod stripe;
+pub mod table_keys;
 pub mod target_url;
 pub mod tenancy;
 pub mod workflows;

@@ -65,7 +65,7 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
     close_workflow_bodies(&mut value);
     open_flattened_schemas(&mut value);
     if let Some(posted_runs) = value.pointer_mut("/components/schemas/PostedRuns") {
-        *posted_runs = vigil_core::runs::input::PostedRuns::json_schema();
+        *posted_runs = vigil_core::automation_runs::input::PostedRuns::json_schema();
     }
     value
 }
@@ -276,7 +276,7 @@ fn restrict_schemas(doc: &mut serde_json::Value) {
     if let Some(names) =
         doc.pointer_mut("/components/schemas/RunSettings/properties/scenarios/propertyNames")
     {
-        *names = vigil_core::runs::input::scenario_id_schema();
+        *names = vigil_core::automation_runs::input::scenario_id_schema();
     }
 }
 

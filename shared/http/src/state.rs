@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use vigil_core::Clock;
 use vigil_core::anomaly::AnomalyService;
+use vigil_core::automation_runs::RunService;
 use vigil_core::delivery::channels::ChannelService;
 use vigil_core::delivery::dead_letters::DeadLetterService;
 use vigil_core::delivery::dispatcher::Dispatcher;
@@ -15,7 +16,6 @@ use vigil_core::ingest::IngestService;
 use vigil_core::ports::ItemStore;
 use vigil_core::reports::ReportService;
 use vigil_core::rules::RuleService;
-use vigil_core::runs::RunService;
 use vigil_core::tenancy::keys::KeyService;
 use vigil_core::tenancy::tenants::TenantService;
 use vigil_core::workflows::{ClientService, RecordService, WorkflowEngine, WorkflowService};
@@ -42,10 +42,10 @@ pub struct ApiServices {
     pub anomalies: Arc<AnomalyService>,
     pub rules: Arc<RuleService>,
     pub reports: Arc<ReportService>,
-    pub runs: Arc<RunService>,
+    pub automation_runs: Arc<RunService>,
     pub workflows: Arc<WorkflowService>,
     pub clients: Arc<ClientService>,
-    pub records: Arc<RecordService>,
+    pub follow_ups: Arc<RecordService>,
     pub engine: Arc<WorkflowEngine>,
     /// The audit log and the health check read the store directly.
     pub store: Arc<dyn ItemStore>,
@@ -68,10 +68,10 @@ impl ApiServices {
             anomalies: app.anomalies().clone(),
             rules: app.rules().clone(),
             reports: app.reports().clone(),
-            runs: app.runs().clone(),
+            automation_runs: app.automation_runs().clone(),
             workflows: app.workflows().clone(),
             clients: app.clients().clone(),
-            records: app.records().clone(),
+            follow_ups: app.follow_ups().clone(),
             engine: app.engine().clone(),
             store: app.ports.store.clone(),
             clock: app.clock.clone(),
@@ -84,7 +84,7 @@ impl ApiServices {
 pub struct IngestServices {
     pub ingest: Arc<IngestService>,
     /// Automation runs posted to `/hooks/{tenant}/runs` are classified and stored by it.
-    pub runs: Arc<RunService>,
+    pub automation_runs: Arc<RunService>,
     pub max_body_bytes: usize,
 }
 
@@ -92,7 +92,7 @@ impl IngestServices {
     pub fn new(app: &App) -> IngestState {
         Arc::new(Self {
             ingest: app.ingest().clone(),
-            runs: app.runs().clone(),
+            automation_runs: app.automation_runs().clone(),
             max_body_bytes: app.settings.max_body_bytes,
         })
     }

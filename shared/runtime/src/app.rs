@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use vigil_core::Clock;
 use vigil_core::anomaly::AnomalyService;
+use vigil_core::automation_runs::RunService;
 use vigil_core::delivery::channels::ChannelService;
 use vigil_core::delivery::dead_letters::DeadLetterService;
 use vigil_core::delivery::dispatcher::{DeliverySettings, Dispatcher, DispatcherParts};
@@ -19,7 +20,6 @@ use vigil_core::ingest::{IngestService, IngestSettings};
 use vigil_core::ports::{Notifiers, Ports};
 use vigil_core::reports::ReportService;
 use vigil_core::rules::RuleService;
-use vigil_core::runs::RunService;
 use vigil_core::tenancy::keys::KeyService;
 use vigil_core::tenancy::tenants::TenantService;
 use vigil_core::workflows::actions::ActionRunner;
@@ -83,10 +83,10 @@ struct Built {
     anomalies: OnceLock<Arc<AnomalyService>>,
     rules: OnceLock<Arc<RuleService>>,
     reports: OnceLock<Arc<ReportService>>,
-    runs: OnceLock<Arc<RunService>>,
+    automation_runs: OnceLock<Arc<RunService>>,
     workflows: OnceLock<Arc<WorkflowService>>,
     clients: OnceLock<Arc<ClientService>>,
-    records: OnceLock<Arc<RecordService>>,
+    follow_ups: OnceLock<Arc<RecordService>>,
     engine: OnceLock<Arc<WorkflowEngine>>,
 }
 
@@ -112,20 +112,20 @@ impl App {
         let b = &self.built;
         [
             ("anomalies", b.anomalies.get().is_some()),
+            ("automation_runs", b.automation_runs.get().is_some()),
             ("channels", b.channels.get().is_some()),
             ("clients", b.clients.get().is_some()),
             ("dead_letters", b.dead_letters.get().is_some()),
             ("dispatcher", b.dispatcher.get().is_some()),
             ("engine", b.engine.get().is_some()),
+            ("follow_ups", b.follow_ups.get().is_some()),
             ("inbox", b.inbox.get().is_some()),
             ("ingest", b.ingest.get().is_some()),
             ("keys", b.keys.get().is_some()),
             ("outbox", b.outbox.get().is_some()),
-            ("records", b.records.get().is_some()),
             ("reports", b.reports.get().is_some()),
             ("routing", b.routing.get().is_some()),
             ("rules", b.rules.get().is_some()),
-            ("runs", b.runs.get().is_some()),
             ("tenants", b.tenants.get().is_some()),
             ("workflows", b.workflows.get().is_some()),
         ]
@@ -268,8 +268,8 @@ impl App {
     }
 
     /// Automation runs, scenarios, baselines and scans.
-    pub fn runs(&self) -> &Arc<RunService> {
-        self.built.runs.get_or_init(|| {
+    pub fn automation_runs(&self) -> &Arc<RunService> {
+        self.built.automation_runs.get_or_init(|| {
             Arc::new(RunService::new(
                 self.ports.store.clone(),
                 self.anomalies().clone(),
@@ -301,8 +301,8 @@ impl App {
     }
 
     /// Tasks, tickets and drafts.
-    pub fn records(&self) -> &Arc<RecordService> {
-        self.built.records.get_or_init(|| {
+    pub fn follow_ups(&self) -> &Arc<RecordService> {
+        self.built.follow_ups.get_or_init(|| {
             Arc::new(RecordService::new(
                 self.ports.store.clone(),
                 self.clock.clone(),
@@ -328,7 +328,7 @@ impl App {
             queue: self.ports.workflow_queue.clone(),
             scheduler: self.ports.scheduler.clone(),
             actions: ActionRunner {
-                records: RecordService::new(store.clone(), clock.clone()),
+                follow_ups: RecordService::new(store.clone(), clock.clone()),
                 clients: ClientService::new(store.clone(), clock.clone()),
                 tenants: TenantService::new(
                     store.clone(),

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use crate::app::AppSettings;
 use vigil_aws::AwsResources;
+use vigil_core::delivery::dispatcher::DELIVERY_DEADLINE;
 use vigil_core::delivery::dispatcher::{DEFAULT_EMAIL_DAILY_QUOTA, DeliverySettings};
 use vigil_core::delivery::retry::{RetryPolicy, parse_schedule};
-use vigil_core::delivery::dispatcher::DELIVERY_DEADLINE;
 use vigil_core::egress::EgressPolicy;
 use vigil_core::ingest::IngestSettings;
 use vigil_core::ports::ResourceNames;

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value as Json, json};
 use serde_norway::Value as Yaml;
-use vigil_core::delivery::dispatcher::{DELIVERY_CLAIM, DELIVERY_DEADLINE, DISPATCHER_TIMEOUT_SECONDS};
+use vigil_core::delivery::dispatcher::{
+    DELIVERY_CLAIM, DELIVERY_DEADLINE, DISPATCHER_TIMEOUT_SECONDS,
+};
 use vigil_core::ports::{DEFAULT_MAX_RECEIVES, QueueRole, ResourceNames};
 use vigil_runtime::deployment::{CRON_FLOWS, FlowInvocation, FunctionName};
 

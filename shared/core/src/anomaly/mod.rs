@@ -18,7 +18,7 @@ use crate::ports::{
 };
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result, table_keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -149,9 +149,11 @@ fn to_item(a: &Anomaly) -> Result<Item> {
         i64::MAX / 1000 - millis,
         a.id
     );
-    Ok(Item::new(keys::anomaly(&a.tenant_id, &a.id), to_json(a)?)
-        .with_gsi1(keys::anomaly_list(&a.tenant_id, &detected))
-        .with_gsi2(keys::anomaly_by_severity(&a.tenant_id, &by_severity)))
+    Ok(
+        Item::new(table_keys::anomaly(&a.tenant_id, &a.id), to_json(a)?)
+            .with_gsi1(table_keys::anomaly_list(&a.tenant_id, &detected))
+            .with_gsi2(table_keys::anomaly_by_severity(&a.tenant_id, &by_severity)),
+    )
 }
 
 pub struct AnomalyService {
@@ -259,7 +261,7 @@ impl AnomalyService {
         }
         let item = self
             .store
-            .get(&keys::anomaly(tenant, id))
+            .get(&table_keys::anomaly(tenant, id))
             .await?
             .ok_or_else(|| Error::NotFound("anomaly".into()))?;
         Ok((item.parse()?, item.version))
@@ -274,10 +276,10 @@ impl AnomalyService {
     ) -> Result<(Vec<Anomaly>, Option<Cursor>)> {
         let query = match filter.sort {
             AnomalySort::DetectedDesc => {
-                Query::partition(Index::Gsi1, keys::anomaly_list(tenant, "").pk).descending()
+                Query::partition(Index::Gsi1, table_keys::anomaly_list(tenant, "").pk).descending()
             }
             AnomalySort::SeverityDesc => {
-                Query::partition(Index::Gsi2, keys::anomaly_by_severity(tenant, "").pk)
+                Query::partition(Index::Gsi2, table_keys::anomaly_by_severity(tenant, "").pk)
             }
         };
         let (found, cursor) =

@@ -13,7 +13,7 @@ use crate::ports::CipherError;
 use crate::ports::{Cipher, Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp};
 use crate::secret::{Convert, Opening, Sealing, Secret, StoredSecret, map_all, url_hint};
 use crate::tenancy::audit::{self, Actor};
-use crate::{Clock, Error, Result, ids, keys};
+use crate::{Clock, Error, Result, ids, table_keys};
 
 mod validation;
 
@@ -265,12 +265,15 @@ impl ChannelService {
             .store
             .transact(vec![
                 WriteOp::Put {
-                    item: Item::new(keys::channel_name(tenant, &channel.name), to_json(&claim)?),
+                    item: Item::new(
+                        table_keys::channel_name(tenant, &channel.name),
+                        to_json(&claim)?,
+                    ),
                     condition: PutCondition::Absent,
                 },
                 WriteOp::Put {
                     item: Item::new(
-                        keys::channel(tenant, &channel.id),
+                        table_keys::channel(tenant, &channel.id),
                         self.sealed(&channel).await?,
                     ),
                     condition: PutCondition::Absent,
@@ -292,8 +295,8 @@ impl ChannelService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Primary, keys::channels_partition(tenant))
-                    .sort(SortKey::BeginsWith(keys::CHANNEL_PREFIX.into()))
+                Query::partition(Index::Primary, table_keys::channels_partition(tenant))
+                    .sort(SortKey::BeginsWith(table_keys::CHANNEL_PREFIX.into()))
                     .limit(MAX_CHANNELS as u32 + 1),
             )
             .await?;
@@ -321,7 +324,7 @@ impl ChannelService {
         }
         let item = self
             .store
-            .get(&keys::channel(tenant, id))
+            .get(&table_keys::channel(tenant, id))
             .await?
             .ok_or_else(|| Error::NotFound("channel".into()))?;
         Ok((self.open(&item).await?, item.version))
@@ -350,7 +353,10 @@ impl ChannelService {
         self.store
             .transact(vec![
                 WriteOp::Put {
-                    item: Item::new(keys::channel(tenant, id), self.sealed(&channel).await?),
+                    item: Item::new(
+                        table_keys::channel(tenant, id),
+                        self.sealed(&channel).await?,
+                    ),
                     condition: PutCondition::VersionEquals(version),
                 },
                 audit::record(tenant, actor, "channel.update", id, now),
@@ -371,11 +377,11 @@ impl ChannelService {
         self.store
             .transact(vec![
                 WriteOp::Delete {
-                    key: keys::channel(tenant, id),
+                    key: table_keys::channel(tenant, id),
                     condition: crate::ports::DeleteCondition::VersionEquals(version),
                 },
                 WriteOp::Delete {
-                    key: keys::channel_name(tenant, &channel.name),
+                    key: table_keys::channel_name(tenant, &channel.name),
                     condition: crate::ports::DeleteCondition::None,
                 },
                 audit::record(tenant, actor, "channel.delete", id, now),

@@ -14,7 +14,7 @@ use crate::ports::{
 };
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result, table_keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -122,9 +122,9 @@ fn sort_key(item: &InboxItem) -> String {
 fn to_item(tenant: &str, inbox: &InboxItem) -> Result<Item> {
     let sort = sort_key(inbox);
     Ok(
-        Item::new(keys::inbox_item(tenant, &inbox.id), to_json(inbox)?)
-            .with_gsi1(keys::inbox_list(tenant, &sort))
-            .with_gsi2(keys::inbox_status_list(
+        Item::new(table_keys::inbox_item(tenant, &inbox.id), to_json(inbox)?)
+            .with_gsi1(table_keys::inbox_list(tenant, &sort))
+            .with_gsi2(table_keys::inbox_status_list(
                 tenant,
                 inbox.status.as_str(),
                 &sort,
@@ -163,7 +163,7 @@ pub fn delivery_writes(notification: &Notification) -> Result<Vec<WriteOp>> {
             condition: PutCondition::Absent,
         },
         WriteOp::Add {
-            key: keys::inbox_counts(tenant),
+            key: table_keys::inbox_counts(tenant),
             deltas: BTreeMap::from([(counter_name(item.severity), 1)]),
         },
     ])
@@ -190,9 +190,9 @@ impl InboxService {
         let (index, partition) = match filter.status {
             Some(status) => (
                 Index::Gsi2,
-                keys::inbox_status_list(tenant, status.as_str(), "").pk,
+                table_keys::inbox_status_list(tenant, status.as_str(), "").pk,
             ),
-            None => (Index::Gsi1, keys::inbox_list(tenant, "").pk),
+            None => (Index::Gsi1, table_keys::inbox_list(tenant, "").pk),
         };
         let query = Query::partition(index, partition).descending();
         let (items, cursor) = query_filtered(
@@ -215,14 +215,14 @@ impl InboxService {
         }
         let stored = self
             .store
-            .get(&keys::inbox_item(tenant, id))
+            .get(&table_keys::inbox_item(tenant, id))
             .await?
             .ok_or_else(|| Error::NotFound("inbox item".into()))?;
         Ok((stored.parse()?, stored.version))
     }
 
     pub async fn counts(&self, tenant: &str) -> Result<InboxCounts> {
-        let counters = match self.store.get(&keys::inbox_counts(tenant)).await? {
+        let counters = match self.store.get(&table_keys::inbox_counts(tenant)).await? {
             Some(item) => item.counters,
             None => BTreeMap::new(),
         };
@@ -265,7 +265,7 @@ impl InboxService {
         }];
         if left_open {
             ops.push(WriteOp::Add {
-                key: keys::inbox_counts(tenant),
+                key: table_keys::inbox_counts(tenant),
                 deltas: BTreeMap::from([(counter_name(item.severity), -1)]),
             });
         }

@@ -17,7 +17,7 @@ use crate::ports::{
     SortKey, StoreError, WriteOp,
 };
 use crate::tenancy::audit::{self, Actor};
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result, table_keys};
 
 const MAX_TITLE: usize = 200;
 const MAX_SUMMARY: usize = 4000;
@@ -53,15 +53,16 @@ impl StoredNotification {
             n.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             n.id
         );
-        Ok(
-            Item::new(keys::notification(&n.tenant_id, &n.id), to_json(self)?)
-                .with_gsi1(keys::notification_list(&n.tenant_id, &sort))
-                .with_gsi2(keys::notification_status_list(
-                    &n.tenant_id,
-                    n.status.as_str(),
-                    &sort,
-                )),
+        Ok(Item::new(
+            table_keys::notification(&n.tenant_id, &n.id),
+            to_json(self)?,
         )
+        .with_gsi1(table_keys::notification_list(&n.tenant_id, &sort))
+        .with_gsi2(table_keys::notification_status_list(
+            &n.tenant_id,
+            n.status.as_str(),
+            &sort,
+        )))
     }
 }
 
@@ -233,8 +234,11 @@ impl OutboxService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Primary, keys::notification_partition(tenant, id))
-                    .limit(100),
+                Query::partition(
+                    Index::Primary,
+                    table_keys::notification_partition(tenant, id),
+                )
+                .limit(100),
             )
             .await?;
         let mut notification = None;
@@ -242,7 +246,7 @@ impl OutboxService {
         for item in &page.items {
             if item.key.sk == "NTF" {
                 notification = Some((item.parse::<StoredNotification>()?, item.version));
-            } else if let Some(channel) = item.key.sk.strip_prefix(keys::DELIVERY_PREFIX) {
+            } else if let Some(channel) = item.key.sk.strip_prefix(table_keys::DELIVERY_PREFIX) {
                 records.insert(
                     channel.to_owned(),
                     (item.parse::<DeliveryRecord>()?, item.version),
@@ -278,9 +282,9 @@ impl OutboxService {
         let (index, partition) = match filter.status {
             Some(status) => (
                 Index::Gsi2,
-                keys::notification_status_list(tenant, status.as_str(), "").pk,
+                table_keys::notification_status_list(tenant, status.as_str(), "").pk,
             ),
-            None => (Index::Gsi1, keys::notification_list(tenant, "").pk),
+            None => (Index::Gsi1, table_keys::notification_list(tenant, "").pk),
         };
         let mut found = Vec::new();
         let mut cursor = cursor;
@@ -322,7 +326,10 @@ impl OutboxService {
         for (channel, (record, version)) in &state.records {
             if let Some(retried) = record.retried(now) {
                 ops.push(WriteOp::Put {
-                    item: Item::new(keys::delivery(tenant, id, channel), to_json(&retried)?),
+                    item: Item::new(
+                        table_keys::delivery(tenant, id, channel),
+                        to_json(&retried)?,
+                    ),
                     condition: PutCondition::VersionEquals(*version),
                 });
                 channels.push(channel.clone());
@@ -377,7 +384,7 @@ impl OutboxService {
             .query(
                 Query::partition(
                     Index::Gsi2,
-                    keys::notification_status_list(
+                    table_keys::notification_status_list(
                         tenant,
                         NotificationStatus::Pending.as_str(),
                         "",
@@ -402,7 +409,7 @@ impl OutboxService {
 
     /// The tenant's redaction rules (the defaults until it sets its own).
     pub async fn redaction(&self, tenant: &str) -> Result<RedactionRules> {
-        match self.store.get(&keys::redaction(tenant)).await? {
+        match self.store.get(&table_keys::redaction(tenant)).await? {
             Some(item) => Ok(item.parse()?),
             None => Ok(RedactionRules::default()),
         }
@@ -426,7 +433,7 @@ impl OutboxService {
         self.store
             .transact(vec![
                 WriteOp::Put {
-                    item: Item::new(keys::redaction(tenant), to_json(&rules)?),
+                    item: Item::new(table_keys::redaction(tenant), to_json(&rules)?),
                     condition: PutCondition::None,
                 },
                 audit::record(tenant, actor, "redaction.update", "redaction", now),

@@ -11,7 +11,7 @@ use crate::json::to_json;
 use crate::ports::{Item, ItemStore, PutCondition, WriteOp};
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result, table_keys};
 
 const MAX_RULES: usize = 50;
 
@@ -162,7 +162,7 @@ impl RoutingService {
 
     /// The tenant's routes, or `None` when it has set none (the default applies).
     pub async fn get(&self, tenant: &str) -> Result<Option<Routing>> {
-        match self.store.get(&keys::routing(tenant)).await? {
+        match self.store.get(&table_keys::routing(tenant)).await? {
             Some(item) => Ok(Some(item.parse()?)),
             None => Ok(None),
         }
@@ -191,7 +191,7 @@ impl RoutingService {
         self.store
             .transact(vec![
                 WriteOp::Put {
-                    item: Item::new(keys::routing(tenant), to_json(&routing)?),
+                    item: Item::new(table_keys::routing(tenant), to_json(&routing)?),
                     condition: PutCondition::None,
                 },
                 audit::record(tenant, actor, "routing.update", "routing", now),

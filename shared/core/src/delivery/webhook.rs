@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::notification::Notification;
-use crate::signature::{self, SignatureError};
+use crate::standard_webhooks::{self, SignatureError};
 
 pub fn webhook_body(n: &Notification) -> Value {
     json!({
@@ -29,7 +29,7 @@ pub fn signed_headers(
 ) -> Result<Vec<(String, String)>, SignatureError> {
     let signatures = secrets
         .iter()
-        .map(|secret| signature::sign(secret.as_ref(), message_id, timestamp, body))
+        .map(|secret| standard_webhooks::sign(secret.as_ref(), message_id, timestamp, body))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(vec![
         ("webhook-id".into(), message_id.to_owned()),
@@ -41,7 +41,7 @@ pub fn signed_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::SignedHeaders;
+    use crate::standard_webhooks::SignedHeaders;
     use crate::tenancy::secrets::new_webhook_secret;
 
     #[test]
@@ -63,8 +63,8 @@ mod tests {
             signature: get("webhook-signature"),
         };
         for secret in [&old, &new] {
-            signature::verify(std::slice::from_ref(secret), signed, body, now).unwrap();
+            standard_webhooks::verify(std::slice::from_ref(secret), signed, body, now).unwrap();
         }
-        assert!(signature::verify(&[new_webhook_secret()], signed, body, now).is_err());
+        assert!(standard_webhooks::verify(&[new_webhook_secret()], signed, body, now).is_err());
     }
 }

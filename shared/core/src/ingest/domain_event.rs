@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ports::{BusEvent, IndexKey, Item};
-use crate::{Error, Result, keys};
+use crate::{Error, Result, table_keys};
 
 pub const MAX_ID_LEN: usize = 200;
 pub const MAX_TYPE_LEN: usize = 100;
@@ -86,9 +86,9 @@ impl StoredDomainEvent {
             self.event.id
         );
         Ok(
-            Item::new(keys::domain_event(tenant_id, &self.event.id), body)
+            Item::new(table_keys::domain_event(tenant_id, &self.event.id), body)
                 .with_gsi1(IndexKey::new(
-                    keys::domain_event_list_partition(tenant_id),
+                    table_keys::domain_event_list_partition(tenant_id),
                     order,
                 ))
                 .with_expiry(expires_at.timestamp()),

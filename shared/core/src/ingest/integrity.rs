@@ -8,8 +8,8 @@ use chrono::{DateTime, DurationRound as _, SecondsFormat, TimeDelta, Utc};
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys;
 use crate::ports::{Item, ItemStore, PutCondition};
+use crate::table_keys;
 
 pub const BUCKET: TimeDelta = TimeDelta::minutes(5);
 
@@ -54,7 +54,7 @@ pub async fn record_failure(
     let deltas = BTreeMap::from([("failures".to_string(), 1), (reason.to_string(), 1)]);
     let counted = match store
         .add(
-            &keys::integrity_bucket(tenant_id, &bucket_start(at)),
+            &table_keys::integrity_bucket(tenant_id, &bucket_start(at)),
             &deltas,
         )
         .await
@@ -83,7 +83,7 @@ pub async fn record_failure(
     let result = match serde_json::to_string(&record) {
         Ok(body) => store
             .put(
-                Item::new(keys::integrity_record(tenant_id, &sort), body)
+                Item::new(table_keys::integrity_record(tenant_id, &sort), body)
                     .with_expiry((at + RECORD_RETENTION).timestamp()),
                 PutCondition::None,
             )

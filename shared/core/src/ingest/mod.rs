@@ -4,9 +4,9 @@
 //! embedded store); the rate costs one more write per reservation of up to
 //! [`crate::rate::MAX_RESERVATION`] requests, and nothing for a request refused past it.
 
+pub mod automation_runs;
 pub mod domain_event;
 pub mod integrity;
-pub mod runs;
 pub mod stripe;
 
 use std::num::NonZeroU32;
@@ -23,7 +23,7 @@ use crate::ports::{
 };
 use crate::rate::{self, Admission, Rate, SharedBucket};
 use crate::tenancy::auth::{self, HookCredentials, TenantCache};
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result, table_keys};
 
 /// The answer to an accepted hook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -80,7 +80,7 @@ impl IngestService {
             credentials_ttl,
         );
         Self {
-            rate: SharedBucket::new(store.clone(), settings.rate, keys::ingest_rate),
+            rate: SharedBucket::new(store.clone(), settings.rate, table_keys::ingest_rate),
             store,
             bus: ports.bus.clone(),
             announcer: ports.announcer.clone(),
@@ -189,7 +189,10 @@ impl IngestService {
     ) -> Result<()> {
         tracing::warn!(tenant_id, event_id, %error, "publish failed; parking the event for the sweeper");
         let parked = Item::new(
-            crate::ports::Key::new(keys::unpublished_partition(tenant_id), event_id.to_owned()),
+            crate::ports::Key::new(
+                table_keys::unpublished_partition(tenant_id),
+                event_id.to_owned(),
+            ),
             serde_json::to_string(bus_event).map_err(|e| Error::Internal(e.to_string()))?,
         );
         self.store.put(parked, PutCondition::None).await?;
@@ -201,7 +204,8 @@ impl IngestService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Primary, keys::unpublished_partition(tenant_id)).limit(100),
+                Query::partition(Index::Primary, table_keys::unpublished_partition(tenant_id))
+                    .limit(100),
             )
             .await?;
         let mut sent = 0;
@@ -230,10 +234,13 @@ impl IngestService {
         limit: u32,
         cursor: Option<crate::ports::Cursor>,
     ) -> Result<(Vec<StoredDomainEvent>, Option<crate::ports::Cursor>)> {
-        let query = Query::partition(Index::Gsi1, keys::domain_event_list_partition(tenant_id))
-            .descending()
-            .limit(limit)
-            .after(cursor);
+        let query = Query::partition(
+            Index::Gsi1,
+            table_keys::domain_event_list_partition(tenant_id),
+        )
+        .descending()
+        .limit(limit)
+        .after(cursor);
         let page = self.store.query(query).await?;
         let events = page
             .items
@@ -252,7 +259,7 @@ impl IngestService {
         }
         let item = self
             .store
-            .get(&keys::domain_event(tenant_id, event_id))
+            .get(&table_keys::domain_event(tenant_id, event_id))
             .await?
             .ok_or_else(|| Error::NotFound("event".into()))?;
         Ok(item.parse()?)

@@ -13,7 +13,7 @@ use crate::json::to_json;
 use crate::ports::{Item, PutCondition, StoreError, WriteOp};
 use crate::stripe::{Signal, StripeEvent, StripeSignatureError, signature};
 use crate::tenancy::auth;
-use crate::{Error, Result, keys};
+use crate::{Error, Result, table_keys};
 
 /// A stored Stripe event: what Vigil read from it, when it arrived, and the raw body for replay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,13 +151,16 @@ fn stripe_event_writes(
         event.created.to_rfc3339_opts(SecondsFormat::Secs, true),
         event.id
     );
-    let mut item = Item::new(keys::stripe_event(tenant_id, &event.id), to_json(&stored)?)
-        .with_gsi1(keys::stripe_event_list(tenant_id, &order))
-        .with_expiry((now + retention).timestamp());
+    let mut item = Item::new(
+        table_keys::stripe_event(tenant_id, &event.id),
+        to_json(&stored)?,
+    )
+    .with_gsi1(table_keys::stripe_event_list(tenant_id, &order))
+    .with_expiry((now + retention).timestamp());
     if let Some(Signal::ChargeSucceeded { amount }) = signal {
         // Zero-padded so the index orders by amount: the bucket's largest charge is first.
         let sort = format!("{amount:019}#{}", event.id);
-        item = item.with_gsi2(keys::charges_by_amount(tenant_id, &bucket, &sort));
+        item = item.with_gsi2(table_keys::charges_by_amount(tenant_id, &bucket, &sort));
     }
     let mut ops = vec![WriteOp::Put {
         item,
@@ -170,11 +173,11 @@ fn stripe_event_writes(
             .map(|(name, delta)| (name.to_owned(), delta))
             .collect();
         ops.push(WriteOp::Add {
-            key: keys::revenue_bucket(tenant_id, &bucket),
+            key: table_keys::revenue_bucket(tenant_id, &bucket),
             deltas: deltas.clone(),
         });
         ops.push(WriteOp::Add {
-            key: keys::revenue_day(tenant_id, &event.created.format("%Y-%m-%d").to_string()),
+            key: table_keys::revenue_day(tenant_id, &event.created.format("%Y-%m-%d").to_string()),
             deltas,
         });
     }

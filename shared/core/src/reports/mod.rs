@@ -14,14 +14,14 @@ use chrono::{
 use serde::{Deserialize, Serialize};
 
 use crate::anomaly::{AnomalyFilter, AnomalyService};
+use crate::automation_runs::RunService;
 use crate::delivery::outbox::OutboxService;
 use crate::delivery::{NewNotification, NotificationType};
 use crate::json::to_json;
 use crate::ports::wording::Wording;
 use crate::ports::{Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError};
-use crate::runs::RunService;
 use crate::severity::Severity;
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result, table_keys};
 pub use daily::{DailyFacts, Rendered};
 pub use rewording::AllowedFigures;
 pub use weekly::WeeklyFacts;
@@ -129,7 +129,7 @@ impl ReportService {
         let end = start + Duration::days(1);
         let day = self
             .store
-            .get(&keys::revenue_day(
+            .get(&table_keys::revenue_day(
                 tenant,
                 &date.format("%Y-%m-%d").to_string(),
             ))
@@ -227,8 +227,8 @@ impl ReportService {
     /// so announcing again after a crash sends nothing twice).
     async fn store_and_announce(&self, tenant: &str, report: Report) -> Result<(Report, bool)> {
         let sort = format!("{}#{}", report.date, report.id);
-        let item = Item::new(keys::report(tenant, &report.id), to_json(&report)?)
-            .with_gsi1(keys::report_list(tenant, report.kind.as_str(), &sort));
+        let item = Item::new(table_keys::report(tenant, &report.id), to_json(&report)?)
+            .with_gsi1(table_keys::report_list(tenant, report.kind.as_str(), &sort));
         let created = match self.store.put(item, PutCondition::Absent).await {
             Ok(_) => true,
             Err(StoreError::AlreadyExists) => false,
@@ -273,7 +273,7 @@ impl ReportService {
     }
 
     async fn find(&self, tenant: &str, id: &str) -> Result<Option<Report>> {
-        match self.store.get(&keys::report(tenant, id)).await? {
+        match self.store.get(&table_keys::report(tenant, id)).await? {
             Some(item) => Ok(Some(item.parse()?)),
             None => Ok(None),
         }
@@ -299,10 +299,13 @@ impl ReportService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Gsi1, keys::report_list(tenant, kind.as_str(), "").pk)
-                    .descending()
-                    .limit(limit)
-                    .after(cursor),
+                Query::partition(
+                    Index::Gsi1,
+                    table_keys::report_list(tenant, kind.as_str(), "").pk,
+                )
+                .descending()
+                .limit(limit)
+                .after(cursor),
             )
             .await?;
         let reports = page

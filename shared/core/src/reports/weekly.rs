@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Rendered;
 use crate::anomaly::Anomaly;
-use crate::runs::{Run, RunStatus};
+use crate::automation_runs::{Run, RunStatus};
 use crate::severity::Severity;
 
 /// Entries in each ranked list.

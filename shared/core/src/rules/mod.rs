@@ -22,7 +22,7 @@ use crate::anomaly::AnomalyService;
 use crate::json::to_json;
 use crate::ports::{Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp};
 use crate::tenancy::audit::{self, Actor};
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result, table_keys};
 
 /// How long after a window ends late events are still waited for.
 pub const LATENESS: Duration = Duration::minutes(5);
@@ -30,9 +30,9 @@ pub const LATENESS: Duration = Duration::minutes(5);
 pub const MAX_CATCH_UP: Duration = Duration::days(2);
 const BASELINE_DAYS: i64 = 30;
 
-/// What one run did for one tenant.
+/// What one evaluation of the due windows did for one tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunReport {
+pub struct EvaluationReport {
     pub windows_evaluated: u64,
     pub anomalies_opened: u64,
     pub store_reads: u64,
@@ -72,7 +72,7 @@ impl RuleService {
     pub async fn list(&self, tenant: &str) -> Result<Vec<RuleConfig>> {
         let page = self
             .store
-            .query(Query::partition(Index::Primary, keys::rules_partition(tenant)).limit(100))
+            .query(Query::partition(Index::Primary, table_keys::rules_partition(tenant)).limit(100))
             .await?;
         let mut stored: BTreeMap<String, RuleConfig> = BTreeMap::new();
         for item in &page.items {
@@ -108,7 +108,7 @@ impl RuleService {
         self.store
             .transact(vec![
                 WriteOp::Put {
-                    item: Item::new(keys::rule(tenant, id), to_json(&updated)?),
+                    item: Item::new(table_keys::rule(tenant, id), to_json(&updated)?),
                     condition: PutCondition::None,
                 },
                 audit::record(tenant, actor, "rule.update", id, now),
@@ -118,11 +118,11 @@ impl RuleService {
     }
 
     /// Evaluates every window due at `now` for one tenant.
-    pub async fn run(&self, tenant: &str, now: DateTime<Utc>) -> Result<RunReport> {
+    pub async fn evaluate_due(&self, tenant: &str, now: DateTime<Utc>) -> Result<EvaluationReport> {
         let before = self.store.request_counts();
-        let mut report = RunReport::default();
+        let mut report = EvaluationReport::default();
         let rules = self.list(tenant).await?;
-        let progress_item = self.store.get(&keys::rule_progress(tenant)).await?;
+        let progress_item = self.store.get(&table_keys::rule_progress(tenant)).await?;
         let (mut progress, version) = match &progress_item {
             Some(item) => (item.parse::<Progress>()?, Some(item.version)),
             None => (Progress::default(), None),
@@ -176,7 +176,7 @@ impl RuleService {
         match self
             .store
             .put(
-                Item::new(keys::rule_progress(tenant), to_json(&progress)?),
+                Item::new(table_keys::rule_progress(tenant), to_json(&progress)?),
                 condition,
             )
             .await
@@ -201,9 +201,9 @@ impl RuleService {
         to: DateTime<Utc>,
     ) -> Result<BTreeMap<String, BTreeMap<String, i64>>> {
         let partition = if kind == RuleKind::WebhookIntegrity {
-            keys::integrity_partition(tenant)
+            table_keys::integrity_partition(tenant)
         } else {
-            keys::revenue_partition(tenant)
+            table_keys::revenue_partition(tenant)
         };
         let last = rfc(to - Duration::seconds(1));
         let mut out = BTreeMap::new();
@@ -240,7 +240,7 @@ impl RuleService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Primary, keys::revenue_day_partition(tenant))
+                Query::partition(Index::Primary, table_keys::revenue_day_partition(tenant))
                     .sort(SortKey::GreaterOrEqual(from))
                     .limit(100),
             )
@@ -259,7 +259,7 @@ impl RuleService {
             .query(
                 Query::partition(
                     Index::Gsi2,
-                    keys::charges_by_amount(tenant, &rfc(start), "").pk,
+                    table_keys::charges_by_amount(tenant, &rfc(start), "").pk,
                 )
                 .descending()
                 .limit(1),

@@ -13,9 +13,9 @@ use subtle::ConstantTimeEq as _;
 /// Stripe's default tolerance, either way of now.
 pub const TOLERANCE_SECONDS: i64 = 300;
 /// Longest `Stripe-Signature` header looked at.
-pub const MAX_HEADER_BYTES: usize = crate::signature::MAX_SIGNATURE_HEADER_BYTES;
+pub const MAX_HEADER_BYTES: usize = crate::standard_webhooks::MAX_SIGNATURE_HEADER_BYTES;
 /// `v1` signatures of one header compared at most (the first ones).
-pub const MAX_SIGNATURES: usize = crate::signature::MAX_SIGNATURES;
+pub const MAX_SIGNATURES: usize = crate::standard_webhooks::MAX_SIGNATURES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StripeSignatureError {

@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ports::{Cursor, Item, ItemStore, PutCondition, Query, WriteOp};
-use crate::{Result, ids, keys};
+use crate::{Result, ids, table_keys};
 
 /// Who made a change: an API key, or an operator at the CLI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -52,7 +52,7 @@ pub fn record(
     );
     let body = serde_json::to_string(&entry).unwrap_or_default();
     WriteOp::Put {
-        item: Item::new(keys::audit_entry(tenant, &sort), body),
+        item: Item::new(table_keys::audit_entry(tenant, &sort), body),
         condition: PutCondition::Absent,
     }
 }
@@ -64,10 +64,13 @@ pub async fn list(
     limit: u32,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<AuditEntry>, Option<Cursor>)> {
-    let query = Query::partition(crate::ports::Index::Primary, keys::audit_partition(tenant))
-        .descending()
-        .limit(limit)
-        .after(cursor);
+    let query = Query::partition(
+        crate::ports::Index::Primary,
+        table_keys::audit_partition(tenant),
+    )
+    .descending()
+    .limit(limit)
+    .after(cursor);
     let page = store.query(query).await?;
     let entries = page
         .items

@@ -11,7 +11,7 @@ use super::tenants::{self, Tenant};
 use crate::cache::TtlCache;
 use crate::ports::{Cipher, ItemStore};
 use crate::secret::Secret;
-use crate::signature::{self, SignedHeaders};
+use crate::standard_webhooks::{self, SignedHeaders};
 use crate::{Clock, Error, Result};
 
 /// How a hook request tried to authenticate.
@@ -32,7 +32,7 @@ pub enum HookAuthError {
     #[error("ingest token is not valid")]
     BadToken,
     #[error("signature: {0}")]
-    BadSignature(#[from] signature::SignatureError),
+    BadSignature(#[from] standard_webhooks::SignatureError),
 }
 
 impl HookAuthError {
@@ -41,10 +41,10 @@ impl HookAuthError {
         match self {
             HookAuthError::Missing => "missing_credentials",
             HookAuthError::BadToken => "bad_token",
-            HookAuthError::BadSignature(signature::SignatureError::StaleTimestamp) => {
+            HookAuthError::BadSignature(standard_webhooks::SignatureError::StaleTimestamp) => {
                 "stale_timestamp"
             }
-            HookAuthError::BadSignature(signature::SignatureError::HeaderTooLarge) => {
+            HookAuthError::BadSignature(standard_webhooks::SignatureError::HeaderTooLarge) => {
                 "oversized_signature"
             }
             HookAuthError::BadSignature(_) => "bad_signature",
@@ -69,7 +69,7 @@ pub fn verify_hook(
     if credentials.signed.signature.is_none() && credentials.signed.id.is_none() {
         return Err(HookAuthError::Missing);
     }
-    signature::verify(
+    standard_webhooks::verify(
         &tenant.webhook_secrets_at(now),
         credentials.signed,
         body,

@@ -12,7 +12,7 @@ use crate::ports::{
     Cursor, DeleteCondition, Index, Item, ItemStore, PutCondition, Query, SortKey, WriteOp,
 };
 use crate::secret::Secret;
-use crate::{Clock, Error, Result, ids, keys};
+use crate::{Clock, Error, Result, ids, table_keys};
 
 /// An API key's record (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -102,11 +102,17 @@ impl ApiKey {
         };
         Ok(vec![
             WriteOp::Put {
-                item: Item::new(keys::api_key(&self.tenant_id, &self.id), to_json(&stored)?),
+                item: Item::new(
+                    table_keys::api_key(&self.tenant_id, &self.id),
+                    to_json(&stored)?,
+                ),
                 condition: PutCondition::Absent,
             },
             WriteOp::Put {
-                item: Item::new(keys::api_key_by_digest(&self.digest), to_json(&lookup)?),
+                item: Item::new(
+                    table_keys::api_key_by_digest(&self.digest),
+                    to_json(&lookup)?,
+                ),
                 condition: PutCondition::Absent,
             },
         ])
@@ -139,7 +145,7 @@ impl KeyService {
         }
         let item = self
             .store
-            .get(&keys::api_key_by_digest(&secrets::digest(token)))
+            .get(&table_keys::api_key_by_digest(&secrets::digest(token)))
             .await?
             .ok_or_else(|| Error::Unauthenticated("API key is not valid".into()))?;
         let lookup: KeyLookup = item.parse()?;
@@ -155,7 +161,12 @@ impl KeyService {
         let now = self.clock.now();
         let secret = secrets::new_api_key();
         let key = ApiKey::new(tenant_id, role, &secret, actor.clone(), now);
-        if self.store.get(&keys::tenant(tenant_id)).await?.is_none() {
+        if self
+            .store
+            .get(&table_keys::tenant(tenant_id))
+            .await?
+            .is_none()
+        {
             return Err(Error::NotFound("tenant".into()));
         }
         let mut ops = key.writes()?;
@@ -174,8 +185,8 @@ impl KeyService {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<ApiKey>, Option<Cursor>)> {
-        let query = Query::partition(Index::Primary, keys::tenant(tenant_id).pk)
-            .sort(SortKey::BeginsWith(keys::api_key_prefix().into()))
+        let query = Query::partition(Index::Primary, table_keys::tenant(tenant_id).pk)
+            .sort(SortKey::BeginsWith(table_keys::api_key_prefix().into()))
             .limit(limit)
             .after(cursor);
         let page = self.store.query(query).await?;
@@ -192,7 +203,7 @@ impl KeyService {
         if !ids::looks_like("key", key_id) {
             return Err(Error::NotFound("key".into()));
         }
-        let record_key = keys::api_key(tenant_id, key_id);
+        let record_key = table_keys::api_key(tenant_id, key_id);
         let item = self
             .store
             .get(&record_key)
@@ -205,7 +216,7 @@ impl KeyService {
                 condition: DeleteCondition::VersionEquals(item.version),
             },
             WriteOp::Delete {
-                key: keys::api_key_by_digest(&stored.digest),
+                key: table_keys::api_key_by_digest(&stored.digest),
                 condition: DeleteCondition::None,
             },
             audit::record(tenant_id, actor, "key.revoke", key_id, self.clock.now()),

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq as _;
 
 pub const API_KEY_PREFIX: &str = "vgl_ak_";
 pub const INGEST_TOKEN_PREFIX: &str = "vgl_it_";
-pub use crate::signature::WEBHOOK_SECRET_PREFIX;
+pub use crate::standard_webhooks::WEBHOOK_SECRET_PREFIX;
 
 fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 24];

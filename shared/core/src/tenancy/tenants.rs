@@ -12,7 +12,7 @@ use crate::json::to_json;
 use crate::ports::CipherError;
 use crate::ports::{Cipher, Cursor, Index, Item, ItemStore, PutCondition, Query, WriteOp};
 use crate::secret::{Convert, Opening, Sealing, Secret, StoredSecret, map_all};
-use crate::{Clock, Error, Result, ids, keys};
+use crate::{Clock, Error, Result, ids, table_keys};
 
 /// A credential replaced by a rotation: still accepted until `until`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -494,8 +494,8 @@ impl TenantService {
             .clone()
             .try_map(&Sealing(self.cipher.as_ref()))
             .await?;
-        Ok(Item::new(keys::tenant(&tenant.id), to_json(&sealed)?)
-            .with_gsi1(keys::tenant_list(&tenant.id)))
+        Ok(Item::new(table_keys::tenant(&tenant.id), to_json(&sealed)?)
+            .with_gsi1(table_keys::tenant_list(&tenant.id)))
     }
 
     /// Every tenant id, for scheduled flows that visit each tenant.
@@ -521,7 +521,7 @@ impl TenantService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Gsi1, keys::TENANT_LIST_PARTITION)
+                Query::partition(Index::Gsi1, table_keys::TENANT_LIST_PARTITION)
                     .limit(limit)
                     .after(cursor),
             )
@@ -544,7 +544,7 @@ pub(crate) async fn load(
     cipher: &dyn Cipher,
     tenant_id: &str,
 ) -> Result<Option<(Tenant, u64)>> {
-    let Some(item) = store.get(&keys::tenant(tenant_id)).await? else {
+    let Some(item) = store.get(&table_keys::tenant(tenant_id)).await? else {
         return Ok(None);
     };
     let stored: Tenant<StoredSecret> = item.parse()?;

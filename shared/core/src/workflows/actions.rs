@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::clients::{ClientFields, ClientService};
 use super::definition::{Action, ActionStep};
+use super::follow_ups::{Origin, RecordFields, RecordKind, RecordService};
 use super::messages::{self, Cause};
-use super::records::{Origin, RecordFields, RecordKind, RecordService};
 use super::run::WorkflowRun;
 use super::simulate::render_action;
 use crate::anomaly::{AnomalyService, Finding};
@@ -53,7 +53,7 @@ const DRAFT_INSTRUCTIONS: &str = "Rewrite this message to a client so it reads w
 Keep every fact, name and number as given; add none. Answer with the message only.";
 
 pub struct ActionRunner {
-    pub records: RecordService,
+    pub follow_ups: RecordService,
     pub clients: ClientService,
     pub tenants: TenantService,
     pub outbox: Arc<OutboxService>,
@@ -157,7 +157,7 @@ impl ActionRunner {
             run_id: run.run_id.clone(),
         };
         let record = self
-            .records
+            .follow_ups
             .create_for_step(tenant, kind, fields, origin, pc)
             .await?;
         Ok(record.id)
@@ -358,7 +358,7 @@ impl ActionRunner {
 
 /// The client a step's records are about, when the run's subject is a client id.
 fn client_id_of(run: &WorkflowRun) -> Option<String> {
-    crate::runs::input::valid_id(&run.subject).then(|| run.subject.clone())
+    crate::automation_runs::input::valid_id(&run.subject).then(|| run.subject.clone())
 }
 
 /// What the step's effects carry, so the workflows they start can tell a loop.

@@ -12,9 +12,9 @@ use super::engine::WorkflowEngine;
 use super::run::{Approval, ApprovalStatus};
 use super::run_status::RunStatus;
 use crate::Result;
-use crate::keys;
 use crate::ports::store::all_pages;
 use crate::ports::{Index, Query, SortKey};
+use crate::table_keys;
 
 /// How a workflow's runs ended, summed over days.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -143,7 +143,7 @@ impl WorkflowEngine {
         let (mut overall_counters, mut overall_running) = (BTreeMap::new(), 0);
         let mut workflows = Vec::new();
         for workflow in self.workflows().all(tenant).await? {
-            let partition = keys::workflow_day_tally(tenant, &workflow.id, "").pk;
+            let partition = table_keys::workflow_day_tally(tenant, &workflow.id, "").pk;
             let days = self
                 .store()
                 .query(

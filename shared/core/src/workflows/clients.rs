@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::ingest::DomainEvent;
 use crate::json::to_json;
 use crate::ports::{Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError};
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result, table_keys};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Client {
@@ -184,7 +184,7 @@ fn event_client(event: &DomainEvent) -> Option<&str> {
 }
 
 fn valid_client_id(id: &str) -> bool {
-    crate::runs::input::valid_id(id)
+    crate::automation_runs::input::valid_id(id)
 }
 
 fn check_fields(fields: &ClientFields) -> Result<()> {
@@ -217,10 +217,12 @@ impl ClientService {
         if !valid_client_id(id) {
             return Ok(None);
         }
-        Ok(match self.store.get(&keys::client(tenant, id)).await? {
-            Some(item) => Some((item.parse()?, item.version)),
-            None => None,
-        })
+        Ok(
+            match self.store.get(&table_keys::client(tenant, id)).await? {
+                Some(item) => Some((item.parse()?, item.version)),
+                None => None,
+            },
+        )
     }
 
     /// A client that exists (not deleted).
@@ -260,7 +262,7 @@ impl ClientService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Primary, keys::client(tenant, "").pk)
+                Query::partition(Index::Primary, table_keys::client(tenant, "").pk)
                     .limit(limit)
                     .after(cursor),
             )
@@ -293,7 +295,7 @@ impl ClientService {
         match self
             .store
             .put(
-                Item::new(keys::client(tenant, &id), to_json(&client)?),
+                Item::new(table_keys::client(tenant, &id), to_json(&client)?),
                 PutCondition::Absent,
             )
             .await
@@ -369,7 +371,7 @@ impl ClientService {
         pending: PendingChange,
     ) -> Result<()> {
         let after = &pending.change.after;
-        let item = Item::new(keys::client(tenant, &after.id), to_json(after)?);
+        let item = Item::new(table_keys::client(tenant, &after.id), to_json(after)?);
         match self.store.put(item, pending.condition).await {
             Ok(_) => Ok(()),
             Err(StoreError::AlreadyExists | StoreError::VersionConflict) => {
@@ -400,7 +402,7 @@ impl ClientService {
                 return Ok(None);
             }
             after.updated_at = now;
-            let item = Item::new(keys::client(tenant, id), to_json(&after)?);
+            let item = Item::new(table_keys::client(tenant, id), to_json(&after)?);
             match self.store.put(item, condition).await {
                 Ok(_) => return Ok(Some(ClientChange { before, after })),
                 Err(StoreError::AlreadyExists | StoreError::VersionConflict) => continue,

@@ -9,9 +9,9 @@ pub mod clients;
 pub mod condition;
 pub mod definition;
 pub mod engine;
+pub mod follow_ups;
 pub mod messages;
 pub mod program;
-pub mod records;
 pub mod run;
 pub mod run_status;
 pub mod service;
@@ -22,5 +22,5 @@ pub mod triggers;
 
 pub use clients::{Client, ClientService};
 pub use engine::{WorkflowEngine, WorkflowSettings};
-pub use records::{Record, RecordKind, RecordService};
+pub use follow_ups::{Record, RecordKind, RecordService};
 pub use service::{Workflow, WorkflowService};

@@ -14,7 +14,7 @@ use crate::json::to_json;
 use crate::ports::{Item, WriteOp};
 use crate::tenancy::Role;
 use crate::tenancy::audit::Actor;
-use crate::{Error, Result, keys};
+use crate::{Error, Result, table_keys};
 
 /// How long a running run may go without a write before the tick takes it up again (its
 /// worker is presumed gone).
@@ -192,18 +192,24 @@ impl WorkflowRun {
         }
         let day = self.started_at.format("%Y-%m-%d").to_string();
         Some(WriteOp::Add {
-            key: keys::workflow_day_tally(tenant, &self.workflow_id, &day),
+            key: table_keys::workflow_day_tally(tenant, &self.workflow_id, &day),
             deltas,
         })
     }
 
     pub fn to_item(&self, tenant: &str) -> Result<Item> {
         let list_sort = format!("{}#{}", self.started_at.timestamp_millis(), self.run_id);
-        let item = Item::new(keys::workflow_run(tenant, &self.run_id), to_json(self)?).with_gsi1(
-            keys::workflow_run_list(tenant, &self.workflow_id, &list_sort),
-        );
+        let item = Item::new(
+            table_keys::workflow_run(tenant, &self.run_id),
+            to_json(self)?,
+        )
+        .with_gsi1(table_keys::workflow_run_list(
+            tenant,
+            &self.workflow_id,
+            &list_sort,
+        ));
         Ok(match self.due_at() {
-            Some(due) => item.with_gsi2(keys::workflow_runs_due(
+            Some(due) => item.with_gsi2(table_keys::workflow_runs_due(
                 tenant,
                 status_word(self.status),
                 &due_sort(due, &self.run_id),
@@ -279,8 +285,11 @@ pub struct Approval {
 impl Approval {
     pub fn to_item(&self, tenant: &str) -> Result<Item> {
         let sort = format!("{}#{}", self.requested_at.timestamp_millis(), self.id);
-        Ok(Item::new(keys::approval(tenant, &self.id), to_json(self)?)
-            .with_gsi1(keys::approval_list(tenant, self.status.as_str(), &sort)))
+        Ok(
+            Item::new(table_keys::approval(tenant, &self.id), to_json(self)?).with_gsi1(
+                table_keys::approval_list(tenant, self.status.as_str(), &sort),
+            ),
+        )
     }
 }
 

@@ -16,7 +16,7 @@ use crate::ports::{
 };
 use crate::tenancy::Role;
 use crate::tenancy::audit::{self, Actor};
-use crate::{Clock, Error, Result, ids, keys};
+use crate::{Clock, Error, Result, ids, table_keys};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Workflow {
@@ -57,14 +57,14 @@ fn checked(body: &Value, egress: &EgressPolicy) -> Result<Checked> {
 
 fn head_item(tenant: &str, workflow: &Workflow) -> Result<Item> {
     Ok(Item::new(
-        keys::workflow(tenant, &workflow.id),
+        table_keys::workflow(tenant, &workflow.id),
         to_json(workflow)?,
     ))
 }
 
 fn version_item(tenant: &str, workflow: &Workflow) -> Result<Item> {
     Ok(Item::new(
-        keys::workflow_version(tenant, &workflow.id, workflow.version),
+        table_keys::workflow_version(tenant, &workflow.id, workflow.version),
         to_json(workflow)?,
     ))
 }
@@ -123,7 +123,7 @@ impl WorkflowService {
         }
         let item = self
             .store
-            .get(&keys::workflow(tenant, id))
+            .get(&table_keys::workflow(tenant, id))
             .await?
             .ok_or_else(|| Error::NotFound("workflow".into()))?;
         Ok((item.parse()?, item.version))
@@ -133,7 +133,7 @@ impl WorkflowService {
     pub async fn version(&self, tenant: &str, id: &str, version: u32) -> Result<Workflow> {
         let item = self
             .store
-            .get(&keys::workflow_version(tenant, id, version))
+            .get(&table_keys::workflow_version(tenant, id, version))
             .await?
             .ok_or_else(|| Error::NotFound("workflow version".into()))?;
         Ok(item.parse()?)
@@ -148,7 +148,7 @@ impl WorkflowService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Primary, keys::workflow(tenant, "").pk)
+                Query::partition(Index::Primary, table_keys::workflow(tenant, "").pk)
                     .limit(limit)
                     .after(cursor),
             )
@@ -241,7 +241,7 @@ impl WorkflowService {
             .store
             .transact(vec![
                 WriteOp::Delete {
-                    key: keys::workflow(tenant, id),
+                    key: table_keys::workflow(tenant, id),
                     condition: DeleteCondition::VersionEquals(version),
                 },
                 audit::record(tenant, actor, "workflow.delete", id, now),

@@ -16,7 +16,7 @@ use super::service::Workflow;
 use super::triggers::{Occurrence, all_hold};
 use crate::json::to_json;
 use crate::ports::{DeleteCondition, Index, Item, PutCondition, Query, StoreError};
-use crate::{Result, keys};
+use crate::{Result, table_keys};
 
 /// A schedule slot missed by more than this (Vigil was down) is not fired late.
 const SCHEDULE_CATCH_UP: Duration = Duration::hours(1);
@@ -224,7 +224,7 @@ impl WorkflowEngine {
         else {
             return Ok(0);
         };
-        let key = keys::workflow_schedule_mark(tenant, &workflow.id);
+        let key = table_keys::workflow_schedule_mark(tenant, &workflow.id);
         let stored = self.store().get(&key).await?;
         let (last, condition) = match &stored {
             Some(item) => (
@@ -291,7 +291,7 @@ impl WorkflowEngine {
         clients: &[Client],
         now: DateTime<Utc>,
     ) -> Result<usize> {
-        let latch_partition = keys::workflow_latch(tenant, &workflow.id, "").pk;
+        let latch_partition = table_keys::workflow_latch(tenant, &workflow.id, "").pk;
         let mut latched = BTreeSet::new();
         let mut cursor = None;
         for _ in 0..crate::ports::store::MAX_PAGES_PER_LIST {
@@ -313,7 +313,7 @@ impl WorkflowEngine {
         for client in clients {
             let holds = all_hold(&workflow.spec.triggers, &Occurrence::Tick { client, now });
             let was = latched.contains(&client.id);
-            let latch = keys::workflow_latch(tenant, &workflow.id, &client.id);
+            let latch = table_keys::workflow_latch(tenant, &workflow.id, &client.id);
             if holds && !was {
                 let fire = TriggerFire {
                     data: state_trigger_data(&workflow.spec.triggers, client, now),

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::ingest::IngestOutcome;
-use vigil_core::ingest::runs::{RunBatchOutcome, RunsAccepted};
+use vigil_core::ingest::automation_runs::{RunBatchOutcome, RunsAccepted};
 
 /// What `POST /hooks/{tenant}/runs` answers with 200: a duplicate single run's outcome, or a
 /// batch's outcomes (documents the answer; never built).
@@ -26,8 +26,8 @@ enum RunsAnswer {
 use crate::error::ApiError;
 use crate::extract::RawBody;
 use crate::state::IngestState;
-use vigil_core::runs::RunOutcome;
-use vigil_core::signature::SignedHeaders;
+use vigil_core::automation_runs::RunOutcome;
+use vigil_core::standard_webhooks::SignedHeaders;
 use vigil_core::tenancy::auth::HookCredentials;
 
 /// The ingest routes with their OpenAPI description.
@@ -188,7 +188,7 @@ pub async fn post_stripe_event(
     path = "/hooks/{tenant}/runs",
     tag = "ingest",
     params(("tenant" = String, Path, description = "Tenant id")),
-    request_body(content = vigil_core::runs::input::PostedRuns, content_type = "application/json",
+    request_body(content = vigil_core::automation_runs::input::PostedRuns, content_type = "application/json",
         description = "One run (`run_id` and `scenario_id` required; fields Vigil does not read are kept in `extra`), or a batch of up to 100."),
     security(("ingest_token" = []), ()),
     responses(
@@ -213,7 +213,7 @@ pub async fn post_runs(
     let accepted = hooks
         .ingest
         .accept_runs(
-            &hooks.runs,
+            &hooks.automation_runs,
             &tenant,
             hook_credentials(&headers),
             &body,

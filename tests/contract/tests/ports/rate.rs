@@ -5,9 +5,9 @@ use std::num::NonZeroU32;
 
 use chrono::{DateTime, Duration, Utc};
 use vigil_contract::Backend;
-use vigil_core::keys;
 use vigil_core::ports::RequestCounts;
 use vigil_core::rate::{Admission, Rate, SharedBucket};
+use vigil_core::table_keys;
 
 vigil_contract::contract!(
     two_processes_share_one_budget_and_refill_together,
@@ -27,7 +27,7 @@ fn bucket(b: &Backend) -> SharedBucket {
     SharedBucket::new(
         b.ports.store.clone(),
         Rate::per_second(nz(100), nz(20)),
-        keys::ingest_rate,
+        table_keys::ingest_rate,
     )
 }
 

@@ -14,7 +14,7 @@ use crate::delivery::retry::{SendOutcome, classify_email, classify_http};
 use crate::delivery::{email, slack, webhook};
 use crate::json::to_json;
 use crate::ports::{HttpPost, Item, PutCondition, StoreError};
-use crate::{Result, keys};
+use crate::{Result, table_keys};
 
 impl Dispatcher {
     pub(super) async fn deliver_to_channel(
@@ -34,7 +34,7 @@ impl Dispatcher {
             Some((_, version)) => PutCondition::VersionEquals(*version),
             None => PutCondition::Absent,
         };
-        let key = keys::delivery(&n.tenant_id, &n.id, &channel.name);
+        let key = table_keys::delivery(&n.tenant_id, &n.id, &channel.name);
         let claimed_version = match self
             .parts
             .store
@@ -107,7 +107,7 @@ impl Dispatcher {
             .parts
             .store
             .add(
-                &keys::email_quota(&n.tenant_id, &channel.name, &day.to_string()),
+                &table_keys::email_quota(&n.tenant_id, &channel.name, &day.to_string()),
                 &BTreeMap::from([("sends".to_owned(), 1)]),
             )
             .await?;
@@ -145,7 +145,7 @@ impl Dispatcher {
             Some((_, version)) => PutCondition::VersionEquals(*version),
             None => PutCondition::Absent,
         };
-        let key = keys::delivery(&n.tenant_id, &n.id, INBOX);
+        let key = table_keys::delivery(&n.tenant_id, &n.id, INBOX);
         match self
             .parts
             .store

@@ -15,7 +15,7 @@ use crate::workflows::run::{
     status_word,
 };
 use crate::workflows::run_status::RunStatus;
-use crate::{Error, Result, ids, keys};
+use crate::{Error, Result, ids, table_keys};
 
 /// A decision on an approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +177,7 @@ impl WorkflowEngine {
         let Some(item) = self
             .parts
             .store
-            .get(&keys::approval(tenant, &pending.id))
+            .get(&table_keys::approval(tenant, &pending.id))
             .await?
         else {
             return Err(Error::Internal(format!(
@@ -291,7 +291,7 @@ impl WorkflowEngine {
             .query(
                 Query::partition(
                     Index::Gsi1,
-                    keys::approval_list(tenant, status.as_str(), "").pk,
+                    table_keys::approval_list(tenant, status.as_str(), "").pk,
                 )
                 .limit(limit)
                 .after(cursor),

@@ -14,7 +14,7 @@ use crate::tenancy::audit::Actor;
 use crate::workflows::messages::Cause;
 use crate::workflows::run::reasons;
 use crate::workflows::service::Workflow;
-use crate::{Error, Result, keys};
+use crate::{Error, Result, table_keys};
 
 /// What the dedupe guard says of a trigger.
 pub(super) enum GuardCheck {
@@ -43,7 +43,7 @@ impl WorkflowEngine {
         run_id: &str,
         at: DateTime<Utc>,
     ) -> Result<GuardCheck> {
-        let key = keys::workflow_guard(tenant, &workflow.id, subject);
+        let key = table_keys::workflow_guard(tenant, &workflow.id, subject);
         let window = Duration::minutes(i64::from(workflow.spec.dedupe_minutes));
         Ok(match self.parts.store.get(&key).await? {
             Some(item) => {
@@ -76,7 +76,7 @@ impl WorkflowEngine {
             started_at: at,
         };
         let item = Item::new(
-            keys::workflow_guard(tenant, &workflow.id, subject),
+            table_keys::workflow_guard(tenant, &workflow.id, subject),
             to_json(&guard)?,
         )
         .with_expiry((at + window + Duration::hours(1)).timestamp());
@@ -98,7 +98,7 @@ impl WorkflowEngine {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let hour = now.format("%Y-%m-%dT%H").to_string();
-        let key = keys::workflow_loop_count(tenant, &workflow.id, subject, &hour);
+        let key = table_keys::workflow_loop_count(tenant, &workflow.id, subject, &hour);
         let counters = self
             .parts
             .store

@@ -34,7 +34,7 @@ use crate::cache::TtlCache;
 use crate::delivery::outbox::OutboxService;
 use crate::ports::{ItemStore, PutCondition, Queue, Scheduler};
 use crate::rate::{Rate, SharedBucket};
-use crate::{Clock, Result, keys};
+use crate::{Clock, Result, table_keys};
 
 /// Tries of a step that fails for a transient reason before the run halts there.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -133,7 +133,7 @@ impl WorkflowEngine {
             run_rate: SharedBucket::new(
                 store.clone(),
                 Rate::per_minute(parts.settings.runs_per_minute),
-                keys::workflow_rate,
+                table_keys::workflow_rate,
             ),
             parts,
         }

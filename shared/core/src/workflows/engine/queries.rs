@@ -6,7 +6,7 @@ use super::WorkflowEngine;
 use crate::ports::{Cursor, Index, Query, SortKey};
 use crate::workflows::run::WorkflowRun;
 use crate::workflows::run_status::RunStatus;
-use crate::{Error, Result, ids, keys};
+use crate::{Error, Result, ids, table_keys};
 
 impl WorkflowEngine {
     pub(super) async fn read_run(
@@ -21,7 +21,7 @@ impl WorkflowEngine {
             match self
                 .parts
                 .store
-                .get(&keys::workflow_run(tenant, run_id))
+                .get(&table_keys::workflow_run(tenant, run_id))
                 .await?
             {
                 Some(item) => Some((item.parse()?, item.version)),
@@ -47,7 +47,7 @@ impl WorkflowEngine {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<WorkflowRun>, Option<Cursor>)> {
-        let partition = keys::workflow_run_list(tenant, workflow_id, "").pk;
+        let partition = table_keys::workflow_run_list(tenant, workflow_id, "").pk;
         let sort = match since {
             Some(t) => SortKey::GreaterOrEqual(t.timestamp_millis().to_string()),
             None => SortKey::All,

@@ -9,7 +9,7 @@ use crate::ports::{Index, Query, Schedule, ScheduleExpression, ScheduleTarget, S
 use crate::workflows::messages::RunMessage;
 use crate::workflows::run::{WorkflowRun, due_sort, status_word};
 use crate::workflows::run_status::RunStatus;
-use crate::{Result, keys};
+use crate::{Result, table_keys};
 
 impl WorkflowEngine {
     /// Makes sure a waiting run is looked at when `due`: a queue delay up to 15 minutes, a
@@ -73,7 +73,7 @@ impl WorkflowEngine {
         status: RunStatus,
         until: Option<DateTime<Utc>>,
     ) -> Result<Vec<(WorkflowRun, u64)>> {
-        let partition = keys::workflow_runs_due(tenant, status_word(status), "").pk;
+        let partition = table_keys::workflow_runs_due(tenant, status_word(status), "").pk;
         let sort = match until {
             Some(t) => SortKey::LessOrEqual(due_sort(t, "~")),
             None => SortKey::All,

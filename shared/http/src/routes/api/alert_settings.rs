@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use vigil_core::automation_runs::RunSettings;
 use vigil_core::delivery::Notification;
-use vigil_core::runs::RunSettings;
 use vigil_core::severity::Severity;
 
 use super::actor;
@@ -28,7 +28,7 @@ async fn get_settings(
     State(api): State<ApiState>,
     Caller(caller): Caller,
 ) -> Result<Json<RunSettings>, ApiError> {
-    Ok(Json(api.runs.settings(&caller.tenant_id).await?))
+    Ok(Json(api.automation_runs.settings(&caller.tenant_id).await?))
 }
 
 /// Replace the alert settings (admin; audited). Fields left out take their defaults.
@@ -42,7 +42,7 @@ async fn put_settings(
     ApiJson(settings): ApiJson<RunSettings>,
 ) -> Result<Json<RunSettings>, ApiError> {
     let saved = api
-        .runs
+        .automation_runs
         .set_settings(&caller.tenant_id, settings, &actor(&caller))
         .await?;
     Ok(Json(saved))

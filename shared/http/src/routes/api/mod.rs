@@ -8,10 +8,10 @@ mod clients;
 mod dead_letters;
 mod domain_events;
 mod events;
+mod follow_ups;
 mod health;
 mod inbox;
 mod keys;
-mod records;
 mod reports;
 mod routing;
 mod rules;
@@ -48,7 +48,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .merge(workflows::router())
         .merge(workflow_runs::router())
         .merge(clients::router())
-        .merge(records::router())
+        .merge(follow_ups::router())
 }
 
 /// The audit actor of an API caller.

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigil_core::runs::metrics::ScenarioMetrics;
-use vigil_core::runs::{Run, RunFilter, RunStatus, Scenario};
+use vigil_core::automation_runs::metrics::ScenarioMetrics;
+use vigil_core::automation_runs::{Run, RunFilter, RunStatus, Scenario};
 use vigil_core::severity::Severity;
 
 use super::actor;
@@ -66,7 +66,7 @@ async fn list_runs(
         until: query.until,
     };
     let (items, next) = api
-        .runs
+        .automation_runs
         .list(&caller.tenant_id, &filter, limit, cursor)
         .await?;
     Ok(Json(ListResponse::new(items, next)))
@@ -82,7 +82,9 @@ async fn get_run(
     Caller(caller): Caller,
     Path(run_id): Path<String>,
 ) -> Result<Json<Run>, ApiError> {
-    Ok(Json(api.runs.get(&caller.tenant_id, &run_id).await?))
+    Ok(Json(
+        api.automation_runs.get(&caller.tenant_id, &run_id).await?,
+    ))
 }
 
 /// Scenarios, created on their first run, with their baselines.
@@ -95,7 +97,7 @@ async fn list_scenarios(
 ) -> Result<Json<ListResponse<Scenario>>, ApiError> {
     let (limit, cursor) = page.resolve()?;
     let (items, next) = api
-        .runs
+        .automation_runs
         .list_scenarios(&caller.tenant_id, limit, cursor)
         .await?;
     Ok(Json(ListResponse::new(items, next)))
@@ -109,7 +111,12 @@ async fn get_scenario(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Scenario>, ApiError> {
-    Ok(Json(api.runs.get_scenario(&caller.tenant_id, &id).await?.0))
+    Ok(Json(
+        api.automation_runs
+            .get_scenario(&caller.tenant_id, &id)
+            .await?
+            .0,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -132,7 +139,7 @@ async fn set_baseline(
     ApiJson(body): ApiJson<BaselineUpdate>,
 ) -> Result<Json<Scenario>, ApiError> {
     Ok(Json(
-        api.runs
+        api.automation_runs
             .set_baseline(
                 &caller.tenant_id,
                 &id,
@@ -164,7 +171,11 @@ async fn scenario_metrics(
     ApiQuery(window): ApiQuery<WindowQuery>,
 ) -> Result<Json<ScenarioMetrics>, ApiError> {
     let hours = window.hours.unwrap_or(24);
-    Ok(Json(api.runs.metrics(&caller.tenant_id, &id, hours).await?))
+    Ok(Json(
+        api.automation_runs
+            .metrics(&caller.tenant_id, &id, hours)
+            .await?,
+    ))
 }
 
 /// Failed runs of a scenario over the last `hours`, newest first.
@@ -179,6 +190,9 @@ async fn scenario_failures(
     ApiQuery(window): ApiQuery<WindowQuery>,
 ) -> Result<Json<ListResponse<Run>>, ApiError> {
     let hours = window.hours.unwrap_or(24);
-    let runs = api.runs.failures(&caller.tenant_id, &id, hours).await?;
+    let runs = api
+        .automation_runs
+        .failures(&caller.tenant_id, &id, hours)
+        .await?;
     Ok(Json(ListResponse::new(runs, None)))
 }

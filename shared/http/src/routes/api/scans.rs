@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigil_core::runs::scans::Scan;
-use vigil_core::runs::schedule::{ScanSchedule, ScanScheduleInput};
+use vigil_core::automation_runs::scans::Scan;
+use vigil_core::automation_runs::schedule::{ScanSchedule, ScanScheduleInput};
 
 use super::actor;
 
@@ -28,7 +28,12 @@ async fn get_schedule(
     State(api): State<ApiState>,
     Caller(caller): Caller,
 ) -> Result<Json<ScanSchedule>, ApiError> {
-    Ok(Json(api.runs.scan_schedule(&caller.tenant_id).await?.0))
+    Ok(Json(
+        api.automation_runs
+            .scan_schedule(&caller.tenant_id)
+            .await?
+            .0,
+    ))
 }
 
 /// Create or replace the scan schedule (admin; audited). `next_scan_at` is computed in the
@@ -43,7 +48,7 @@ async fn put_schedule(
     ApiJson(input): ApiJson<ScanScheduleInput>,
 ) -> Result<Json<ScanSchedule>, ApiError> {
     Ok(Json(
-        api.runs
+        api.automation_runs
             .set_scan_schedule(&caller.tenant_id, input, &actor(&caller))
             .await?,
     ))
@@ -56,7 +61,7 @@ async fn delete_schedule(
     State(api): State<ApiState>,
     AdminCaller(caller): AdminCaller,
 ) -> Result<StatusCode, ApiError> {
-    api.runs
+    api.automation_runs
         .delete_scan_schedule(&caller.tenant_id, &actor(&caller))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -69,7 +74,7 @@ async fn run_now(
     State(api): State<ApiState>,
     OperatorCaller(caller): OperatorCaller,
 ) -> Result<(StatusCode, Json<Scan>), ApiError> {
-    let scan = api.runs.scan_now(&caller.tenant_id).await?;
+    let scan = api.automation_runs.scan_now(&caller.tenant_id).await?;
     Ok((StatusCode::CREATED, Json(scan)))
 }
 
@@ -83,7 +88,7 @@ async fn list_scans(
 ) -> Result<Json<ListResponse<Scan>>, ApiError> {
     let (limit, cursor) = page.resolve()?;
     let (items, next) = api
-        .runs
+        .automation_runs
         .list_scans(&caller.tenant_id, limit, cursor)
         .await?;
     Ok(Json(ListResponse::new(items, next)))

@@ -20,7 +20,7 @@ use crate::ports::{
 use crate::severity::Severity;
 use crate::tenancy::TenantFailure;
 use crate::tenancy::audit::{self, Actor};
-use crate::{Error, Result, keys};
+use crate::{Error, Result, table_keys};
 
 /// The rule name of anomalies opened for scenarios scoring below [`ALERT_BELOW`].
 pub const SCAN_HEALTH_RULE: &str = "scan_health";
@@ -192,9 +192,9 @@ fn scan_sort(at: DateTime<Utc>, id: &str) -> String {
 }
 
 fn schedule_item(tenant: &str, schedule: &ScanSchedule) -> Result<Item> {
-    let item = Item::new(keys::scan_schedule(tenant), to_json(schedule)?);
+    let item = Item::new(table_keys::scan_schedule(tenant), to_json(schedule)?);
     Ok(match schedule.next_scan_at {
-        Some(next) => item.with_gsi1(keys::scan_due(&scan_sort(next, tenant))),
+        Some(next) => item.with_gsi1(table_keys::scan_due(&scan_sort(next, tenant))),
         None => item,
     })
 }
@@ -203,7 +203,7 @@ impl RunService {
     pub async fn scan_schedule(&self, tenant: &str) -> Result<(ScanSchedule, u64)> {
         let item = self
             .store
-            .get(&keys::scan_schedule(tenant))
+            .get(&table_keys::scan_schedule(tenant))
             .await?
             .ok_or_else(|| Error::NotFound("scan schedule".into()))?;
         Ok((item.parse()?, item.version))
@@ -248,7 +248,7 @@ impl RunService {
             .store
             .transact(vec![
                 WriteOp::Delete {
-                    key: keys::scan_schedule(tenant),
+                    key: table_keys::scan_schedule(tenant),
                     condition: DeleteCondition::Exists,
                 },
                 audit::record(tenant, actor, "scan_schedule.delete", "scan-schedule", now),
@@ -278,7 +278,7 @@ impl RunService {
     /// A tick that was missed for a while scans once, not once per missed slot.
     pub async fn run_due_scans(&self) -> Result<DueScansReport> {
         let now = self.clock.now();
-        let query = Query::partition(Index::Gsi1, keys::SCANS_DUE_PARTITION)
+        let query = Query::partition(Index::Gsi1, table_keys::SCANS_DUE_PARTITION)
             .sort(SortKey::LessOrEqual(format!("{}~", scan_sort(now, ""))))
             .limit(100);
         let mut report = DueScansReport::default();
@@ -402,13 +402,16 @@ impl RunService {
             results_truncated: scanned > MAX_STORED_RESULTS,
             results: results.into_iter().take(MAX_STORED_RESULTS).collect(),
         };
-        let item = Item::new(keys::scan(tenant, &scan_sort(at, &id)), to_json(&scan)?);
+        let item = Item::new(
+            table_keys::scan(tenant, &scan_sort(at, &id)),
+            to_json(&scan)?,
+        );
         let scan = match self.store.put(item, PutCondition::Absent).await {
             Ok(_) => scan,
             Err(StoreError::AlreadyExists) => {
                 let stored = self
                     .store
-                    .get(&keys::scan(tenant, &scan_sort(at, &id)))
+                    .get(&table_keys::scan(tenant, &scan_sort(at, &id)))
                     .await?;
                 stored
                     .ok_or_else(|| Error::Internal("scan vanished".into()))?
@@ -430,7 +433,7 @@ impl RunService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Primary, keys::scan(tenant, "").pk)
+                Query::partition(Index::Primary, table_keys::scan(tenant, "").pk)
                     .descending()
                     .limit(limit)
                     .after(cursor),
@@ -482,7 +485,7 @@ impl RunService {
         let first = hour_of(at - Duration::days(LOOKBACK_DAYS));
         let query = Query::partition(
             Index::Primary,
-            keys::scenario_hour(tenant, &scenario.id, "").pk,
+            table_keys::scenario_hour(tenant, &scenario.id, "").pk,
         )
         .sort(SortKey::Between(first, hour_of(at)))
         .limit(crate::ports::store::MAX_PAGE);

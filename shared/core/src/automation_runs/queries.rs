@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{Run, RunService, RunStatus, Scenario, input, time_sort};
 use crate::ports::{Cursor, Index, Item, Query, SortKey, query_filtered};
 use crate::severity::Severity;
-use crate::{Error, Result, keys};
+use crate::{Error, Result, table_keys};
 
 /// Filters of `GET /api/v1/runs`.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +24,7 @@ impl RunService {
         }
         let item = self
             .store
-            .get(&keys::run(tenant, run_id))
+            .get(&table_keys::run(tenant, run_id))
             .await?
             .ok_or_else(|| Error::NotFound("run".into()))?;
         Ok(item.parse()?)
@@ -39,8 +39,8 @@ impl RunService {
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Run>, Option<Cursor>)> {
         let partition = match &filter.scenario {
-            Some(scenario) => keys::scenario_run_list(tenant, scenario, "").pk,
-            None => keys::run_list(tenant, "").pk,
+            Some(scenario) => table_keys::scenario_run_list(tenant, scenario, "").pk,
+            None => table_keys::run_list(tenant, "").pk,
         };
         let index = if filter.scenario.is_some() {
             Index::Gsi2
@@ -70,7 +70,7 @@ impl RunService {
     ) -> Result<Vec<Run>> {
         let query = Query::partition(
             Index::Gsi2,
-            keys::scenario_run_list(tenant, scenario, "").pk,
+            table_keys::scenario_run_list(tenant, scenario, "").pk,
         )
         .sort(time_range(Some(since), None))
         .limit(crate::ports::store::MAX_PAGE);
@@ -100,7 +100,7 @@ impl RunService {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<Run>> {
-        let query = Query::partition(Index::Gsi1, keys::run_list(tenant, "").pk)
+        let query = Query::partition(Index::Gsi1, table_keys::run_list(tenant, "").pk)
             .sort(SortKey::Between(time_sort(start), time_sort(end)))
             .limit(crate::ports::store::MAX_PAGE);
         self.collect_runs(query).await
@@ -110,10 +110,12 @@ impl RunService {
         if !input::valid_id(id) {
             return Ok(None);
         }
-        Ok(match self.store.get(&keys::scenario(tenant, id)).await? {
-            Some(item) => Some(item.parse()?),
-            None => None,
-        })
+        Ok(
+            match self.store.get(&table_keys::scenario(tenant, id)).await? {
+                Some(item) => Some(item.parse()?),
+                None => None,
+            },
+        )
     }
 
     pub async fn get_scenario(&self, tenant: &str, id: &str) -> Result<(Scenario, u64)> {
@@ -122,7 +124,7 @@ impl RunService {
         }
         let item = self
             .store
-            .get(&keys::scenario(tenant, id))
+            .get(&table_keys::scenario(tenant, id))
             .await?
             .ok_or_else(|| Error::NotFound("scenario".into()))?;
         Ok((item.parse()?, item.version))
@@ -137,7 +139,7 @@ impl RunService {
         let page = self
             .store
             .query(
-                Query::partition(Index::Primary, keys::scenarios_partition(tenant))
+                Query::partition(Index::Primary, table_keys::scenarios_partition(tenant))
                     .limit(limit)
                     .after(cursor),
             )

@@ -11,7 +11,7 @@ use crate::ports::{
     Cursor, Index, Item, ItemStore, PutCondition, Query, StoreError, query_filtered,
 };
 use crate::workflows::definition::is_blank;
-use crate::{Clock, Error, Result, ids, keys};
+use crate::{Clock, Error, Result, ids, table_keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -215,7 +215,7 @@ fn check(kind: RecordKind, record: &Record) -> Result<()> {
     if record
         .client_id
         .as_deref()
-        .is_some_and(|c| !crate::runs::input::valid_id(c))
+        .is_some_and(|c| !crate::automation_runs::input::valid_id(c))
     {
         return Err(Error::invalid(
             "invalid_field",
@@ -255,12 +255,12 @@ fn apply(record: &mut Record, fields: RecordFields) {
 fn item(tenant: &str, record: &Record) -> Result<Item> {
     let sort = format!("{}#{}", record.created_at.timestamp_millis(), record.id);
     let item = Item::new(
-        keys::record(tenant, record.kind.as_str(), &record.id),
+        table_keys::record(tenant, record.kind.as_str(), &record.id),
         to_json(record)?,
     )
-    .with_gsi1(keys::record_list(tenant, record.kind.as_str(), &sort));
+    .with_gsi1(table_keys::record_list(tenant, record.kind.as_str(), &sort));
     Ok(match &record.client_id {
-        Some(client) => item.with_gsi2(keys::client_records(
+        Some(client) => item.with_gsi2(table_keys::client_records(
             tenant,
             record.kind.as_str(),
             client,
@@ -362,7 +362,7 @@ impl RecordService {
         }
         let found = self
             .store
-            .get(&keys::record(tenant, kind.as_str(), id))
+            .get(&table_keys::record(tenant, kind.as_str(), id))
             .await?;
         let item = found.ok_or_else(not_found)?;
         Ok((item.parse()?, item.version))
@@ -381,9 +381,12 @@ impl RecordService {
         let query = match client_id {
             Some(client) => Query::partition(
                 Index::Gsi2,
-                keys::client_records(tenant, kind.as_str(), client, "").pk,
+                table_keys::client_records(tenant, kind.as_str(), client, "").pk,
             ),
-            None => Query::partition(Index::Gsi1, keys::record_list(tenant, kind.as_str(), "").pk),
+            None => Query::partition(
+                Index::Gsi1,
+                table_keys::record_list(tenant, kind.as_str(), "").pk,
+            ),
         }
         .descending();
         let keep = |r: &Record| status.is_none_or(|s| r.status == s);

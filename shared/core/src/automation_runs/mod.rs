@@ -37,7 +37,7 @@ use crate::json::to_json;
 use crate::ports::{Item, ItemStore, PutCondition, StoreError, WriteOp};
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::{Clock, Error, Result, keys};
+use crate::{Clock, Error, Result, table_keys};
 
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
@@ -217,15 +217,21 @@ fn time_sort(at: DateTime<Utc>) -> String {
 
 fn run_item(tenant: &str, run: &Run, expires_at: DateTime<Utc>) -> Result<Item> {
     let sort = run_sort(run);
-    Ok(Item::new(keys::run(tenant, &run.run_id), to_json(run)?)
-        .with_gsi1(keys::run_list(tenant, &sort))
-        .with_gsi2(keys::scenario_run_list(tenant, &run.scenario_id, &sort))
-        .with_expiry(expires_at.timestamp()))
+    Ok(
+        Item::new(table_keys::run(tenant, &run.run_id), to_json(run)?)
+            .with_gsi1(table_keys::run_list(tenant, &sort))
+            .with_gsi2(table_keys::scenario_run_list(
+                tenant,
+                &run.scenario_id,
+                &sort,
+            ))
+            .with_expiry(expires_at.timestamp()),
+    )
 }
 
 fn scenario_item(tenant: &str, scenario: &Scenario) -> Result<Item> {
     Ok(Item::new(
-        keys::scenario(tenant, &scenario.id),
+        table_keys::scenario(tenant, &scenario.id),
         to_json(scenario)?,
     ))
 }
@@ -315,7 +321,7 @@ impl RunService {
     }
 
     pub async fn settings(&self, tenant: &str) -> Result<RunSettings> {
-        match self.store.get(&keys::run_settings(tenant)).await? {
+        match self.store.get(&table_keys::run_settings(tenant)).await? {
             Some(item) => Ok(item.parse()?),
             None => Ok(RunSettings::default()),
         }
@@ -441,7 +447,7 @@ impl RunService {
                 condition: PutCondition::Absent,
             },
             WriteOp::Add {
-                key: keys::scenario_hour(tenant, &run.scenario_id, &hour_of(timestamp)),
+                key: table_keys::scenario_hour(tenant, &run.scenario_id, &hour_of(timestamp)),
                 deltas: hour_deltas(&run),
             },
         ];

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::IngestService;
-use crate::runs::{MAX_BATCH, RunInput, RunOutcome, RunService};
+use crate::automation_runs::{MAX_BATCH, RunInput, RunOutcome, RunService};
 use crate::tenancy::auth::HookCredentials;
 use crate::{Error, Result};
 

@@ -16,7 +16,7 @@ use crate::json::to_json;
 use crate::ports::{Index, Item, PutCondition, Query, SortKey, WriteOp};
 use crate::severity::Severity;
 use crate::tenancy::audit::{self, Actor};
-use crate::{Error, Result, keys};
+use crate::{Error, Result, table_keys};
 
 /// The rule name of anomalies opened when a scenario fails too often.
 pub const FAILURE_THRESHOLD_RULE: &str = "failure_threshold";
@@ -337,7 +337,7 @@ impl RunService {
         self.store
             .transact(vec![
                 WriteOp::Put {
-                    item: Item::new(keys::run_settings(tenant), to_json(&settings)?),
+                    item: Item::new(table_keys::run_settings(tenant), to_json(&settings)?),
                     condition: PutCondition::None,
                 },
                 audit::record(
@@ -444,9 +444,12 @@ impl RunService {
     ) -> Result<WindowCounts> {
         let first = super::hour_of(at - Duration::hours(i64::from(hours) - 1));
         let last = super::hour_of(at);
-        let query = Query::partition(Index::Primary, keys::scenario_hour(tenant, scenario, "").pk)
-            .sort(SortKey::Between(first, last))
-            .limit(crate::ports::store::MAX_PAGE);
+        let query = Query::partition(
+            Index::Primary,
+            table_keys::scenario_hour(tenant, scenario, "").pk,
+        )
+        .sort(SortKey::Between(first, last))
+        .limit(crate::ports::store::MAX_PAGE);
         let mut counts = WindowCounts::default();
         let mut cursor = None;
         loop {
@@ -476,7 +479,7 @@ impl RunService {
             .query(
                 Query::partition(
                     Index::Gsi2,
-                    keys::scenario_run_list(tenant, scenario, "").pk,
+                    table_keys::scenario_run_list(tenant, scenario, "").pk,
                 )
                 .descending()
                 .limit(n),

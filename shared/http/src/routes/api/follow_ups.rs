@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use vigil_core::tenancy::Principal;
-use vigil_core::workflows::records::{NewRecord, RecordFields, RecordStatus};
+use vigil_core::workflows::follow_ups::{NewRecord, RecordFields, RecordStatus};
 use vigil_core::workflows::{Record, RecordKind};
 
 pub fn router() -> OpenApiRouter<ApiState> {
@@ -37,7 +37,7 @@ async fn list(
 ) -> Result<Json<ListResponse<Record>>, ApiError> {
     let (limit, cursor) = page.resolve()?;
     let (items, next) = api
-        .records
+        .follow_ups
         .list(
             &caller.tenant_id,
             kind,
@@ -57,7 +57,7 @@ async fn create(
     new: NewRecord,
 ) -> Result<(StatusCode, Json<Record>), ApiError> {
     let record = api
-        .records
+        .follow_ups
         .create(&caller.tenant_id, kind, new.into(), None)
         .await?;
     Ok((StatusCode::CREATED, Json(record)))
@@ -69,7 +69,9 @@ async fn get(
     kind: RecordKind,
     id: String,
 ) -> Result<Json<Record>, ApiError> {
-    Ok(Json(api.records.get(&caller.tenant_id, kind, &id).await?.0))
+    Ok(Json(
+        api.follow_ups.get(&caller.tenant_id, kind, &id).await?.0,
+    ))
 }
 
 async fn update(
@@ -80,7 +82,7 @@ async fn update(
     fields: RecordFields,
 ) -> Result<Json<Record>, ApiError> {
     Ok(Json(
-        api.records
+        api.follow_ups
             .update(&caller.tenant_id, kind, &id, fields)
             .await?,
     ))
@@ -97,7 +99,7 @@ macro_rules! record_routes {
             use utoipa_axum::router::OpenApiRouter;
             use utoipa_axum::routes;
             use vigil_core::workflows::Record;
-            use vigil_core::workflows::records::{NewRecord, RecordFields};
+            use vigil_core::workflows::follow_ups::{NewRecord, RecordFields};
             use crate::error::ApiError;
             use crate::extract::{ApiJson, ApiQuery, Caller, OperatorCaller};
             use crate::paging::{ListResponse, PageParams};
