@@ -16,6 +16,8 @@ mod db;
 mod instance;
 mod queue;
 mod scheduler;
+#[cfg(test)]
+mod schema_upgrade_tests;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +37,9 @@ pub use scheduler::SqliteScheduler;
 pub use store::SqliteStore;
 
 use db::Database;
+/// The schema version of the database this build writes (SQLite `user_version`); a data
+/// directory at a later one is refused at open.
+pub use db::SCHEMA_VERSION;
 use instance::ProcessInstance;
 use queue::DeadLetter;
 use scheduler::TargetQueue;
@@ -63,6 +68,20 @@ pub enum EmbeddedError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "data directory {data_dir} is at schema version {found}; this vigil knows up to {known}: use a newer vigil"
+    )]
+    SchemaTooNew {
+        data_dir: String,
+        found: usize,
+        known: usize,
+    },
+    #[error(
+        "data directory {data_dir} holds a database without a Vigil schema version: not opened, so nothing in it is changed"
+    )]
+    SchemaUnknown { data_dir: String },
+    #[error("cannot bring the database in {data_dir} to the current schema: {reason}")]
+    Migration { data_dir: String, reason: String },
     #[error("cannot start the database writer thread: {0}")]
     Spawn(std::io::Error),
     #[error("embedded store unavailable: {0}")]
