@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use vigil_core::ports::store::validate_put;
 use vigil_core::ports::{
     AnnounceError, Announced, Announcement, Announcer, Item, PutCondition, QueueRole, StoreError,
 };
 
 use crate::bus::{SqliteBus, routed_envelopes};
 use crate::queue::{SqliteQueue, check_message, insert_message};
-use crate::store::{SqliteStore, put_item, validate_item};
+use crate::store::{SqliteStore, put_item};
 
 pub struct SqliteAnnouncer {
     pub(crate) store: Arc<SqliteStore>,
@@ -65,7 +66,7 @@ impl Announcer for SqliteAnnouncer {
         condition: PutCondition,
         announcement: Announcement,
     ) -> Result<Announced, StoreError> {
-        validate_item(&item)?;
+        let version = validate_put(&item, condition)?;
         let role = match &announcement {
             Announcement::Bus(_) => None,
             Announcement::Queue { role, .. } => Some(*role),
@@ -82,7 +83,7 @@ impl Announcer for SqliteAnnouncer {
             .store
             .database()
             .write_fails_clean(move |conn| {
-                let version = put_item(conn, &item, condition)?;
+                let version = put_item(conn, &item, condition, version)?;
                 if let Some(Messages {
                     queue,
                     bodies,
