@@ -46,6 +46,7 @@ fn embedded_app_from(
         vigil_embedded::EmbeddedBackend::open(
             dir.path(),
             &vigil_core::deployment::ResourceNames::default(),
+            vigil_runtime::bus_routes(),
         )
         .expect("open"),
     );
@@ -61,6 +62,7 @@ pub fn memory_app_with(variable: (&str, &str)) -> (vigil_runtime::Backend, Arc<v
     let backend = vigil_runtime::Backend::Embedded(
         vigil_embedded::EmbeddedBackend::in_memory(
             &vigil_core::deployment::ResourceNames::default(),
+            vigil_runtime::bus_routes(),
         )
         .expect("open"),
     );

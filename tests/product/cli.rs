@@ -431,6 +431,7 @@ async fn dispatch_once_delivers_what_the_outbox_holds() {
     let backend = vigil_embedded::EmbeddedBackend::open(
         dir.path(),
         &vigil_core::deployment::ResourceNames::default(),
+        vigil_runtime::bus_routes(),
     )
     .unwrap();
     let config = vigil_runtime::Config::from_source(&[("VIGIL_LOG", "warn")]).unwrap();

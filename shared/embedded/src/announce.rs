@@ -10,7 +10,7 @@ use vigil_core::ports::{
     AnnounceError, Announced, Announcement, Announcer, Item, PutCondition, QueueRole, StoreError,
 };
 
-use crate::bus::{SqliteBus, routed_envelopes};
+use crate::bus::SqliteBus;
 use crate::queue::{SqliteQueue, check_message, insert_message};
 use crate::store::{SqliteStore, put_item};
 
@@ -32,7 +32,7 @@ impl SqliteAnnouncer {
     fn prepare(&self, announcement: Announcement) -> Result<Messages, AnnounceError> {
         match announcement {
             Announcement::Bus(events) => {
-                let bodies = routed_envelopes(events)?;
+                let bodies = self.bus.routed_envelopes(events)?;
                 Ok(Messages {
                     queue: self.bus.target().to_owned(),
                     bodies,

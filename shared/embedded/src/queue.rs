@@ -432,7 +432,7 @@ mod tests {
     use vigil_core::deployment::ResourceNames;
     use vigil_core::ports::QueueRole;
 
-    use crate::EmbeddedBackend;
+    use crate::{EmbeddedBackend, test_routes};
 
     use super::*;
 
@@ -448,7 +448,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_receive_wakes_on_a_local_send() {
         // GIVEN a consumer waiting on an empty queue, for as long as the test is patient
-        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
         let outbox = Arc::clone(&backend.inner.outbox);
         let consumer = tokio::spawn({
             let outbox = Arc::clone(&outbox);
@@ -495,7 +495,7 @@ mod tests {
             max_receives: 2,
             ..ResourceNames::default()
         };
-        let backend = EmbeddedBackend::in_memory(&names).unwrap();
+        let backend = EmbeddedBackend::in_memory(&names, test_routes()).unwrap();
         let queue = Arc::clone(&backend.ports().workflow_queue);
         let dlq = backend.dead_letter_queue(QueueRole::Workflows);
         queue.send("poison", Duration::ZERO).await.unwrap();
@@ -529,7 +529,7 @@ mod tests {
         // or releasing it (its backend dropped, no shutdown: as after kill -9)
         let dir = tempfile::tempdir().unwrap();
         let names = ResourceNames::default();
-        let crashed = EmbeddedBackend::open(dir.path(), &names).unwrap();
+        let crashed = EmbeddedBackend::open(dir.path(), &names, test_routes()).unwrap();
         let queue = Arc::clone(&crashed.ports().outbox);
         queue.send("in flight", Duration::ZERO).await.unwrap();
         let leased = queue
@@ -538,7 +538,7 @@ mod tests {
             .unwrap();
         assert_eq!(leased.len(), 1);
         // (another process holds a lease of its own meanwhile, taken while the first one ran)
-        let live = EmbeddedBackend::open(dir.path(), &names).unwrap();
+        let live = EmbeddedBackend::open(dir.path(), &names, test_routes()).unwrap();
         live.ports()
             .outbox
             .send("held", Duration::ZERO)
@@ -555,7 +555,7 @@ mod tests {
         drop(crashed);
 
         // WHEN a new process on the same directory receives, beside the live one
-        let restarted = EmbeddedBackend::open(dir.path(), &names).unwrap();
+        let restarted = EmbeddedBackend::open(dir.path(), &names, test_routes()).unwrap();
         let got = restarted
             .ports()
             .outbox
@@ -575,7 +575,7 @@ mod tests {
     #[tokio::test]
     async fn an_old_receipt_is_invalid_after_the_message_is_received_again() {
         // GIVEN a message received twice (its visibility ran out in between)
-        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
         let queue = Arc::clone(&backend.ports().outbox);
         queue.send("m", Duration::ZERO).await.unwrap();
         let first = queue

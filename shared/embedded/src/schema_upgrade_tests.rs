@@ -7,7 +7,7 @@ use std::time::Duration;
 use vigil_core::deployment::ResourceNames;
 use vigil_core::ports::{Key, ScheduleExpression, ScheduleTarget};
 
-use crate::{DATABASE_FILE, EmbeddedBackend, EmbeddedError, SCHEMA_VERSION};
+use crate::{DATABASE_FILE, EmbeddedBackend, EmbeddedError, SCHEMA_VERSION, test_routes};
 
 /// The schema exactly as the version-1 builds wrote it (their `SCHEMA`, run in one batch at
 /// open). Frozen: it is what data directories of that version hold.
@@ -85,7 +85,8 @@ async fn a_version_1_data_directory_is_upgraded_with_its_data() {
     assert_eq!(user_version(dir.path()), 1);
 
     // WHEN this build opens it
-    let backend = EmbeddedBackend::open(dir.path(), &ResourceNames::default()).unwrap();
+    let backend =
+        EmbeddedBackend::open(dir.path(), &ResourceNames::default(), test_routes()).unwrap();
     let ports = backend.ports();
 
     // THEN the item, the message and the schedule read through the ports
@@ -118,14 +119,14 @@ async fn a_data_directory_of_a_newer_build_is_refused_and_left_alone() {
     // GIVEN a data directory a later build migrated one version further
     let dir = tempfile::tempdir().unwrap();
     let later = SCHEMA_VERSION + 1;
-    EmbeddedBackend::open(dir.path(), &ResourceNames::default())
+    EmbeddedBackend::open(dir.path(), &ResourceNames::default(), test_routes())
         .unwrap()
         .shutdown()
         .await;
     write_database(dir.path(), &format!("PRAGMA user_version = {later};"));
 
     // WHEN this build opens it
-    let refused = EmbeddedBackend::open(dir.path(), &ResourceNames::default());
+    let refused = EmbeddedBackend::open(dir.path(), &ResourceNames::default(), test_routes());
 
     // THEN it is refused with both versions named, and the version is untouched
     let Err(error) = refused else {

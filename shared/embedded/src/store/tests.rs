@@ -3,10 +3,10 @@ use vigil_core::ports::{Index, IndexKey};
 
 use super::query::prefix_upper_bound;
 use super::*;
-use crate::EmbeddedBackend;
+use crate::{EmbeddedBackend, test_routes};
 
 fn store() -> (EmbeddedBackend, Arc<dyn ItemStore>) {
-    let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+    let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
     let store = backend.ports().store;
     (backend, store)
 }
@@ -23,7 +23,8 @@ fn prefix_bound_is_the_next_string_after_every_extension() {
 async fn thirty_two_racing_absent_puts_of_one_key_let_exactly_one_win() {
     // GIVEN a file-backed store and 32 tasks that all create the same key
     let dir = tempfile::tempdir().unwrap();
-    let backend = EmbeddedBackend::open(dir.path(), &ResourceNames::default()).unwrap();
+    let backend =
+        EmbeddedBackend::open(dir.path(), &ResourceNames::default(), test_routes()).unwrap();
     let store = backend.ports().store;
     let key = Key::new("T#acme", "EVT#1");
 
