@@ -23,7 +23,7 @@ use vigil_core::ports::store::{
     validate_add, validate_delete, validate_key, validate_put, validate_query, validate_transaction,
 };
 use vigil_core::ports::{
-    Cursor, DeleteCondition, Item, ItemStore, Key, Page, PutCondition, Query, RequestCounter,
+    DeleteCondition, Item, ItemStore, Key, Page, PutCondition, Query, RequestCounter,
     RequestCounts, StoreError, WriteOp,
 };
 
@@ -157,9 +157,8 @@ impl ItemStore for DynamoStore {
         let Some(plan) = query_plan(&query)? else {
             return Ok(Page::default());
         };
-        let limit = query.page_size();
         // One more than asked, so a next page is promised only when it has items.
-        let wanted = limit + 1;
+        let wanted = query.page_size() + 1;
         let mut items = Vec::with_capacity(wanted.min(128));
         let mut start = plan.start.clone();
         loop {
@@ -189,13 +188,7 @@ impl ItemStore for DynamoStore {
                 break;
             }
         }
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next_cursor = match items.last() {
-            Some(last) if more => Some(Cursor::after_item(last, query.index)),
-            _ => None,
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_read_ahead(items, &query))
     }
 
     async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<(), StoreError> {

@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use vigil_core::ports::queue::validate_send;
 use vigil_core::ports::store::validate_put;
 use vigil_core::ports::{
     AnnounceError, Announced, Announcement, Announcer, Item, PutCondition, QueueRole, StoreError,
 };
 
 use crate::bus::SqliteBus;
-use crate::queue::{SqliteQueue, check_message, insert_message};
+use crate::queue::{SqliteQueue, insert_message};
 use crate::store::{SqliteStore, put_item};
 
 pub struct SqliteAnnouncer {
@@ -40,7 +41,7 @@ impl SqliteAnnouncer {
                 })
             }
             Announcement::Queue { role, body, delay } => {
-                check_message(&body, delay)?;
+                validate_send(&body, delay)?;
                 Ok(Messages {
                     queue: self.queue(role).name().to_owned(),
                     bodies: vec![body],

@@ -1,6 +1,6 @@
 use std::collections::{HashMap, HashSet};
 
-use vigil_core::ports::{Index, IndexKey, SortKey};
+use vigil_core::ports::{Cursor, Index, IndexKey, SortKey};
 
 use super::codec::{BODY, GSI2_PK, n, s};
 use super::errors::condition_failure;

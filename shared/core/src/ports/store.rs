@@ -256,6 +256,21 @@ pub struct Page {
     pub next_cursor: Option<Cursor>,
 }
 
+impl Page {
+    /// The page of `query` from the items a store read for it: up to one more than
+    /// [`Query::page_size`], so that a next page is promised only when it has items.
+    pub fn from_read_ahead(mut items: Vec<Item>, query: &Query) -> Self {
+        let size = query.page_size();
+        let more = items.len() > size;
+        items.truncate(size);
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(Cursor::after_item(last, query.index)),
+            _ => None,
+        };
+        Self { items, next_cursor }
+    }
+}
+
 /// One write inside [`ItemStore::transact`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {

@@ -273,18 +273,7 @@ fn run_batch(
             continue;
         }
 
-        let ended = match guard {
-            Guard::Savepoint if keep => exec(conn, "RELEASE job").map_err(|e| e.to_string()),
-            Guard::Savepoint => exec(conn, "ROLLBACK TO job")
-                .and_then(|()| exec(conn, "RELEASE job"))
-                .map_err(|e| e.to_string()),
-            Guard::FailsClean if keep || conn.total_changes() == changes_before => Ok(()),
-            Guard::FailsClean => {
-                tracing::error!("a write meant to fail clean failed after a change");
-                Err("a write failed halfway; its group commit was rolled back".to_owned())
-            }
-        };
-        match ended {
+        match end_job(conn, guard, keep, changes_before) {
             Ok(()) => pending.extend(outcome),
             Err(reason) => {
                 outcome.into_iter().for_each(|p| p.finish(Some(&reason)));
@@ -303,6 +292,21 @@ fn run_batch(
             rollback(conn);
             pending.into_iter().for_each(|p| p.finish(Some(&reason)));
             Vec::new()
+        }
+    }
+}
+
+/// Keeps a job's changes or undoes them, as its guard says; an error ends the whole batch.
+fn end_job(conn: &Connection, guard: Guard, keep: bool, changes_before: u64) -> Result<(), String> {
+    match guard {
+        Guard::Savepoint if keep => exec(conn, "RELEASE job").map_err(|e| e.to_string()),
+        Guard::Savepoint => exec(conn, "ROLLBACK TO job")
+            .and_then(|()| exec(conn, "RELEASE job"))
+            .map_err(|e| e.to_string()),
+        Guard::FailsClean if keep || conn.total_changes() == changes_before => Ok(()),
+        Guard::FailsClean => {
+            tracing::error!("a write meant to fail clean failed after a change");
+            Err("a write failed halfway; its group commit was rolled back".to_owned())
         }
     }
 }

@@ -125,16 +125,9 @@ pub(super) fn run_query(conn: &Connection, query: &Query) -> Result<Page, StoreE
             .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(unavailable)?;
-    let mut items = rows
+    let items = rows
         .into_iter()
         .map(StoredRow::into_item)
         .collect::<Result<Vec<_>, _>>()?;
-    let limit = query.page_size();
-    let more = items.len() > limit;
-    items.truncate(limit);
-    let next_cursor = match items.last() {
-        Some(last) if more => Some(Cursor::after_item(last, query.index)),
-        _ => None,
-    };
-    Ok(Page { items, next_cursor })
+    Ok(Page::from_read_ahead(items, query))
 }
