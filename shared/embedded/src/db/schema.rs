@@ -124,7 +124,7 @@ fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {
 
 fn open_error(file: Option<&Path>, source: rusqlite::Error) -> EmbeddedError {
     EmbeddedError::Open {
-        path: file.map_or_else(|| ":memory:".into(), |p| p.display().to_string()),
+        path: super::describe(file),
         source,
     }
 }
