@@ -46,6 +46,7 @@ fn embedded_app_from(
         vigil_embedded::EmbeddedBackend::open(
             dir.path(),
             &vigil_core::ports::ResourceNames::default(),
+            vigil_runtime::bus_routes(),
         )
         .expect("open"),
     );
@@ -61,8 +62,11 @@ pub fn memory_app_with(
     let config =
         vigil_runtime::Config::from_source(&[("VIGIL_LOG", "warn"), variable]).expect("config");
     let backend = vigil_runtime::Backend::Embedded(
-        vigil_embedded::EmbeddedBackend::in_memory(&vigil_core::ports::ResourceNames::default())
-            .expect("open"),
+        vigil_embedded::EmbeddedBackend::in_memory(
+            &vigil_core::ports::ResourceNames::default(),
+            vigil_runtime::bus_routes(),
+        )
+        .expect("open"),
     );
     let app = vigil_runtime::build_app(&config, &backend).expect("app");
     (backend, app)

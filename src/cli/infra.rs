@@ -13,9 +13,13 @@ pub async fn run(config: &Config, command: InfraCommand) -> anyhow::Result<()> {
     match command {
         InfraCommand::Bootstrap => {
             let sdk = vigil_aws::load_sdk_config(true).await;
-            let resources =
-                vigil_aws::bootstrap(&sdk, &config.resource_names, &config.scheduler_role_arn)
-                    .await?;
+            let resources = vigil_aws::bootstrap(
+                &sdk,
+                &config.resource_names,
+                &vigil_runtime::bus_routes(),
+                &config.scheduler_role_arn,
+            )
+            .await?;
             println!(
                 "AWS resources ready (prefix {}):",
                 config.resource_names.prefix

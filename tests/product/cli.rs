@@ -159,6 +159,48 @@ async fn a_newcomer_serves_creates_a_tenant_and_posts_a_signed_event_twice() {
 }
 
 #[test]
+fn serve_refuses_a_data_directory_of_a_newer_vigil() {
+    // GIVEN a data directory a later vigil migrated one schema version further
+    let dir = tempfile::tempdir().unwrap();
+    create_tenant(dir.path());
+    let later = vigil_embedded::SCHEMA_VERSION + 1;
+    rusqlite::Connection::open(dir.path().join(vigil_embedded::DATABASE_FILE))
+        .and_then(|c| c.execute_batch(&format!("PRAGMA user_version = {later};")))
+        .unwrap();
+
+    // WHEN `vigil serve` starts on it
+    let mut child = vigil(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0", "--flows", "outbox_sweep"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil serve starts");
+    let status = (0..600)
+        .find_map(|_| {
+            let exited = child.try_wait().expect("wait");
+            if exited.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            exited
+        })
+        .unwrap_or_else(|| {
+            child.kill().ok();
+            panic!("vigil serve went on serving a newer schema");
+        });
+
+    // THEN it exits non-zero, naming both versions and what to do
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&format!("is at schema version {later}"))
+            && stderr.contains(&format!("knows up to {}", vigil_embedded::SCHEMA_VERSION))
+            && stderr.contains("use a newer vigil"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_cli_input_exits_non_zero_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [&[&str]; 6] = [
@@ -412,6 +454,7 @@ async fn dispatch_once_delivers_what_the_outbox_holds() {
     let backend = vigil_embedded::EmbeddedBackend::open(
         dir.path(),
         &vigil_core::ports::ResourceNames::default(),
+        vigil_runtime::bus_routes(),
     )
     .unwrap();
     let config = vigil_runtime::Config::from_source(&[("VIGIL_LOG", "warn")]).unwrap();

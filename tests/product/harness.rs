@@ -93,17 +93,25 @@ impl TestApp {
         let (backend, dir) = match kind {
             Kind::Embedded => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let backend =
-                    vigil_embedded::EmbeddedBackend::open(dir.path(), &names).expect("open store");
+                let backend = vigil_embedded::EmbeddedBackend::open(
+                    dir.path(),
+                    &names,
+                    vigil_runtime::bus_routes(),
+                )
+                .expect("open store");
                 (Backend::Embedded(backend), Some(dir))
             }
             Kind::Aws => {
                 let sdk = vigil_aws::testing::sdk_config().await;
                 vigil_aws::testing::verify_email_identity(&sdk, SENDER).await;
-                let resources =
-                    vigil_aws::bootstrap(&sdk, &names, "arn:aws:iam::123456789012:role/test")
-                        .await
-                        .expect("bootstrap on the emulator");
+                let resources = vigil_aws::bootstrap(
+                    &sdk,
+                    &names,
+                    &vigil_runtime::bus_routes(),
+                    "arn:aws:iam::123456789012:role/test",
+                )
+                .await
+                .expect("bootstrap on the emulator");
                 (
                     Backend::Aws(vigil_aws::AwsBackend::new(&sdk, resources)),
                     None,

@@ -1,13 +1,13 @@
-//! `EventBus` on EventBridge: PutEvents to the deployment's bus, whose rule routes every Vigil
-//! event to the workflow queue.
+//! `EventBus` on EventBridge: PutEvents to the deployment's bus, whose rule (made from the
+//! deployment's `BusRoutes` by `bootstrap`, or by template.yaml) routes events to the workflow
+//! queue.
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use vigil_core::ports::bus::{EVENT_SOURCE, MAX_PUBLISH_BATCH};
-use vigil_core::ports::queue::MAX_MESSAGE_BYTES;
-use vigil_core::ports::{BusEnvelope, BusError, BusEvent, EventBus, RequestCounter, RequestCounts};
+use vigil_core::ports::bus::{EVENT_SOURCE, validate_publish};
+use vigil_core::ports::{BusError, BusEvent, EventBus, RequestCounter, RequestCounts};
 
 use crate::error::describe;
 
@@ -31,45 +31,18 @@ impl EventBridgeBus {
     }
 }
 
-/// An event ready to send, or why it is refused. Checked here, as the embedded bus does, so a
-/// malformed event fails the whole publish instead of being the one EventBridge drops.
+/// An event ready to send, with its size as EventBridge counts it.
 struct Prepared {
     entry: PutEventsRequestEntry,
     size: usize,
 }
 
-fn prepare(event: &BusEvent, bus: &str) -> Result<Prepared, String> {
-    if event.detail_type.is_empty() {
-        return Err("an event has an empty detail-type".into());
-    }
-    if !event.detail.is_object() {
-        return Err(format!(
-            "the detail of {} is not a JSON object",
-            event.detail_type
-        ));
-    }
-    let detail = serde_json::to_string(&event.detail).map_err(|e| e.to_string())?;
-    // The queue receives the envelope, so that is what must fit in one message.
-    let envelope = BusEnvelope {
-        version: "0".into(),
-        id: "00000000-0000-0000-0000-000000000000".into(),
-        detail_type: event.detail_type.clone(),
-        source: EVENT_SOURCE.into(),
-        account: Some("000000000000".into()),
-        time: event.time,
-        region: "us-east-1".into(),
-        resources: Vec::new(),
-        detail: event.detail.clone(),
-    };
-    let envelope_len = serde_json::to_string(&envelope)
-        .map_err(|e| e.to_string())?
-        .len();
-    if envelope_len > MAX_MESSAGE_BYTES {
-        return Err(format!(
-            "the event {} is larger than 256 KiB",
-            event.detail_type
-        ));
-    }
+/// The entry of an event `validate_publish` accepted.
+fn prepare(event: &BusEvent, bus: &str) -> Result<Prepared, BusError> {
+    let detail = serde_json::to_string(&event.detail).map_err(|e| BusError::Rejected {
+        failed: 1,
+        reason: e.to_string(),
+    })?;
     // EventBridge's entry size: 14 bytes for the time, plus source, detail-type and detail.
     let size = 14 + EVENT_SOURCE.len() + event.detail_type.len() + detail.len();
     let time =
@@ -106,23 +79,13 @@ fn requests(prepared: Vec<Prepared>) -> Vec<Vec<PutEventsRequestEntry>> {
 #[async_trait]
 impl EventBus for EventBridgeBus {
     async fn publish(&self, events: &[BusEvent]) -> Result<(), BusError> {
-        if events.len() > MAX_PUBLISH_BATCH {
-            return Err(BusError::BatchTooLarge(events.len()));
-        }
-        let mut prepared = Vec::with_capacity(events.len());
-        let mut rejected = Vec::new();
-        for event in events {
-            match prepare(event, &self.bus) {
-                Ok(p) => prepared.push(p),
-                Err(reason) => rejected.push(reason),
-            }
-        }
-        if let Some(reason) = rejected.first() {
-            return Err(BusError::Rejected {
-                failed: rejected.len(),
-                reason: reason.clone(),
-            });
-        }
+        // Checked here, as the embedded bus does, so a malformed event fails the whole publish
+        // instead of being the one EventBridge drops.
+        validate_publish(events)?;
+        let prepared = events
+            .iter()
+            .map(|event| prepare(event, &self.bus))
+            .collect::<Result<Vec<_>, _>>()?;
         for entries in requests(prepared) {
             self.counter.publish();
             let output = self
@@ -182,16 +145,6 @@ mod tests {
         assert_eq!(entry.detail_type(), Some("client.stage_changed"));
         assert_eq!(entry.detail(), Some(r#"{"client":"c1"}"#));
         assert_eq!(entry.time().map(|t| t.secs()), Some(1_772_366_400));
-    }
-
-    #[test]
-    fn malformed_or_oversized_events_are_refused_before_sending() {
-        assert!(prepare(&event(serde_json::json!([1])), "b").is_err());
-        let mut untyped = event(serde_json::json!({}));
-        untyped.detail_type.clear();
-        assert!(prepare(&untyped, "b").is_err());
-        let big = "x".repeat(MAX_MESSAGE_BYTES);
-        assert!(prepare(&event(serde_json::json!({ "big": big })), "b").is_err());
     }
 
     #[test]

@@ -8,14 +8,19 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use vigil_core::ports::ResourceNames;
 use vigil_core::ports::{
-    BusEnvelope, BusEvent, DeleteCondition, Index, IndexKey, Item, Key, PutCondition, Query,
-    QueueError, QueueRole, Schedule, ScheduleExpression, ScheduleTarget, SortKey, StoreError,
-    WriteOp,
+    BusEnvelope, BusEvent, BusRoutes, DeleteCondition, Index, IndexKey, Item, Key, PutCondition,
+    Query, QueueError, QueueRole, Schedule, ScheduleExpression, ScheduleTarget, SortKey,
+    StoreError, WriteOp,
 };
 
 use crate::{AwsBackend, SdkConfig, bootstrap, resolve, testing};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/vigil-test-scheduler";
+
+/// The bus routes of these tests: the event type they publish goes to the workflow queue.
+fn routes() -> BusRoutes {
+    BusRoutes::to_workflow_queue(["client.stage_changed"])
+}
 
 /// Resource names no other test (nor an earlier run against the same emulator) uses.
 fn unique_names(max_receives: u32) -> ResourceNames {
@@ -33,7 +38,7 @@ fn unique_names(max_receives: u32) -> ResourceNames {
 
 async fn backend(max_receives: u32) -> (SdkConfig, AwsBackend) {
     let sdk = testing::sdk_config().await;
-    let resources = bootstrap(&sdk, &unique_names(max_receives), ROLE)
+    let resources = bootstrap(&sdk, &unique_names(max_receives), &routes(), ROLE)
         .await
         .unwrap();
     let backend = AwsBackend::new(&sdk, resources);
@@ -45,10 +50,10 @@ async fn bootstrap_twice_changes_nothing_and_resolve_finds_the_same_resources() 
     // GIVEN a deployment bootstrapped once
     let sdk = testing::sdk_config().await;
     let names = unique_names(5);
-    let first = bootstrap(&sdk, &names, ROLE).await.unwrap();
+    let first = bootstrap(&sdk, &names, &routes(), ROLE).await.unwrap();
 
     // WHEN it is bootstrapped again, and resolved by name
-    let second = bootstrap(&sdk, &names, ROLE).await.unwrap();
+    let second = bootstrap(&sdk, &names, &routes(), ROLE).await.unwrap();
     let resolved = resolve(&sdk, &names, ROLE).await.unwrap();
 
     // THEN all three agree, and the table has both indexes and TTL on expires_at

@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_eventbridge::types::{DeadLetterConfig, RuleState, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
-use vigil_core::ports::QueueRole;
-use vigil_core::ports::resources::{ResourceNames, bus_rule_pattern};
+use vigil_core::ports::ResourceNames;
+use vigil_core::ports::{BusRoutes, QueueRole};
 
 use crate::AwsResources;
 use crate::error::AwsError;
@@ -47,11 +47,13 @@ fn visibility_timeout_seconds(role: QueueRole) -> u32 {
 /// Creates — idempotently — the table (pk/sk, GSI1 gsi1pk/gsi1sk, GSI2 gsi2pk/gsi2sk, both
 /// projecting ALL; PAY_PER_REQUEST; TTL on `expires_at`), the four queues (each main queue with
 /// a redrive policy to its `-dlq` after names.max_receives receives), the event bus with a rule
-/// `{"source":["vigil"]}` targeting the workflow queue (and the queue policy letting EventBridge
-/// send), and the schedule group. Returns the resources. Running it twice changes nothing.
+/// sending the events `routes` name to the workflow queue (and the queue policy letting
+/// EventBridge send), and the schedule group. Returns the resources. Running it twice with the
+/// same routes changes nothing.
 pub async fn bootstrap(
     sdk: &SdkConfig,
     names: &ResourceNames,
+    routes: &BusRoutes,
     scheduler_role_arn: &str,
 ) -> Result<AwsResources, AwsError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
@@ -63,7 +65,7 @@ pub async fn bootstrap(
     let workflows_and_bus = async {
         let (pair, rule_arn) = tokio::try_join!(
             create_queue_pair(&sqs, names, QueueRole::Workflows),
-            create_bus_rule(&events, names),
+            create_bus_rule(&events, names, routes),
         )?;
         route_rule_to_queue(&events, &sqs, names, &rule_arn, &pair).await?;
         Ok(pair)
@@ -431,10 +433,11 @@ async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String, Aw
 
 // ---- event bus ----------------------------------------------------------------------------------
 
-/// The bus and its rule matching every Vigil event; returns the rule's ARN.
+/// The bus and its rule matching the routed events; returns the rule's ARN.
 async fn create_bus_rule(
     events: &aws_sdk_eventbridge::Client,
     names: &ResourceNames,
+    routes: &BusRoutes,
 ) -> Result<String, AwsError> {
     let bus = names.event_bus();
     match events.create_event_bus().name(&bus).send().await {
@@ -451,7 +454,7 @@ async fn create_bus_rule(
         .name(&rule)
         .event_bus_name(&bus)
         .description("The events workflows act on go to the workflow queue.")
-        .event_pattern(bus_rule_pattern().to_string())
+        .event_pattern(routes.event_pattern().to_string())
         .state(RuleState::Enabled)
         .send()
         .await

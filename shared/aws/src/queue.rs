@@ -8,7 +8,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
-use vigil_core::ports::queue::{MAX_DELAY, MAX_MESSAGE_BYTES, MAX_RECEIVE_BATCH};
+use vigil_core::ports::queue::{MAX_DELAY, receive_batch_size, validate_send};
 use vigil_core::ports::{Queue, QueueError, ReceivedMessage, RequestCounter, RequestCounts};
 
 use crate::error::{describe, service_code};
@@ -159,12 +159,7 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, body: &str, delay: Duration) -> Result<String, QueueError> {
-        if delay > MAX_DELAY {
-            return Err(QueueError::DelayTooLong(delay));
-        }
-        if body.len() > MAX_MESSAGE_BYTES {
-            return Err(QueueError::MessageTooLarge(body.len()));
-        }
+        validate_send(body, delay)?;
         self.counter.queue_send();
         let output = self
             .client
@@ -187,7 +182,7 @@ impl Queue for SqsQueue {
         wait: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
         self.counter.queue_receive();
-        let max = max.clamp(1, MAX_RECEIVE_BATCH);
+        let max = receive_batch_size(max);
         let output = self
             .client
             .receive_message()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vigil_core::ports::ResourceNames;
-use vigil_core::ports::{IndexKey, Item, ItemStore, Key, PutCondition};
+use vigil_core::ports::{BusRoutes, IndexKey, Item, ItemStore, Key, PutCondition};
 use vigil_embedded::EmbeddedBackend;
 
 const CLIENTS: u64 = 16;
@@ -74,7 +74,10 @@ fn conditional_puts(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let backend = EmbeddedBackend::open(dir.path(), &ResourceNames::default()).expect("open");
+    // The bench publishes nothing, so the bus routes nothing.
+    let backend =
+        EmbeddedBackend::open(dir.path(), &ResourceNames::default(), BusRoutes::default())
+            .expect("open");
     let store = backend.ports().store;
     let next = Arc::new(AtomicU64::new(0));
 

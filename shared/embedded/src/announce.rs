@@ -5,13 +5,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use vigil_core::ports::queue::validate_send;
+use vigil_core::ports::store::validate_put;
 use vigil_core::ports::{
     AnnounceError, Announced, Announcement, Announcer, Item, PutCondition, QueueRole, StoreError,
 };
 
-use crate::bus::{SqliteBus, routed_envelopes};
-use crate::queue::{SqliteQueue, check_message, insert_message};
-use crate::store::{SqliteStore, put_item, validate_item};
+use crate::bus::SqliteBus;
+use crate::queue::{SqliteQueue, insert_message};
+use crate::store::{SqliteStore, put_item};
 
 pub struct SqliteAnnouncer {
     pub(crate) store: Arc<SqliteStore>,
@@ -31,7 +33,7 @@ impl SqliteAnnouncer {
     fn prepare(&self, announcement: Announcement) -> Result<Messages, AnnounceError> {
         match announcement {
             Announcement::Bus(events) => {
-                let bodies = routed_envelopes(events)?;
+                let bodies = self.bus.routed_envelopes(events)?;
                 Ok(Messages {
                     queue: self.bus.target().to_owned(),
                     bodies,
@@ -39,7 +41,7 @@ impl SqliteAnnouncer {
                 })
             }
             Announcement::Queue { role, body, delay } => {
-                check_message(&body, delay)?;
+                validate_send(&body, delay)?;
                 Ok(Messages {
                     queue: self.queue(role).name().to_owned(),
                     bodies: vec![body],
@@ -65,7 +67,7 @@ impl Announcer for SqliteAnnouncer {
         condition: PutCondition,
         announcement: Announcement,
     ) -> Result<Announced, StoreError> {
-        validate_item(&item)?;
+        let version = validate_put(&item, condition)?;
         let role = match &announcement {
             Announcement::Bus(_) => None,
             Announcement::Queue { role, .. } => Some(*role),
@@ -82,7 +84,7 @@ impl Announcer for SqliteAnnouncer {
             .store
             .database()
             .write_fails_clean(move |conn| {
-                let version = put_item(conn, &item, condition)?;
+                let version = put_item(conn, &item, condition, version)?;
                 if let Some(Messages {
                     queue,
                     bodies,

@@ -1,17 +1,16 @@
-//! `EventBus` on SQLite: the deployment's one bus rule, done locally. Events of the types the
-//! rule routes ([`bus_rule_pattern`](vigil_core::ports::resources::bus_rule_pattern)) go to the
-//! workflow queue in their EventBridge envelope, as the AWS rule and SQS target deliver them;
-//! others are accepted and go nowhere, as on EventBridge.
+//! `EventBus` on SQLite: the deployment's one bus rule, done locally. Events of the types its
+//! [`BusRoutes`] name go to the workflow queue in their EventBridge envelope, as the AWS rule and
+//! SQS target deliver them; others are accepted and go nowhere, as on EventBridge.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
-use vigil_core::ports::bus::{EVENT_SOURCE, MAX_PUBLISH_BATCH};
-use vigil_core::ports::queue::MAX_MESSAGE_BYTES;
-use vigil_core::ports::{BusEnvelope, BusError, BusEvent, EventBus, RequestCounter, RequestCounts};
-use vigil_core::workflows::messages::is_routed;
+use vigil_core::ports::bus::{EVENT_SOURCE, validate_publish};
+use vigil_core::ports::{
+    BusEnvelope, BusError, BusEvent, BusRoutes, EventBus, RequestCounter, RequestCounts,
+};
 
 use crate::db::Database;
 use crate::queue::insert_message;
@@ -23,12 +22,13 @@ const LOCAL_REGION: &str = "local";
 pub struct SqliteBus {
     db: Arc<Database>,
     target: String,
+    routes: BusRoutes,
     notify: Arc<Notify>,
     counter: RequestCounter,
 }
 
 impl SqliteBus {
-    /// The queue every published event lands in.
+    /// The queue routed events land in.
     pub(crate) fn target(&self) -> &str {
         &self.target
     }
@@ -37,27 +37,35 @@ impl SqliteBus {
         &self.counter
     }
 
-    pub(crate) fn new(db: Arc<Database>, target: String, notify: Arc<Notify>) -> Self {
+    pub(crate) fn new(
+        db: Arc<Database>,
+        target: String,
+        routes: BusRoutes,
+        notify: Arc<Notify>,
+    ) -> Self {
         Self {
             db,
             target,
+            routes,
             notify,
             counter: RequestCounter::default(),
         }
     }
+
+    /// Checks a publish as EventBridge would, and returns the envelopes the bus rule routes to
+    /// the workflow queue.
+    pub(crate) fn routed_envelopes(&self, events: Vec<BusEvent>) -> Result<Vec<String>, BusError> {
+        validate_publish(&events)?;
+        events
+            .into_iter()
+            .filter(|event| self.routes.reaches_workflow_queue(&event.detail_type))
+            .map(envelope)
+            .collect()
+    }
 }
 
-/// The envelope EventBridge would deliver for `event`, as JSON.
-pub(crate) fn envelope(event: BusEvent) -> Result<String, String> {
-    if event.detail_type.is_empty() {
-        return Err("an event has an empty detail-type".into());
-    }
-    if !event.detail.is_object() {
-        return Err(format!(
-            "the detail of {} is not a JSON object",
-            event.detail_type
-        ));
-    }
+/// The envelope EventBridge would deliver for `event` (one `validate_publish` accepted), as JSON.
+fn envelope(event: BusEvent) -> Result<String, BusError> {
     let envelope = BusEnvelope {
         version: "0".into(),
         id: ulid::Ulid::new().to_string(),
@@ -69,39 +77,10 @@ pub(crate) fn envelope(event: BusEvent) -> Result<String, String> {
         resources: Vec::new(),
         detail: event.detail,
     };
-    let json = serde_json::to_string(&envelope).map_err(|e| e.to_string())?;
-    if json.len() > MAX_MESSAGE_BYTES {
-        return Err(format!(
-            "the event {} is larger than 256 KiB",
-            envelope.detail_type
-        ));
-    }
-    Ok(json)
-}
-
-/// Checks a publish as EventBridge would, and returns the envelopes the bus rule routes to the
-/// workflow queue.
-pub(crate) fn routed_envelopes(events: Vec<BusEvent>) -> Result<Vec<String>, BusError> {
-    if events.len() > MAX_PUBLISH_BATCH {
-        return Err(BusError::BatchTooLarge(events.len()));
-    }
-    let mut bodies = Vec::with_capacity(events.len());
-    let mut rejected = Vec::new();
-    for event in events {
-        let routed = is_routed(&event.detail_type);
-        match envelope(event) {
-            Ok(body) if routed => bodies.push(body),
-            Ok(_) => {}
-            Err(reason) => rejected.push(reason),
-        }
-    }
-    match rejected.first() {
-        Some(reason) => Err(BusError::Rejected {
-            failed: rejected.len(),
-            reason: reason.clone(),
-        }),
-        None => Ok(bodies),
-    }
+    serde_json::to_string(&envelope).map_err(|e| BusError::Rejected {
+        failed: 1,
+        reason: e.to_string(),
+    })
 }
 
 #[async_trait]
@@ -110,7 +89,7 @@ impl EventBus for SqliteBus {
         if events.is_empty() {
             return Ok(());
         }
-        let bodies = routed_envelopes(events.to_vec())?;
+        let bodies = self.routed_envelopes(events.to_vec())?;
         self.counter.publish();
         if bodies.is_empty() {
             return Ok(());
@@ -139,14 +118,14 @@ mod tests {
     use chrono::{TimeZone, Utc};
     use vigil_core::ports::ResourceNames;
 
-    use crate::EmbeddedBackend;
+    use crate::{EmbeddedBackend, test_routes};
 
     use super::*;
 
     #[tokio::test]
     async fn published_events_reach_the_workflow_queue_as_envelopes() {
         // GIVEN a backend
-        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
         let ports = backend.ports();
         let time = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let event = BusEvent {
@@ -176,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_with_a_malformed_event_publishes_nothing() {
         // GIVEN one good event and one whose detail is not an object
-        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
         let ports = backend.ports();
         let good = BusEvent {
             detail_type: "client.activity".into(),

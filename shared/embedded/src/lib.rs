@@ -16,6 +16,8 @@ mod db;
 mod instance;
 mod queue;
 mod scheduler;
+#[cfg(test)]
+mod schema_upgrade_tests;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use tokio::sync::Notify;
 use vigil_core::ports::ResourceNames;
-use vigil_core::ports::{Ports, Queue, QueueRole};
+use vigil_core::ports::{BusRoutes, Ports, Queue, QueueRole};
 
 pub use announce::SqliteAnnouncer;
 pub use bus::SqliteBus;
@@ -35,6 +37,9 @@ pub use scheduler::SqliteScheduler;
 pub use store::SqliteStore;
 
 use db::Database;
+/// The schema version of the database this build writes (SQLite `user_version`); a data
+/// directory at a later one is refused at open.
+pub use db::SCHEMA_VERSION;
 use instance::ProcessInstance;
 use queue::DeadLetter;
 use scheduler::TargetQueue;
@@ -63,6 +68,20 @@ pub enum EmbeddedError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "data directory {data_dir} is at schema version {found}; this vigil knows up to {known}: use a newer vigil"
+    )]
+    SchemaTooNew {
+        data_dir: String,
+        found: usize,
+        known: usize,
+    },
+    #[error(
+        "data directory {data_dir} holds a database without a Vigil schema version: not opened, so nothing in it is changed"
+    )]
+    SchemaUnknown { data_dir: String },
+    #[error("cannot bring the database in {data_dir} to the current schema: {reason}")]
+    Migration { data_dir: String, reason: String },
     #[error("cannot start the database writer thread: {0}")]
     Spawn(std::io::Error),
     #[error("embedded store unavailable: {0}")]
@@ -93,16 +112,22 @@ struct Inner {
 }
 
 impl EmbeddedBackend {
-    /// Opens (creating if needed) `<data_dir>/vigil.db`, creates the schema, starts the writer
-    /// thread; secrets are sealed with the key file of `data_dir` (made on first start).
-    pub fn open(data_dir: &Path, names: &ResourceNames) -> Result<Self, EmbeddedError> {
-        Self::open_with_master_key(data_dir, names, None)
+    /// Opens (creating if needed) `<data_dir>/vigil.db`, brings its schema up to date, starts the
+    /// writer thread; secrets are sealed with the key file of `data_dir` (made on first start).
+    /// The bus sends the events `routes` names to the workflow queue.
+    pub fn open(
+        data_dir: &Path,
+        names: &ResourceNames,
+        routes: BusRoutes,
+    ) -> Result<Self, EmbeddedError> {
+        Self::open_with_master_key(data_dir, names, routes, None)
     }
 
     /// [`EmbeddedBackend::open`], sealing with `master_key` (base64 of 32 bytes) when given.
     pub fn open_with_master_key(
         data_dir: &Path,
         names: &ResourceNames,
+        routes: BusRoutes,
         master_key: Option<&str>,
     ) -> Result<Self, EmbeddedError> {
         std::fs::create_dir_all(data_dir).map_err(|source| EmbeddedError::CreateDir {
@@ -113,11 +138,18 @@ impl EmbeddedBackend {
         let path = data_dir.join(DATABASE_FILE);
         let db = Database::open(Some(&path))?;
         let instance = ProcessInstance::register(Some(data_dir))?;
-        Ok(Self::assemble(db, instance, Some(path), names, cipher))
+        Ok(Self::assemble(
+            db,
+            instance,
+            Some(path),
+            names,
+            routes,
+            cipher,
+        ))
     }
 
     /// A private in-memory database with a random key (unit tests).
-    pub fn in_memory(names: &ResourceNames) -> Result<Self, EmbeddedError> {
+    pub fn in_memory(names: &ResourceNames, routes: BusRoutes) -> Result<Self, EmbeddedError> {
         let db = Database::open(None)?;
         let instance = ProcessInstance::register(None)?;
         let key = vigil_core::ports::cipher::DataKey::from_bytes(
@@ -129,6 +161,7 @@ impl EmbeddedBackend {
             instance,
             None,
             names,
+            routes,
             AesGcmCipher::new(key),
         ))
     }
@@ -138,6 +171,7 @@ impl EmbeddedBackend {
         instance: ProcessInstance,
         path: Option<PathBuf>,
         names: &ResourceNames,
+        routes: BusRoutes,
         cipher: AesGcmCipher,
     ) -> Self {
         let db = Arc::new(db);
@@ -178,6 +212,7 @@ impl EmbeddedBackend {
         let bus = SqliteBus::new(
             Arc::clone(&db),
             workflows_target.name.clone(),
+            routes,
             Arc::clone(&workflows_target.notify),
         );
         let scheduler = SqliteScheduler::new(
@@ -213,8 +248,8 @@ impl EmbeddedBackend {
     }
 
     /// The deployment's ports: store, outbox queue, workflow queue (each with its DLQ after
-    /// `names.max_receives` receives), bus (every published event goes to the workflow queue as
-    /// an EventBridge-shaped envelope), scheduler (targets map to the outbox / workflow queue).
+    /// `names.max_receives` receives), bus (events of the routed types go to the workflow queue as
+    /// EventBridge-shaped envelopes), scheduler (targets map to the outbox / workflow queue).
     pub fn ports(&self) -> Ports {
         let inner = &self.inner;
         Ports {
@@ -313,6 +348,12 @@ fn delete_expired(conn: &rusqlite::Connection, ids: &[i64], cutoff: i64) -> rusq
     Ok(deleted)
 }
 
+/// The routes of the unit tests: the event types they publish go to the workflow queue.
+#[cfg(test)]
+pub(crate) fn test_routes() -> BusRoutes {
+    BusRoutes::to_workflow_queue(["client.stage_changed", "client.activity"])
+}
+
 fn unavailable(e: rusqlite::Error) -> EmbeddedError {
     EmbeddedError::Unavailable(e.to_string())
 }
@@ -354,7 +395,7 @@ mod tests {
         // GIVEN a file-backed store
         let dir = tempfile::tempdir().unwrap();
         let names = ResourceNames::default();
-        let backend = EmbeddedBackend::open(dir.path(), &names).unwrap();
+        let backend = EmbeddedBackend::open(dir.path(), &names, test_routes()).unwrap();
         assert_eq!(backend.path(), Some(dir.path().join("vigil.db").as_path()));
 
         // WHEN 200 puts run at once, and the backend is shut down (twice: idempotent)
@@ -368,7 +409,7 @@ mod tests {
             refused,
             Err(vigil_core::ports::StoreError::Unavailable(_))
         ));
-        let reopened = EmbeddedBackend::open(dir.path(), &names).unwrap();
+        let reopened = EmbeddedBackend::open(dir.path(), &names, test_routes()).unwrap();
         let store = reopened.ports().store;
         for i in 0..200 {
             let item = store.get(&key(i)).await.unwrap().unwrap();
@@ -382,8 +423,8 @@ mod tests {
         // GIVEN two backends on the same data directory, as `vigil serve` and the CLI would be
         let dir = tempfile::tempdir().unwrap();
         let names = ResourceNames::default();
-        let a = EmbeddedBackend::open(dir.path(), &names).unwrap();
-        let b = EmbeddedBackend::open(dir.path(), &names).unwrap();
+        let a = EmbeddedBackend::open(dir.path(), &names, test_routes()).unwrap();
+        let b = EmbeddedBackend::open(dir.path(), &names, test_routes()).unwrap();
 
         // WHEN both write at the same time, and one queues a message
         let (store_a, store_b) = (a.ports().store, b.ports().store);
@@ -416,7 +457,7 @@ mod tests {
     #[tokio::test]
     async fn purge_removes_only_items_expired_before_now() {
         // GIVEN an expired item, a live one and one without expiry
-        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
         let store = backend.ports().store;
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         for (sk, expiry) in [

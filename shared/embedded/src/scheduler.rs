@@ -345,7 +345,7 @@ mod tests {
     use chrono::TimeZone;
     use vigil_core::ports::ResourceNames;
 
-    use crate::EmbeddedBackend;
+    use crate::{EmbeddedBackend, test_routes};
 
     use super::*;
 
@@ -395,7 +395,7 @@ mod tests {
     #[tokio::test]
     async fn an_at_schedule_fires_once_when_due_and_is_deleted() {
         // GIVEN a one-time schedule for noon
-        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
         let scheduler = backend.scheduler();
         let schedule = Schedule {
             name: "approval-timeout.a1".into(),
@@ -430,7 +430,7 @@ mod tests {
     #[tokio::test]
     async fn a_cron_schedule_fires_in_its_timezone_once_per_occurrence() {
         // GIVEN a daily 09:00 schedule in Paris (UTC+1 in winter) and a clock behind its creation
-        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
         let scheduler = backend.scheduler();
         scheduler
             .upsert(&cron("daily", "0 9 * * ? *", "Europe/Paris"))
@@ -457,7 +457,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_cron_schedule_counts_occurrences_from_its_creation() {
         // GIVEN an every-minute schedule created now
-        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
         let scheduler = backend.scheduler();
         scheduler
             .upsert(&cron("tick", "* * * * ? *", "UTC"))
@@ -477,7 +477,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_schedules_are_refused() {
-        let backend = EmbeddedBackend::in_memory(&ResourceNames::default()).unwrap();
+        let backend = EmbeddedBackend::in_memory(&ResourceNames::default(), test_routes()).unwrap();
         let scheduler = backend.scheduler();
         for schedule in [
             cron("bad name!", "* * * * ? *", "UTC"),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use vigil_aws::{AwsBackend, AwsResources};
 use vigil_core::SystemClock;
 use vigil_core::ports::notify::NoEmail;
-use vigil_core::ports::{EmailSender, Notifiers, Ports, QueueRole};
+use vigil_core::ports::{BusRoutes, EmailSender, Notifiers, Ports, QueueRole};
 #[cfg(feature = "embedded")]
 use vigil_embedded::EmbeddedBackend;
 
@@ -57,6 +57,7 @@ impl Backend {
             StoreKind::Sqlite => EmbeddedBackend::open_with_master_key(
                 &config.data_dir,
                 &config.resource_names,
+                bus_routes(),
                 config.master_key.as_deref(),
             )
             .map(Backend::Embedded)
@@ -98,6 +99,12 @@ impl Backend {
             b.shutdown().await;
         }
     }
+}
+
+/// Where the bus sends events: the types workflows act on go to the workflow queue (the
+/// embedded bus routes them itself; on AWS, `vigil_aws::bootstrap` makes the rule from them).
+pub fn bus_routes() -> BusRoutes {
+    BusRoutes::to_workflow_queue(vigil_core::workflows::messages::routed_detail_types())
 }
 
 async fn resolve(sdk: &vigil_aws::SdkConfig, config: &Config) -> Result<AwsResources, StartError> {

@@ -287,7 +287,7 @@ fn the_bus_rule_routes_what_the_code_routes() {
     let pattern = &properties(&template, "EventsToWorkflowsRule")["EventPattern"];
 
     // THEN it is the pattern `vigil infra bootstrap` puts and the embedded bus applies
-    assert_eq!(pattern, &vigil_core::ports::resources::bus_rule_pattern());
+    assert_eq!(pattern, &vigil_runtime::bus_routes().event_pattern());
 }
 
 #[test]

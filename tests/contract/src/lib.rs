@@ -43,7 +43,9 @@ impl Backend {
     pub async fn embedded() -> Self {
         let names = test_names();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let backend = EmbeddedBackend::open(dir.path(), &names).expect("embedded backend opens");
+        let backend = // The product's routes, so the suite checks the routing the product runs with.
+        EmbeddedBackend::open(dir.path(), &names, vigil_runtime::bus_routes())
+            .expect("embedded backend opens");
         Self {
             kind: Kind::Embedded,
             ports: backend.ports(),
@@ -61,9 +63,14 @@ impl Backend {
         let names = test_names();
         // Static test credentials, us-east-1, retries off, nothing from the host's AWS settings.
         let sdk = vigil_aws::testing::sdk_config().await;
-        let resources = vigil_aws::bootstrap(&sdk, &names, SCHEDULER_ROLE_ARN)
-            .await
-            .unwrap_or_else(|e| panic!("bootstrap of {} on moto: {e}", names.prefix));
+        let resources = vigil_aws::bootstrap(
+            &sdk,
+            &names,
+            &vigil_runtime::bus_routes(),
+            SCHEDULER_ROLE_ARN,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("bootstrap of {} on moto: {e}", names.prefix));
         let backend = vigil_aws::AwsBackend::new(&sdk, resources.clone());
         Self {
             kind: Kind::Aws,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use announce::{AnnounceError, Announced, Announcement, Announcer, SequentialAnnouncer};
-pub use bus::{BusEnvelope, BusError, BusEvent, EventBus};
+pub use bus::{BusEnvelope, BusError, BusEvent, BusRoutes, EventBus};
 pub use cipher::{Cipher, CipherError};
 pub use liveness::{Liveness, UnknownLiveness};
 pub use notify::{

@@ -42,6 +42,23 @@ pub enum QueueError {
 /// Largest message body (SQS: 256 KiB).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
+/// What every queue accepts to send: a delay of at most [`MAX_DELAY`], a body of at most
+/// [`MAX_MESSAGE_BYTES`].
+pub fn validate_send(body: &str, delay: Duration) -> Result<(), QueueError> {
+    if delay > MAX_DELAY {
+        return Err(QueueError::DelayTooLong(delay));
+    }
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(QueueError::MessageTooLarge(body.len()));
+    }
+    Ok(())
+}
+
+/// How many messages a receive asking for `max` takes at most: 1 to [`MAX_RECEIVE_BATCH`].
+pub fn receive_batch_size(max: u32) -> u32 {
+    max.clamp(1, MAX_RECEIVE_BATCH)
+}
+
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// Queues `body`, invisible for `delay` (at most [`MAX_DELAY`]). Returns the message id.

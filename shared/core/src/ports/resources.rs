@@ -13,16 +13,6 @@ pub struct ResourceNames {
     pub max_receives: u32,
 }
 
-/// The event pattern of the bus rule ([`ResourceNames::bus_rule`]): Vigil's events of the types
-/// workflows act on (`routed_detail_types`).
-pub fn bus_rule_pattern() -> serde_json::Value {
-    let detail_types: Vec<&str> = crate::workflows::messages::routed_detail_types().collect();
-    serde_json::json!({
-        "source": [crate::ports::bus::EVENT_SOURCE],
-        "detail-type": detail_types,
-    })
-}
-
 /// Default receives before dead-lettering (the template's `maxReceiveCount`).
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 

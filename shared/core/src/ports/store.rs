@@ -12,6 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use super::RequestCounts;
 
+mod validate;
+
+pub use validate::{
+    MAX_BODY_BYTES, MAX_COUNTER_NAME, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_add,
+    validate_counter_names, validate_delete, validate_index_key, validate_item, validate_key,
+    validate_put, validate_query, validate_transaction,
+};
+
 /// Primary key of an item: partition key plus sort key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
@@ -198,6 +206,11 @@ impl Query {
         self.cursor = cursor;
         self
     }
+
+    /// Items a page of this query holds at most: its limit, within 1 and [`MAX_PAGE`].
+    pub fn page_size(&self) -> usize {
+        self.limit.clamp(1, MAX_PAGE) as usize
+    }
 }
 
 /// Where the next page starts: the keys of the last item returned, opaque to callers.
@@ -241,6 +254,21 @@ pub struct Page {
     pub items: Vec<Item>,
     /// Present only when more items may follow.
     pub next_cursor: Option<Cursor>,
+}
+
+impl Page {
+    /// The page of `query` from the items a store read for it: up to one more than
+    /// [`Query::page_size`], so that a next page is promised only when it has items.
+    pub fn from_read_ahead(mut items: Vec<Item>, query: &Query) -> Self {
+        let size = query.page_size();
+        let more = items.len() > size;
+        items.truncate(size);
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(Cursor::after_item(last, query.index)),
+            _ => None,
+        };
+        Self { items, next_cursor }
+    }
 }
 
 /// One write inside [`ItemStore::transact`].
@@ -339,61 +367,6 @@ pub trait ItemStore: Send + Sync {
 
     /// The backend's name as reported by the health endpoint: `sqlite` or `dynamodb`.
     fn backend_name(&self) -> &'static str;
-}
-
-/// Largest partition key, as DynamoDB allows.
-pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
-/// Largest sort key, as DynamoDB allows.
-pub const MAX_SORT_KEY_BYTES: usize = 1024;
-/// Largest item body, as DynamoDB allows (the whole item, there).
-pub const MAX_BODY_BYTES: usize = 400 * 1024;
-/// Longest counter name.
-pub const MAX_COUNTER_NAME: usize = 64;
-
-fn invalid(reason: impl Into<String>) -> StoreError {
-    StoreError::Invalid(reason.into())
-}
-
-/// Keys every store accepts: non-empty, within DynamoDB's lengths.
-pub fn validate_key(key: &Key) -> Result<(), StoreError> {
-    if key.pk.is_empty() || key.sk.is_empty() {
-        return Err(invalid("partition and sort key must not be empty"));
-    }
-    if key.pk.len() > MAX_PARTITION_KEY_BYTES || key.sk.len() > MAX_SORT_KEY_BYTES {
-        return Err(invalid("key is longer than the store allows"));
-    }
-    Ok(())
-}
-
-pub fn validate_index_key(key: Option<&IndexKey>) -> Result<(), StoreError> {
-    match key {
-        Some(k) if k.pk.is_empty() || k.sk.is_empty() => {
-            Err(invalid("index keys must not be empty"))
-        }
-        Some(k) if k.pk.len() > MAX_PARTITION_KEY_BYTES || k.sk.len() > MAX_SORT_KEY_BYTES => {
-            Err(invalid("index key is longer than the store allows"))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Counter names become top-level attributes on DynamoDB, so they keep to a safe alphabet.
-pub fn validate_counter_names<'a>(
-    names: impl IntoIterator<Item = &'a String>,
-) -> Result<(), StoreError> {
-    for name in names {
-        let well_formed = !name.is_empty()
-            && name.len() <= MAX_COUNTER_NAME
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !well_formed {
-            return Err(invalid(format!(
-                "counter name {name:?} must match [a-z0-9_]{{1,64}}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Pages read at most by one [`query_filtered`] call, so a list call stays bounded however

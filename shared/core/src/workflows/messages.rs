@@ -20,11 +20,6 @@ pub fn routed_detail_types() -> impl Iterator<Item = &'static str> {
         .chain(std::iter::once(ANOMALY_OPENED))
 }
 
-/// Whether the bus routes events of `detail_type` to the workflow queue.
-pub fn is_routed(detail_type: &str) -> bool {
-    routed_detail_types().any(|routed| routed == detail_type)
-}
-
 /// A domain event as published on the bus: by ingest, or by a workflow step (`caused_by`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedEvent {

@@ -14,6 +14,7 @@ vigil_contract::contract!(
     events_no_workflow_acts_on_are_not_queued,
     a_full_batch_is_one_publish_and_every_event_arrives,
     more_than_ten_events_are_refused,
+    a_publish_with_a_malformed_event_delivers_nothing,
 );
 
 /// EventBridge keeps whole seconds.
@@ -140,4 +141,32 @@ async fn more_than_ten_events_are_refused(b: &Backend) {
     let ns: Vec<Option<i64>> = envelopes.iter().map(|e| e.detail["n"].as_i64()).collect();
     assert_eq!(ns, [Some(100)]);
     assert_eq!(b.ports.workflow_queue.depth().await.unwrap(), 0);
+}
+
+async fn a_publish_with_a_malformed_event_delivers_nothing(b: &Backend) {
+    // GIVEN a good event and one whose detail is not a JSON object
+    let good = event("client.activity", 1);
+    let malformed = BusEvent {
+        detail: json!([1, 2]),
+        ..event("client.activity", 2)
+    };
+
+    // WHEN they are published together
+    let result = b.ports.bus.publish(&[good, malformed]).await;
+
+    // THEN the whole publish is refused, naming the one that failed
+    assert!(
+        matches!(&result, Err(BusError::Rejected { failed: 1, reason }) if reason.contains("not a JSON object")),
+        "{result:?}"
+    );
+
+    // AND nothing of it is delivered: an event published after it arrives alone
+    b.ports
+        .bus
+        .publish(&[event("client.activity", 100)])
+        .await
+        .unwrap();
+    let envelopes = delivered(b, 1).await;
+    let ns: Vec<Option<i64>> = envelopes.iter().map(|e| e.detail["n"].as_i64()).collect();
+    assert_eq!(ns, [Some(100)]);
 }

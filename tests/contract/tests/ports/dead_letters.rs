@@ -41,8 +41,8 @@ async fn dead_letter(queue: &Arc<dyn Queue>, dlq: &Arc<dyn Queue>, bodies: &[Str
     }
 }
 
-async fn dead_letters_are_listed_and_requeued_per_tenant(b: &Backend) {
-    // GIVEN outbox messages of two tenants that the outbox queue gave up on
+/// The dead-letter service over the backend's outbox and its dead-letter queue.
+fn dead_letter_service(b: &Backend) -> DeadLetterService {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports = &b.ports;
     let outbox = Arc::new(OutboxService::new(
@@ -51,21 +51,44 @@ async fn dead_letters_are_listed_and_requeued_per_tenant(b: &Backend) {
         ports.outbox.clone(),
         clock.clone(),
     ));
-    let service = DeadLetterService::new(
+    DeadLetterService::new(
         outbox,
         ports.outbox.clone(),
         ports.outbox_dead_letters.clone(),
         ports.store.clone(),
         clock,
         ports.cipher.clone(),
-    );
+    )
+}
+
+/// The bodies of up to `expected` messages of `queue`, waiting at most [`DEADLINE`] for them.
+async fn receive_bodies(queue: &Arc<dyn Queue>, expected: usize) -> Vec<String> {
+    let mut bodies = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while bodies.len() < expected && Instant::now() < deadline {
+        let batch = queue
+            .receive(
+                MAX_RECEIVE_BATCH,
+                Duration::from_secs(30),
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap();
+        bodies.extend(batch.into_iter().map(|received| received.body));
+    }
+    bodies
+}
+
+async fn dead_letters_are_listed_and_requeued_per_tenant(b: &Backend) {
+    // GIVEN outbox messages of two tenants that the outbox queue gave up on
+    let service = dead_letter_service(b);
     let dlq = b.dead_letter_queue(QueueRole::Outbox);
     let bodies = [
         message("tnt_a", "ntf_a1"),
         message("tnt_a", "ntf_a2"),
         message("tnt_b", "ntf_b1"),
     ];
-    dead_letter(&ports.outbox, dlq, &bodies).await;
+    dead_letter(&b.ports.outbox, dlq, &bodies).await;
 
     // WHEN tenant a lists its dead letters
     let mut listed = service.list(Some("tnt_a")).await.unwrap();
@@ -114,22 +137,7 @@ async fn dead_letters_are_listed_and_requeued_per_tenant(b: &Backend) {
     assert_eq!(requeued, vec![listed[1].id.clone()]);
 
     // THEN both of a's messages are back on the outbox queue, and only b's is left dead
-    let mut back = Vec::new();
-    let deadline = Instant::now() + DEADLINE;
-    while back.len() < 2 && Instant::now() < deadline {
-        for received in ports
-            .outbox
-            .receive(
-                MAX_RECEIVE_BATCH,
-                Duration::from_secs(30),
-                Duration::from_secs(1),
-            )
-            .await
-            .unwrap()
-        {
-            back.push(received.body);
-        }
-    }
+    let mut back = receive_bodies(&b.ports.outbox, 2).await;
     back.sort();
     assert_eq!(back, [bodies[0].clone(), bodies[1].clone()]);
     let left = service.list(None).await.unwrap();
