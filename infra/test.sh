@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, as CI does (`make test`, `.ci/run`):
 #   1. .venv with the Python tools of infra/requirements-test.txt, every dependency pinned by
-#      infra/constraints-test.txt (re-installed only when either file changed),
+#      infra/constraints-test.txt (re-installed only when either file changed), and Debian's
+#      chromium for the browser tests (apt-get, when /usr/bin/chromium is missing),
 #   2. moto server on a free loopback port for the AWS-side tests (VIGIL_TEST_AWS_ENDPOINT),
 #      stopped on exit,
 #   3. cargo fmt --check, clippy -D warnings, cargo test, cargo deny (installed when missing)
@@ -10,7 +11,8 @@
 #      --checks all over every operation (infra/api-fuzz.py),
 #   5. a timing summary.
 # Works from any directory; honours CARGO_TARGET_DIR. Needs python3 (with venv), a Rust
-# toolchain with rustfmt and clippy, and access to PyPI and crates.io on a fresh machine.
+# toolchain with rustfmt and clippy, and access to PyPI and crates.io on a fresh machine (and to
+# Debian's packages, as root, where chromium is missing).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -104,6 +106,22 @@ else
     echo "$wanted" >"$stamp"
     echo "installed infra/requirements-test.txt"
 fi
+end
+
+# Playwright's own browser download cannot be reached from these machines: the browser tests
+# drive Debian's chromium instead.
+begin "chromium (browser tests)"
+chromium="/usr/bin/chromium"
+if [[ ! -x "$chromium" ]]; then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "test: $chromium is missing; install Debian's chromium package (as root: apt-get install chromium)" >&2
+        exit 2
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+# The Debian wrapper script's stderr is noise here.
+"$chromium" --version 2>/dev/null
 end
 
 # ---- 2. moto server ---------------------------------------------------------------------------
