@@ -6,6 +6,7 @@ mod harness;
 
 mod api;
 mod cli;
+mod console;
 mod crash;
 mod delivery;
 mod egress;

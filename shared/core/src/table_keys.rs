@@ -20,6 +20,11 @@ pub fn api_key_by_digest(digest: &str) -> Key {
     Key::new(format!("APIKEY#{digest}"), "APIKEY")
 }
 
+/// A console session, by its token's digest (a cookie does not name its tenant).
+pub fn session(digest: &str) -> Key {
+    Key::new(format!("SESSION#{digest}"), "SESSION")
+}
+
 /// The key record, under its tenant.
 pub fn api_key(tenant: &str, key_id: &str) -> Key {
     Key::new(format!("T#{tenant}"), format!("KEY#{key_id}"))

@@ -15,5 +15,5 @@ pub use error::ApiError;
 pub use extract::{AdminCaller, ApiJson, ApiQuery, Caller, OperatorCaller, RawBody};
 pub use paging::{ListResponse, PageParams};
 
-pub use routes::{all_routes, api_service, ingest_service, openapi_document};
+pub use routes::{all_routes, api_service, console_service, ingest_service, openapi_document};
 pub use state::{ApiServices, ApiState, IngestServices, IngestState};

@@ -21,6 +21,7 @@ use vigil_core::ports::{Notifiers, Ports};
 use vigil_core::reports::ReportService;
 use vigil_core::rules::RuleService;
 use vigil_core::tenancy::keys::KeyService;
+use vigil_core::tenancy::sessions::SessionService;
 use vigil_core::tenancy::tenants::TenantService;
 use vigil_core::workflows::actions::ActionRunner;
 use vigil_core::workflows::engine::EngineParts;
@@ -73,6 +74,7 @@ pub struct App {
 struct Built {
     tenants: OnceLock<Arc<TenantService>>,
     keys: OnceLock<Arc<KeyService>>,
+    sessions: OnceLock<Arc<SessionService>>,
     ingest: OnceLock<Arc<IngestService>>,
     outbox: OnceLock<Arc<OutboxService>>,
     channels: OnceLock<Arc<ChannelService>>,
@@ -125,6 +127,7 @@ impl App {
             ("outbox", b.outbox.get().is_some()),
             ("reports", b.reports.get().is_some()),
             ("routing", b.routing.get().is_some()),
+            ("sessions", b.sessions.get().is_some()),
             ("rules", b.rules.get().is_some()),
             ("tenants", b.tenants.get().is_some()),
             ("workflows", b.workflows.get().is_some()),
@@ -149,6 +152,17 @@ impl App {
         self.built.keys.get_or_init(|| {
             Arc::new(KeyService::new(
                 self.ports.store.clone(),
+                self.clock.clone(),
+            ))
+        })
+    }
+
+    /// Console sessions, opened with an API key.
+    pub fn sessions(&self) -> &Arc<SessionService> {
+        self.built.sessions.get_or_init(|| {
+            Arc::new(SessionService::new(
+                self.ports.store.clone(),
+                self.keys().clone(),
                 self.clock.clone(),
             ))
         })

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod keys;
 pub mod secrets;
+pub mod sessions;
 pub mod tenants;
 
 use serde::{Deserialize, Serialize};

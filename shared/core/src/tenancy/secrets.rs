@@ -9,6 +9,8 @@ use subtle::ConstantTimeEq as _;
 
 pub const API_KEY_PREFIX: &str = "vgl_ak_";
 pub const INGEST_TOKEN_PREFIX: &str = "vgl_it_";
+/// The console's session cookie value.
+pub const SESSION_TOKEN_PREFIX: &str = "vgl_ss_";
 pub use crate::standard_webhooks::WEBHOOK_SECRET_PREFIX;
 
 fn random_token(prefix: &str) -> String {
@@ -26,6 +28,15 @@ pub fn new_api_key() -> String {
 
 pub fn new_ingest_token() -> String {
     random_token(INGEST_TOKEN_PREFIX)
+}
+
+pub fn new_session_token() -> String {
+    random_token(SESSION_TOKEN_PREFIX)
+}
+
+/// The token a console session's forms carry against cross-site requests.
+pub fn new_csrf_token() -> String {
+    random_token("")
 }
 
 /// A Standard Webhooks secret: `whsec_` and the base64 of 32 random bytes.

@@ -53,9 +53,19 @@ pub fn ingest_service(state: IngestState) -> Router {
     finish(hook_routes(state), limit)
 }
 
-/// Every HTTP route of Vigil on one router (what `vigil serve` runs), sharing `app`'s services.
+/// The console as a finished service (what a console function runs).
+pub fn console_service(state: vigil_console::ConsoleState, max_body_bytes: usize) -> Router {
+    finish(vigil_console::router(state), max_body_bytes)
+}
+
+/// Every HTTP route of Vigil on one router (what `vigil serve` runs), sharing `app`'s services:
+/// the console at `/`, the admin API under `/api/v1`, the hooks under `/hooks`.
 pub fn all_routes(app: &App) -> Router {
-    let routes = api_routes(ApiServices::new(app)).merge(hook_routes(IngestServices::new(app)));
+    let routes = api_routes(ApiServices::new(app))
+        .merge(hook_routes(IngestServices::new(app)))
+        .merge(vigil_console::router(vigil_console::ConsoleServices::new(
+            app,
+        )));
     finish(routes, app.settings.max_body_bytes)
 }
 

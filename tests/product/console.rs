@@ -1,0 +1,262 @@
+//! The console over HTTP, as a browser uses it (the browser suite drives the same pages in
+//! Chromium): sign-in with an API key into a session cookie, the inbox worked with form posts
+//! that carry the session's CSRF token, a viewer refused, sign-out ending the session.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use serde_json::json;
+use vigil_core::tenancy::Role;
+
+use crate::both;
+use crate::harness::{Kind, TestApp, pinned_clock};
+
+both!(
+    a_person_signs_in_works_the_inbox_and_signs_out,
+    a_viewer_sees_no_controls_and_forged_posts_change_nothing,
+    a_session_ends_when_left_idle_or_when_its_key_is_revoked
+);
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+/// A tenant's inbox item, made by a test alert the dispatcher delivered.
+async fn inbox_item(vigil: &TestApp, tenant_id: &str, api_key: &str) -> String {
+    let body = json!({"severity": "SEV2", "title": "Disk almost full"});
+    let (status, _) = vigil
+        .send_json("POST", "/api/v1/events/test", api_key, &body)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    vigil
+        .dispatch_until_settled(tenant_id, Duration::from_secs(30))
+        .await;
+    let (_, inbox) = vigil.get("/api/v1/inbox", api_key).await;
+    inbox["items"][0]["id"]
+        .as_str()
+        .expect("an inbox item")
+        .to_owned()
+}
+
+async fn item_status(vigil: &TestApp, api_key: &str, id: &str) -> String {
+    let (_, item) = vigil.get(&format!("/api/v1/inbox/{id}"), api_key).await;
+    item["status"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Signs in with `api_key`; the `Cookie` header value of the session.
+async fn sign_in(vigil: &TestApp, api_key: &str) -> String {
+    let (status, headers, _) = vigil
+        .page(
+            "POST",
+            "/sign-in",
+            &[FORM],
+            format!("api_key={api_key}&next=%2Finbox"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/inbox");
+    let set = headers["set-cookie"].to_str().unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// The CSRF token a page carries for its forms.
+fn csrf_of(page: &str) -> String {
+    let marker = r#"<meta name="csrf-token" content=""#;
+    let start = page.find(marker).expect("a csrf meta tag") + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn a_person_signs_in_works_the_inbox_and_signs_out(kind: Kind) {
+    // GIVEN a tenant with one open inbox item
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let item = inbox_item(&vigil, &tenant.tenant_id, &tenant.api_key).await;
+
+    // WHEN someone signed out opens the console THEN they are sent to sign in, and back after
+    let (status, headers, _) = vigil
+        .page("GET", "/inbox?status=open", &[], Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers["location"],
+        "/sign-in?next=%2Finbox%3Fstatus%3Dopen"
+    );
+    let (status, headers, page) = vigil.page("GET", "/sign-in", &[], Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"<label for="api_key">API key</label>"#),
+        "{page}"
+    );
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"));
+
+    // AND a wrong key is refused on the sign-in page, and no other site is a place to go next
+    let (status, _, page) = vigil
+        .page("POST", "/sign-in", &[FORM], "api_key=vgl_ak_wrong&next=%2F")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains(r#"role="alert""#), "{page}");
+    let body = format!(
+        "api_key={}&next=%2F%2Fevil.example%2F",
+        tenant.api_key.expose()
+    );
+    let (_, headers, _) = vigil.page("POST", "/sign-in", &[FORM], body).await;
+    assert_eq!(headers["location"], "/");
+
+    // WHEN the admin signs in THEN the inbox shows the item with its actions
+    let cookie = sign_in(&vigil, &tenant.api_key).await;
+    let (status, _, page) = vigil
+        .page("GET", "/inbox", &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!(r#"<tr data-id="{item}">"#)),
+        "{page}"
+    );
+    assert!(page.contains("Disk almost full") && page.contains(">Resolve</button>"));
+    let csrf = csrf_of(&page);
+
+    // AND a post without the page's token changes nothing
+    let path = format!("/inbox/{item}/resolve");
+    let (status, _, _) = vigil
+        .page("POST", &path, &[FORM, ("cookie", &cookie)], "csrf=forged")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(item_status(&vigil, &tenant.api_key, &item).await, "open");
+
+    // WHEN "Resolve" is pressed THEN the item is resolved and the page says so
+    let (status, headers, _) = vigil
+        .page(
+            "POST",
+            &path,
+            &[FORM, ("cookie", &cookie)],
+            format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/inbox");
+    assert_eq!(
+        item_status(&vigil, &tenant.api_key, &item).await,
+        "resolved"
+    );
+    let (_, _, page) = vigil
+        .page("GET", "/inbox", &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert!(
+        page.contains(r#"<td class="status">resolved</td>"#),
+        "{page}"
+    );
+    assert!(!page.contains(">Resolve</button>"));
+    let (status, _, page) = vigil
+        .page("GET", "/", &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<h1>Overview</h1>"));
+
+    // WHEN they sign out THEN the session is gone, whatever the browser still holds
+    let (status, headers, _) = vigil
+        .page(
+            "POST",
+            "/sign-out",
+            &[FORM, ("cookie", &cookie)],
+            format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let (status, headers, _) = vigil
+        .page("GET", "/inbox", &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/sign-in")
+    );
+}
+
+async fn a_viewer_sees_no_controls_and_forged_posts_change_nothing(kind: Kind) {
+    // GIVEN a tenant with an open inbox item, and a viewer signed in to the console
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let item = inbox_item(&vigil, &tenant.tenant_id, &tenant.api_key).await;
+    let viewer = vigil.key_with_role(&tenant.tenant_id, Role::Viewer).await;
+    let cookie = sign_in(&vigil, &viewer).await;
+
+    // WHEN the viewer opens the inbox THEN they see the item and nothing that would change it
+    let (_, _, page) = vigil
+        .page("GET", "/inbox", &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert!(page.contains("Disk almost full"), "{page}");
+    for control in [
+        ">Acknowledge</button>",
+        ">Resolve</button>",
+        ">Dismiss</button>",
+    ] {
+        assert!(!page.contains(control), "{control} shown to a viewer");
+    }
+
+    // AND a post made by hand, with the session's own token, is refused and changes nothing
+    let path = format!("/inbox/{item}/resolve");
+    let body = format!("csrf={}", csrf_of(&page));
+    let (status, _, _) = vigil
+        .page("POST", &path, &[FORM, ("cookie", &cookie)], body)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(item_status(&vigil, &tenant.api_key, &item).await, "open");
+}
+
+async fn a_session_ends_when_left_idle_or_when_its_key_is_revoked(kind: Kind) {
+    // GIVEN a signed-in admin on a clock the test moves
+    let clock = pinned_clock();
+    let vigil = TestApp::start_with_clock(kind, &[], clock.clone()).await;
+    let tenant = vigil.tenant("Acme").await;
+    let inbox = |cookie: String| {
+        let vigil = &vigil;
+        async move {
+            let (status, _, _) = vigil
+                .page("GET", "/inbox", &[("cookie", &cookie)], Body::empty())
+                .await;
+            status
+        }
+    };
+    let cookie = sign_in(&vigil, &tenant.api_key).await;
+
+    // WHEN it is used every 20 minutes THEN it stays open (each use restarts the idle time)
+    for _ in 0..4 {
+        clock.advance(chrono::Duration::minutes(20));
+        assert_eq!(inbox(cookie.clone()).await, StatusCode::OK);
+    }
+    // WHEN it is left alone past 30 minutes THEN it has ended
+    clock.advance(chrono::Duration::minutes(31));
+    assert_eq!(inbox(cookie).await, StatusCode::SEE_OTHER);
+
+    // WHEN the key of a live session is revoked THEN the session ends with it
+    let (_, created) = vigil
+        .send_json(
+            "POST",
+            "/api/v1/keys",
+            &tenant.api_key,
+            &json!({"role": "operator"}),
+        )
+        .await;
+    let operator = created["api_key"].as_str().unwrap().to_owned();
+    let cookie = sign_in(&vigil, &operator).await;
+    assert_eq!(inbox(cookie.clone()).await, StatusCode::OK);
+    let path = format!("/api/v1/keys/{}", created["id"].as_str().unwrap());
+    let auth = format!("Bearer {}", tenant.api_key.expose());
+    let (status, _) = vigil
+        .call("DELETE", &path, &[("authorization", &auth)], Body::empty())
+        .await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(inbox(cookie).await, StatusCode::SEE_OTHER);
+}
