@@ -9,7 +9,9 @@
 #      and infra/lint-template.sh,
 #   4. the served OpenAPI document validated against a seeded `vigil serve`, and schemathesis
 #      --checks all over every operation (infra/api-fuzz.py),
-#   5. a timing summary.
+#   5. the console in a browser: tests/browser (pytest, Playwright driving chromium) against a
+#      `vigil serve` child on each backend, screenshots in target/console-screenshots/,
+#   6. a timing summary.
 # Works from any directory; honours CARGO_TARGET_DIR. Needs python3 (with venv), a Rust
 # toolchain with rustfmt and clippy, and access to PyPI and crates.io on a fresh machine (and to
 # Debian's packages, as root, where chromium is missing).
@@ -211,4 +213,10 @@ begin "API fuzz (openapi-spec-validator, schemathesis)"
 vigil_bin="${CARGO_TARGET_DIR:-$root/target}/debug/vigil"
 [[ -x "$vigil_bin" ]] || { echo "test: $vigil_bin is missing after cargo test" >&2; exit 1; }
 "$venv/bin/python" "$root/infra/api-fuzz.py" --vigil "$vigil_bin"
+end
+
+# Every console page in a real browser, on both backends; a missing chromium, Playwright or
+# emulator fails the step (tests/browser/conftest.py).
+begin "console in a browser"
+"$venv/bin/python" -m pytest "$root/tests/browser" -p no:cacheprovider -q --vigil "$vigil_bin"
 end
