@@ -15,7 +15,8 @@ use crate::harness::{Kind, TestApp, pinned_clock};
 both!(
     a_person_signs_in_works_the_inbox_and_signs_out,
     a_viewer_sees_no_controls_and_forged_posts_change_nothing,
-    a_session_ends_when_left_idle_or_when_its_key_is_revoked
+    a_session_ends_when_left_idle_or_when_its_key_is_revoked,
+    an_operator_acknowledges_an_anomaly_with_a_note
 );
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -259,4 +260,80 @@ async fn a_session_ends_when_left_idle_or_when_its_key_is_revoked(kind: Kind) {
         .await;
     assert!(status.is_success(), "{status}");
     assert_eq!(inbox(cookie).await, StatusCode::SEE_OTHER);
+}
+
+async fn an_operator_acknowledges_an_anomaly_with_a_note(kind: Kind) {
+    // GIVEN a tenant with a demo anomaly, and an operator signed in
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let now = vigil.now();
+    let finding = vigil_core::anomaly::Finding {
+        rule: "payment_failures".into(),
+        severity: vigil_core::severity::Severity::Sev2,
+        title: "Payment failures above 5 in an hour".into(),
+        subject: "account".into(),
+        occurrence: None,
+        window_start: now - chrono::Duration::hours(1),
+        window_end: now,
+        evidence: json!({"failures": 7}),
+        demo: true,
+    };
+    let (anomaly, _) = vigil
+        .app
+        .anomalies()
+        .open(&tenant.tenant_id, finding)
+        .await
+        .unwrap();
+    let operator = vigil.key_with_role(&tenant.tenant_id, Role::Operator).await;
+    let cookie = sign_in(&vigil, &operator).await;
+
+    // WHEN the operator lists demo anomalies THEN it is there, linked to its page
+    let (status, _, page) = vigil
+        .page(
+            "GET",
+            "/anomalies?demo_only=true",
+            &[("cookie", &cookie)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!(r#"<a href="/anomalies/{}">"#, anomaly.id)),
+        "{page}"
+    );
+
+    // AND its page shows the evidence and the moves an operator may make
+    let path = format!("/anomalies/{}", anomaly.id);
+    let (_, _, page) = vigil
+        .page("GET", &path, &[("cookie", &cookie)], Body::empty())
+        .await;
+    // (the evidence is shown as JSON, escaped as HTML)
+    assert!(page.contains("&#34;failures&#34;: 7"), "{page}");
+    assert!(
+        page.contains(r#"value="acknowledged">Acknowledge</button>"#),
+        "{page}"
+    );
+
+    // WHEN they acknowledge it with a note THEN the anomaly and its history say so
+    let body = format!(
+        "csrf={}&status=acknowledged&note=Looking+into+it",
+        csrf_of(&page)
+    );
+    let (status, headers, _) = vigil
+        .page("POST", &path, &[FORM, ("cookie", &cookie)], body)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], path.as_str());
+    let (_, stored) = vigil
+        .get(
+            &format!("/api/v1/anomalies/{}", anomaly.id),
+            &tenant.api_key,
+        )
+        .await;
+    assert_eq!(stored["status"], "acknowledged");
+    assert_eq!(stored["history"][0]["note"], "Looking into it");
+    let (_, _, page) = vigil
+        .page("GET", &path, &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert!(page.contains("Looking into it") && page.contains(">Resolve</button>"));
 }

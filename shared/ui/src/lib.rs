@@ -54,6 +54,11 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/sign-out", post(pages::sign_out))
         .route("/inbox", get(pages::inbox))
         .route("/inbox/{id}/{action}", post(pages::act_on_inbox_item))
+        .route("/anomalies", get(pages::anomalies))
+        .route(
+            "/anomalies/{id}",
+            get(pages::anomaly).post(pages::change_anomaly),
+        )
         .route("/assets/console.css", get(pages::stylesheet))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
