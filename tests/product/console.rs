@@ -16,7 +16,8 @@ both!(
     a_person_signs_in_works_the_inbox_and_signs_out,
     a_viewer_sees_no_controls_and_forged_posts_change_nothing,
     a_session_ends_when_left_idle_or_when_its_key_is_revoked,
-    an_operator_acknowledges_an_anomaly_with_a_note
+    an_operator_acknowledges_an_anomaly_with_a_note,
+    open_in_vigil_leads_to_the_console_page_of_the_item
 );
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -336,4 +337,49 @@ async fn an_operator_acknowledges_an_anomaly_with_a_note(kind: Kind) {
         .page("GET", &path, &[("cookie", &cookie)], Body::empty())
         .await;
     assert!(page.contains("Looking into it") && page.contains(">Resolve</button>"));
+}
+
+async fn open_in_vigil_leads_to_the_console_page_of_the_item(kind: Kind) {
+    // GIVEN Vigil served at a public https address, and a tenant alerting to Slack
+    let public = "https://vigil.example.com";
+    let vigil = TestApp::start_with(kind, &[("VIGIL_PUBLIC_URL", public)]).await;
+    let tenant = vigil.tenant("Acme").await;
+    let sink = vigil_contract::sinks::HttpSink::start().await;
+    let body = json!({"name": "default", "kind": "slack", "url": sink.url("/slack")});
+    let (status, channel) = vigil
+        .send_json("POST", "/api/v1/channels", &tenant.api_key, &body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+
+    // WHEN an alert goes out
+    let item = inbox_item(&vigil, &tenant.tenant_id, &tenant.api_key).await;
+
+    // THEN its "Open in Vigil" button leads to the item's console page
+    let slack = sink.requests("/slack");
+    let message: serde_json::Value = serde_json::from_slice(&slack[0].body).unwrap();
+    let page = format!("/inbox/{item}");
+    let button = message.to_string();
+    assert!(button.contains(&format!("\"{public}{page}\"")), "{button}");
+
+    // AND a signed-out visitor of it signs in and lands there, with a cookie only sent over https
+    let (status, headers, _) = vigil.page("GET", &page, &[], Body::empty()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let sign_in_page = headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(sign_in_page, format!("/sign-in?next=%2Finbox%2F{item}"));
+    let next = sign_in_page.split("next=").nth(1).unwrap();
+    let body = format!("api_key={}&next={next}", tenant.api_key.expose());
+    let (status, headers, _) = vigil.page("POST", "/sign-in", &[FORM], body).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], page.as_str());
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap();
+    let (status, _, html) = vigil
+        .page("GET", &page, &[("cookie", cookie)], Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Disk almost full") && html.contains(">Resolve</button>"),
+        "{html}"
+    );
 }

@@ -8,7 +8,7 @@ use vigil_core::delivery::inbox::{InboxAction, InboxFilter, InboxItem};
 use vigil_core::severity::Severity;
 use vigil_core::tenancy::Role;
 
-use super::{Chrome, CsrfForm, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, render, word};
+use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, render, word};
 use crate::ConsoleState;
 use crate::session::{self, SignedIn};
 
@@ -104,11 +104,18 @@ pub async fn inbox(
     Ok(render(&page, StatusCode::OK))
 }
 
+#[derive(Deserialize)]
+pub struct InboxActionForm {
+    csrf: Option<String>,
+    /// `item` when the button was on the item's own page.
+    back: Option<String>,
+}
+
 pub async fn act_on_inbox_item(
     State(console): State<ConsoleState>,
     signed_in: SignedIn,
     Path((id, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<InboxActionForm>,
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
     if !csrf_ok(session, form.csrf.as_deref()) {
@@ -123,5 +130,42 @@ pub async fn act_on_inbox_item(
         .inbox
         .act(&session.tenant_id, &id, action, &actor(session))
         .await?;
-    Ok(Redirect::to("/inbox").into_response())
+    // Back to where the button was: the item's own page, or the list.
+    let back = match form.back.as_deref() {
+        Some("item") => format!("/inbox/{}", session::encode(&id)),
+        _ => "/inbox".to_owned(),
+    };
+    Ok(Redirect::to(&back).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "inbox_item.html")]
+struct InboxItemPage {
+    chrome: Chrome,
+    row: InboxRow,
+    can_act: bool,
+    /// The console page of what the item is about, when it has one.
+    source: Option<(String, &'static str)>,
+}
+
+/// The page of what an item is about: anomalies have one; other sources are the item itself.
+fn source_of(link_ref: Option<&str>) -> Option<(String, &'static str)> {
+    let anomaly = link_ref?.strip_prefix("anomaly:")?;
+    Some((format!("/anomalies/{anomaly}"), "the anomaly"))
+}
+
+pub async fn inbox_item(
+    State(console): State<ConsoleState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, ErrorPage> {
+    let session = &signed_in.session;
+    let (item, _) = console.inbox.get(&session.tenant_id, &id).await?;
+    let page = InboxItemPage {
+        chrome: Chrome::of(session, "inbox"),
+        can_act: session.role.at_least(Role::Operator),
+        source: source_of(item.link_ref.as_deref()),
+        row: InboxRow::from(item),
+    };
+    Ok(render(&page, StatusCode::OK))
 }

@@ -18,7 +18,7 @@ use vigil_core::tenancy::sessions::Session;
 
 pub use anomalies::{anomalies, anomaly, change_anomaly};
 pub use assets::stylesheet;
-pub use inbox::{act_on_inbox_item, inbox};
+pub use inbox::{act_on_inbox_item, inbox, inbox_item};
 pub use overview::overview;
 pub use sign_in::{sign_in, sign_in_form, sign_out};
 
