@@ -12,7 +12,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 # Folder = binary = package suffix, as in vigil_runtime::deployment::FunctionName.
-functions=(ingest api rules summary dispatcher workflows approvals)
+functions=(ingest api rules summary dispatcher workflows approvals console)
 max_bytes=$((14 * 1000 * 1000))
 
 if [[ ! -x .venv/bin/cargo-lambda ]]; then

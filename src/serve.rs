@@ -174,10 +174,9 @@ pub async fn run_flow(app: &App, cron: &CronFlow) -> vigil_core::Result<FlowRepo
         FunctionName::Approvals => {
             vigil_approvals::run_flow(&vigil_approvals::Services::new(app), invocation).await
         }
-        FunctionName::Ingest | FunctionName::Api => Err(vigil_core::Error::Internal(format!(
-            "{:?} has no scheduled flows",
-            cron.function
-        ))),
+        FunctionName::Ingest | FunctionName::Api | FunctionName::Console => Err(
+            vigil_core::Error::Internal(format!("{:?} has no scheduled flows", cron.function)),
+        ),
     }
 }
 

@@ -15,7 +15,9 @@ use crate::harness::{Kind, TestApp, pinned_clock};
 both!(
     a_person_signs_in_works_the_inbox_and_signs_out,
     a_viewer_sees_no_controls_and_forged_posts_change_nothing,
-    a_session_ends_when_left_idle_or_when_its_key_is_revoked
+    a_session_ends_when_left_idle_or_when_its_key_is_revoked,
+    an_operator_acknowledges_an_anomaly_with_a_note,
+    open_in_vigil_leads_to_the_console_page_of_the_item
 );
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -259,4 +261,125 @@ async fn a_session_ends_when_left_idle_or_when_its_key_is_revoked(kind: Kind) {
         .await;
     assert!(status.is_success(), "{status}");
     assert_eq!(inbox(cookie).await, StatusCode::SEE_OTHER);
+}
+
+async fn an_operator_acknowledges_an_anomaly_with_a_note(kind: Kind) {
+    // GIVEN a tenant with a demo anomaly, and an operator signed in
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let now = vigil.now();
+    let finding = vigil_core::anomaly::Finding {
+        rule: "payment_failures".into(),
+        severity: vigil_core::severity::Severity::Sev2,
+        title: "Payment failures above 5 in an hour".into(),
+        subject: "account".into(),
+        occurrence: None,
+        window_start: now - chrono::Duration::hours(1),
+        window_end: now,
+        evidence: json!({"failures": 7}),
+        demo: true,
+    };
+    let (anomaly, _) = vigil
+        .app
+        .anomalies()
+        .open(&tenant.tenant_id, finding)
+        .await
+        .unwrap();
+    let operator = vigil.key_with_role(&tenant.tenant_id, Role::Operator).await;
+    let cookie = sign_in(&vigil, &operator).await;
+
+    // WHEN the operator lists demo anomalies THEN it is there, linked to its page
+    let (status, _, page) = vigil
+        .page(
+            "GET",
+            "/anomalies?demo_only=true",
+            &[("cookie", &cookie)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!(r#"<a href="/anomalies/{}">"#, anomaly.id)),
+        "{page}"
+    );
+
+    // AND its page shows the evidence and the moves an operator may make
+    let path = format!("/anomalies/{}", anomaly.id);
+    let (_, _, page) = vigil
+        .page("GET", &path, &[("cookie", &cookie)], Body::empty())
+        .await;
+    // (the evidence is shown as JSON, escaped as HTML)
+    assert!(page.contains("&#34;failures&#34;: 7"), "{page}");
+    assert!(
+        page.contains(r#"value="acknowledged">Acknowledge</button>"#),
+        "{page}"
+    );
+
+    // WHEN they acknowledge it with a note THEN the anomaly and its history say so
+    let body = format!(
+        "csrf={}&status=acknowledged&note=Looking+into+it",
+        csrf_of(&page)
+    );
+    let (status, headers, _) = vigil
+        .page("POST", &path, &[FORM, ("cookie", &cookie)], body)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], path.as_str());
+    let (_, stored) = vigil
+        .get(
+            &format!("/api/v1/anomalies/{}", anomaly.id),
+            &tenant.api_key,
+        )
+        .await;
+    assert_eq!(stored["status"], "acknowledged");
+    assert_eq!(stored["history"][0]["note"], "Looking into it");
+    let (_, _, page) = vigil
+        .page("GET", &path, &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert!(page.contains("Looking into it") && page.contains(">Resolve</button>"));
+}
+
+async fn open_in_vigil_leads_to_the_console_page_of_the_item(kind: Kind) {
+    // GIVEN Vigil served at a public https address, and a tenant alerting to Slack
+    let public = "https://vigil.example.com";
+    let vigil = TestApp::start_with(kind, &[("VIGIL_PUBLIC_URL", public)]).await;
+    let tenant = vigil.tenant("Acme").await;
+    let sink = vigil_contract::sinks::HttpSink::start().await;
+    let body = json!({"name": "default", "kind": "slack", "url": sink.url("/slack")});
+    let (status, channel) = vigil
+        .send_json("POST", "/api/v1/channels", &tenant.api_key, &body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+
+    // WHEN an alert goes out
+    let item = inbox_item(&vigil, &tenant.tenant_id, &tenant.api_key).await;
+
+    // THEN its "Open in Vigil" button leads to the item's console page
+    let slack = sink.requests("/slack");
+    let message: serde_json::Value = serde_json::from_slice(&slack[0].body).unwrap();
+    let page = format!("/inbox/{item}");
+    let button = message.to_string();
+    assert!(button.contains(&format!("\"{public}{page}\"")), "{button}");
+
+    // AND a signed-out visitor of it signs in and lands there, with a cookie only sent over https
+    let (status, headers, _) = vigil.page("GET", &page, &[], Body::empty()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let sign_in_page = headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(sign_in_page, format!("/sign-in?next=%2Finbox%2F{item}"));
+    let next = sign_in_page.split("next=").nth(1).unwrap();
+    let body = format!("api_key={}&next={next}", tenant.api_key.expose());
+    let (status, headers, _) = vigil.page("POST", "/sign-in", &[FORM], body).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], page.as_str());
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap();
+    let (status, _, html) = vigil
+        .page("GET", &page, &[("cookie", cookie)], Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Disk almost full") && html.contains(">Resolve</button>"),
+        "{html}"
+    );
 }

@@ -15,10 +15,11 @@ pub enum FunctionName {
     Dispatcher,
     Workflows,
     Approvals,
+    Console,
 }
 
 impl FunctionName {
-    pub const ALL: [FunctionName; 7] = [
+    pub const ALL: [FunctionName; 8] = [
         FunctionName::Ingest,
         FunctionName::Api,
         FunctionName::Rules,
@@ -26,6 +27,7 @@ impl FunctionName {
         FunctionName::Dispatcher,
         FunctionName::Workflows,
         FunctionName::Approvals,
+        FunctionName::Console,
     ];
 
     pub fn binary(self) -> &'static str {
@@ -37,6 +39,7 @@ impl FunctionName {
             FunctionName::Dispatcher => "dispatcher",
             FunctionName::Workflows => "workflows",
             FunctionName::Approvals => "approvals",
+            FunctionName::Console => "console",
         }
     }
 
@@ -49,6 +52,7 @@ impl FunctionName {
             FunctionName::Dispatcher => "DispatcherFunction",
             FunctionName::Workflows => "WorkflowsFunction",
             FunctionName::Approvals => "ApprovalsFunction",
+            FunctionName::Console => "ConsoleFunction",
         }
     }
 }

@@ -518,7 +518,10 @@ fn only_functions_that_store_secrets_may_seal_and_only_those_that_use_them_may_o
         let expected: &[&str] = match function {
             FunctionName::Api | FunctionName::Workflows => &["kms:Decrypt", "kms:GenerateDataKey"],
             FunctionName::Ingest | FunctionName::Dispatcher => &["kms:Decrypt"],
-            FunctionName::Rules | FunctionName::Summary | FunctionName::Approvals => &[],
+            FunctionName::Rules
+            | FunctionName::Summary
+            | FunctionName::Approvals
+            | FunctionName::Console => &[],
         };
         let mut actions: Vec<&str> = grants.iter().map(|(a, _)| a.as_str()).collect();
         actions.sort_unstable();

@@ -54,8 +54,8 @@ pub fn ingest_service(state: IngestState) -> Router {
 }
 
 /// The console as a finished service (what a console function runs).
-pub fn console_service(state: vigil_console::ConsoleState, max_body_bytes: usize) -> Router {
-    finish(vigil_console::router(state), max_body_bytes)
+pub fn console_service(state: vigil_ui::ConsoleState, max_body_bytes: usize) -> Router {
+    finish(vigil_ui::router(state), max_body_bytes)
 }
 
 /// Every HTTP route of Vigil on one router (what `vigil serve` runs), sharing `app`'s services:
@@ -63,9 +63,7 @@ pub fn console_service(state: vigil_console::ConsoleState, max_body_bytes: usize
 pub fn all_routes(app: &App) -> Router {
     let routes = api_routes(ApiServices::new(app))
         .merge(hook_routes(IngestServices::new(app)))
-        .merge(vigil_console::router(vigil_console::ConsoleServices::new(
-            app,
-        )));
+        .merge(vigil_ui::router(vigil_ui::ConsoleServices::new(app)));
     finish(routes, app.settings.max_body_bytes)
 }
 

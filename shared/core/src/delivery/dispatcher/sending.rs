@@ -200,11 +200,20 @@ impl Dispatcher {
 
     fn link_url(&self, n: &Notification) -> Option<String> {
         let base = self.parts.settings.public_url.as_deref()?;
-        Some(format!(
-            "{}/api/v1/inbox/{}",
-            base.trim_end_matches('/'),
-            inbox::item_id(&n.id)
-        ))
+        Some(format!("{}{}", base.trim_end_matches('/'), console_path(n)))
+    }
+}
+
+/// The console page of what a notification is about ("Open in Vigil"): an anomaly's own page,
+/// otherwise the notification's inbox item. A signed-out visitor is brought there after signing in.
+pub fn console_path(n: &Notification) -> String {
+    match n
+        .link_ref
+        .as_deref()
+        .and_then(|r| r.strip_prefix("anomaly:"))
+    {
+        Some(anomaly) => format!("/anomalies/{anomaly}"),
+        None => format!("/inbox/{}", inbox::item_id(&n.id)),
     }
 }
 

@@ -53,7 +53,13 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
         .route("/sign-out", post(pages::sign_out))
         .route("/inbox", get(pages::inbox))
+        .route("/inbox/{id}", get(pages::inbox_item))
         .route("/inbox/{id}/{action}", post(pages::act_on_inbox_item))
+        .route("/anomalies", get(pages::anomalies))
+        .route(
+            "/anomalies/{id}",
+            get(pages::anomaly).post(pages::change_anomaly),
+        )
         .route("/assets/console.css", get(pages::stylesheet))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -1,0 +1,13 @@
+//! ConsoleFunction: API Gateway HTTP API routes `/` and every path the API and hooks do not
+//! claim; the console's pages, with sessions in the table.
+#![forbid(unsafe_code)]
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let config = vigil_runtime::Config::from_env()?;
+    vigil_runtime::init_tracing(&config);
+    let backend = vigil_runtime::Backend::connect(&config).await?;
+    let app = vigil_runtime::build_app(&config, &backend)?;
+    let state = vigil_ui::ConsoleServices::new(&app);
+    lambda_http::run(vigil_http::console_service(state, config.max_body_bytes)).await
+}
