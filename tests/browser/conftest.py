@@ -49,6 +49,7 @@ def console(request: pytest.FixtureRequest):
     try:
         admin = server.create_tenant("Acme")
         viewer = server.run_json("key", "create", "--tenant", admin.tenant, "--role", "viewer")
+        server.run("demo", "seed", "--tenant", admin.tenant)  # three anomalies for their pages
         yield Console(
             backend=backend,
             server=server,

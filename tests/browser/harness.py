@@ -1,5 +1,5 @@
 """What the browser tests share: how chromium is launched, the two screen sizes, and `Console`,
-one backend's running Vigil with a tenant to sign in as."""
+one backend's running Vigil with a tenant to sign in as (and the demo anomalies)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The console's pages as a person uses them: signing in and out, the overview, the inbox and its
-actions by role, a forged action refused, and no serious accessibility violation. Each test runs
-once per backend (`console` fixture) and saves the pages it visits as screenshots."""
+actions by role, a forged action refused, the anomaly and inbox item pages, and no serious
+accessibility violation. Each test runs once per backend (`console` fixture) and saves the pages
+it visits as screenshots."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def path_of(page: Page) -> str:
     return re.sub(r"^https?://[^/]+", "", page.url)
 
 
-def row_of(page: Page, item_id: str):
-    return page.locator(f'table tbody tr[data-id="{item_id}"]')
+def row_of(page: Page, record_id: str):
+    return page.locator(f'table tbody tr[data-id="{record_id}"]')
 
 
 def test_signed_out_visitor_is_sent_to_sign_in(page: Page, console: Console) -> None:
@@ -132,6 +133,26 @@ def test_a_viewer_sees_the_inbox_but_cannot_act(page: Page, console: Console) ->
     assert console.inbox_item(item["id"])["status"] == "open"
 
 
+def test_anomalies_and_inbox_items_have_pages_of_their_own(page: Page, console: Console) -> None:
+    # GIVEN the demo anomalies and an inbox item
+    item = console.open_item("Browser check: a page of its own")
+    anomalies = console.admin.call("GET", "/api/v1/anomalies")["items"]
+    assert anomalies, "the demo seed opened no anomaly"
+    sign_in(page, console.admin.api_key)
+    # THEN the anomalies list shows each, and each anomaly and inbox item has its page
+    page.goto("/anomalies")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Anomalies")
+    for anomaly in anomalies:
+        expect(row_of(page, anomaly["id"])).to_contain_text(anomaly["title"])
+    console.screenshot(page, "anomalies")
+    page.goto(f"/anomalies/{anomalies[0]['id']}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(anomalies[0]["title"])
+    console.screenshot(page, "anomaly")
+    page.goto(f"/inbox/{item['id']}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(item["title"])
+    console.screenshot(page, "inbox-item")
+
+
 def test_signing_out_ends_the_session(browser: Browser, page: Page, console: Console) -> None:
     # GIVEN a signed-in admin, whose session cookie opens the inbox from anywhere
     sign_in(page, console.admin.api_key)
@@ -166,9 +187,11 @@ def test_pages_have_no_serious_accessibility_violations(page: Page, console: Con
                 found.append(f"{path}: {violation['impact']} {violation['id']}: {violation['help']} at {targets}")
 
     # GIVEN the sign-in page, then the pages behind it
+    item = console.open_item("Browser check: read by axe")
+    anomaly = console.admin.call("GET", "/api/v1/anomalies?limit=1")["items"][0]
     check("/sign-in")
     sign_in(page, console.admin.api_key)
-    check("/")
-    check("/inbox")
+    for path in ["/", "/inbox", f"/inbox/{item['id']}", "/anomalies", f"/anomalies/{anomaly['id']}"]:
+        check(path)
     # THEN axe-core finds nothing serious or critical
     assert not found, "accessibility violations:\n" + "\n".join(found)
