@@ -223,3 +223,42 @@ fn forced_failure() -> SendOutcome {
         after: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::delivery::{NotificationStatus, NotificationType};
+    use crate::severity::Severity;
+
+    fn about(link_ref: Option<&str>) -> Notification {
+        Notification {
+            id: "ntf_01jdx7p2c9r4t6v8x0z2b4d6f8".into(),
+            tenant_id: "tnt_1".into(),
+            kind: NotificationType::AnomalyOpened,
+            severity: Severity::Sev1,
+            title: "Spike".into(),
+            summary: "3 failures".into(),
+            link_ref: link_ref.map(str::to_owned),
+            dedupe_key: "k".into(),
+            payload: json!({}),
+            status: NotificationStatus::Pending,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn open_in_vigil_is_the_anomaly_page_or_the_inbox_item() {
+        assert_eq!(
+            console_path(&about(Some("anomaly:anm_9"))),
+            "/anomalies/anm_9"
+        );
+        let item = inbox::item_id("ntf_01jdx7p2c9r4t6v8x0z2b4d6f8");
+        for other in [None, Some("scan:scn_1"), Some("event:ntf_1")] {
+            assert_eq!(console_path(&about(other)), format!("/inbox/{item}"));
+        }
+    }
+}
