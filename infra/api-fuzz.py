@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Fuzzes Vigil's HTTP API from its own OpenAPI document (a step of infra/test.sh).
 
-Starts `vigil serve` on a free loopback port with a fresh data dir, creates a tenant, seeds a
-little of everything so that real ids exist, validates the served document with
-openapi-spec-validator, then runs schemathesis over every operation with `--checks all`, a fixed
-seed and a bounded number of examples. Exits non-zero on any finding.
+Starts `vigil serve` on a free loopback port with a fresh data dir (infra/vigil_serve.py),
+creates a tenant, seeds a little of everything so that real ids exist, validates the served
+document with openapi-spec-validator, then runs schemathesis over every operation with
+`--checks all`, a fixed seed and a bounded number of examples. Exits non-zero on any finding.
 
 Path ids and cursors are drawn from the seeded records (schemathesis dictionaries) most of the
 time and generated at random otherwise; a cursor is only valid when the server issued it.
@@ -20,61 +20,19 @@ import base64
 import json
 import os
 import re
-import select
-import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1,localhost"
+from vigil_serve import Api, VigilServe, wait_for
 
 
 def log(message: str) -> None:
     print(f"api-fuzz: {message}", flush=True)
 
 
-class Api:
-    def __init__(self, base: str, api_key: str, ingest_token: str, tenant: str) -> None:
-        self.base = base
-        self.api_key = api_key
-        self.ingest_token = ingest_token
-        self.tenant = tenant
-
-    def call(self, method: str, path: str, body: object = None, token: str | None = None) -> dict:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {token or self.api_key}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=30) as response:
-                text = response.read()
-        except urllib.error.HTTPError as e:
-            raise RuntimeError(f"{method} {path} -> {e.code}: {e.read()[:500]!r}") from None
-        return json.loads(text) if text else {}
-
-    def hook(self, kind: str, body: object) -> dict:
-        return self.call("POST", f"/hooks/{self.tenant}/{kind}", body, token=self.ingest_token)
-
-
-def wait_for(what: str, probe, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def seed(api: Api, vigil: str, data_dir: Path, env: dict) -> dict[str, list[str]]:
+def seed(api: Api, server: VigilServe) -> dict[str, list[str]]:
     """Creates one or more records of every kind; returns the ids per dictionary name."""
     ids: dict[str, list[str]] = {}
 
@@ -153,16 +111,10 @@ def seed(api: Api, vigil: str, data_dir: Path, env: dict) -> dict[str, list[str]
     api.call("POST", "/api/v1/scan-schedule/run-now")
     key = api.call("POST", "/api/v1/keys", {"role": "viewer"})
     add("key", key["id"])
-    subprocess.run(
-        [vigil, "--data-dir", str(data_dir), "demo", "seed", "--tenant", api.tenant],
-        env=env, check=True, stdout=subprocess.DEVNULL,
-    )
+    server.run("demo", "seed", "--tenant", api.tenant)
     for days_ago in [1, 2]:
         day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - days_ago * 86400))
-        subprocess.run(
-            [vigil, "--data-dir", str(data_dir), "summary", "daily", "--date", day],
-            env=env, check=True, stdout=subprocess.DEVNULL,
-        )
+        server.run("summary", "daily", "--date", day)
 
     add("anomaly", *[a["id"] for a in api.call("GET", "/api/v1/anomalies")["items"]])
     add("report", *[r["id"] for r in api.call("GET", "/api/v1/reports")["items"]])
@@ -297,31 +249,6 @@ def write_config(
     path.write_text("\n".join(lines))
 
 
-def start_server(vigil: str, data_dir: Path, env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
-    server = subprocess.Popen(
-        # No scheduled flows: the fuzz drives every effect through the API and the seed commands,
-        # so nothing changes behind the generated requests.
-        [vigil, "serve", "--addr", "127.0.0.1:0", "--data-dir", str(data_dir), "--flows", "none"],
-        stdout=subprocess.PIPE,
-        stderr=open(log_path, "wb"),
-        env=env,
-    )
-    assert server.stdout is not None
-    ready, _, _ = select.select([server.stdout], [], [], 60)
-    first = server.stdout.readline().decode() if ready else ""
-    match = re.search(r"(http://\S+)", first)
-    if not match:
-        server.kill()
-        raise RuntimeError(f"vigil serve did not print its URL (first line: {first!r}); log: {log_path}")
-
-    def drain() -> None:
-        with open(log_path.with_suffix(".stdout"), "wb") as out:
-            shutil.copyfileobj(server.stdout, out)
-
-    threading.Thread(target=drain, daemon=True).start()
-    return server, match.group(1)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vigil", required=True, help="the vigil binary")
@@ -337,33 +264,22 @@ def main() -> int:
     args = parser.parse_args()
 
     bin_dir = Path(sys.executable).parent
-    vigil = str(Path(args.vigil).resolve())
-    env = dict(os.environ, NO_PROXY=LOOPBACK, no_proxy=LOOPBACK, VIGIL_LOG=os.environ.get("VIGIL_LOG", "warn"))
-    # The seeded webhook channel points at a closed loopback port (127.0.0.1:9): the egress
-    # guard refuses loopback URLs unless the operator allows them.
-    env["VIGIL_EGRESS_ALLOW"] = "127.0.0.0/8,::1/128"
-    env.pop("VIGIL_STORE", None)
-    work = Path(tempfile.mkdtemp(prefix="vigil-fuzz."))
-    data_dir = work / "data"
-    server = None
+    server = VigilServe(
+        args.vigil,
+        "embedded",
+        # The seeded webhook channel points at a closed loopback port (127.0.0.1:9): the egress
+        # guard refuses loopback URLs unless the operator allows them.
+        env={"VIGIL_EGRESS_ALLOW": "127.0.0.0/8,::1/128"},
+        label="fuzz",
+    )
+    work = server.work
     status = 1
     try:
-        server, url = start_server(vigil, data_dir, env, work / "serve.log")
-        log(f"vigil serve at {url} (data {data_dir})")
-        tenant = json.loads(
-            subprocess.run(
-                [vigil, "--data-dir", str(data_dir), "tenant", "create", "Fuzz", "--json"],
-                env=env, check=True, capture_output=True,
-            ).stdout
-        )
-        api = Api(url, tenant["api_key"], tenant["ingest_token"], tenant["tenant_id"])
-        ids = seed(api, vigil, data_dir, env)
-        bystander = json.loads(
-            subprocess.run(
-                [vigil, "--data-dir", str(data_dir), "tenant", "create", "Rotations", "--json"],
-                env=env, check=True, capture_output=True,
-            ).stdout
-        )
+        server.start()
+        log(f"vigil serve at {server.url} (data {server.data_dir})")
+        api = server.create_tenant("Fuzz")
+        ids = seed(api, server)
+        bystander = server.create_tenant("Rotations")
         log("seeded " + ", ".join(f"{k}: {len(v)}" for k, v in sorted(ids.items())))
 
         served = api.call("GET", "/api/v1/openapi.json")
@@ -371,18 +287,18 @@ def main() -> int:
         document = work / "openapi.json"
         document.write_text(json.dumps(served))
         log("openapi-spec-validator")
-        subprocess.run([str(bin_dir / "openapi-spec-validator"), str(document)], env=env, check=True)
+        subprocess.run([str(bin_dir / "openapi-spec-validator"), str(document)], env=server.env, check=True)
         if args.validate_only:
             status = 0
             return status
 
         config = work / "schemathesis.toml"
-        write_config(config, api, served, ids, cursors, args.seed, args.max_examples, bystander["api_key"])
+        write_config(config, api, served, ids, cursors, args.seed, args.max_examples, bystander.api_key)
         command = [
             str(bin_dir / "schemathesis"),
             "--config-file", str(config),
             "run", str(document),
-            "--url", url,
+            "--url", server.url,
             "--checks", "all",
             "--workers", str(args.workers),
             "--seed", str(args.seed),
@@ -392,25 +308,17 @@ def main() -> int:
             "--request-timeout", "20",
         ]
         log(" ".join(command[1:]))
-        status = subprocess.run(command, env=env, cwd=work).returncode
+        status = subprocess.run(command, env=server.env, cwd=work).returncode
         if status != 0:
             log(f"schemathesis found failures (exit {status}); server log tail:")
-            lines = (work / "serve.log").read_text(errors="replace").splitlines()
-            for line in lines[-40:]:
+            for line in server.log_tail():
                 print("  " + line)
         return status
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        if args.keep or status != 0:
+        keep = args.keep or status != 0
+        server.stop(keep=keep)
+        if keep:
             log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

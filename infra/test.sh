@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, as CI does (`make test`, `.ci/run`):
 #   1. .venv with the Python tools of infra/requirements-test.txt, every dependency pinned by
-#      infra/constraints-test.txt (re-installed only when either file changed),
+#      infra/constraints-test.txt (re-installed only when either file changed), and Debian's
+#      chromium for the browser tests (apt-get, when /usr/bin/chromium is missing),
 #   2. moto server on a free loopback port for the AWS-side tests (VIGIL_TEST_AWS_ENDPOINT),
 #      stopped on exit,
 #   3. cargo fmt --check, clippy -D warnings, cargo test, cargo deny (installed when missing)
 #      and infra/lint-template.sh,
 #   4. the served OpenAPI document validated against a seeded `vigil serve`, and schemathesis
 #      --checks all over every operation (infra/api-fuzz.py),
-#   5. a timing summary.
+#   5. the console in a browser: tests/browser (pytest, Playwright driving chromium) against a
+#      `vigil serve` child on each backend, screenshots in target/console-screenshots/,
+#   6. a timing summary.
 # Works from any directory; honours CARGO_TARGET_DIR. Needs python3 (with venv), a Rust
-# toolchain with rustfmt and clippy, and access to PyPI and crates.io on a fresh machine.
+# toolchain with rustfmt and clippy, and access to PyPI and crates.io on a fresh machine (and to
+# Debian's packages, as root, where chromium is missing).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -106,6 +110,22 @@ else
 fi
 end
 
+# Playwright's own browser download cannot be reached from these machines: the browser tests
+# drive Debian's chromium instead.
+begin "chromium (browser tests)"
+chromium="/usr/bin/chromium"
+if [[ ! -x "$chromium" ]]; then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "test: $chromium is missing; install Debian's chromium package (as root: apt-get install chromium)" >&2
+        exit 2
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+# The Debian wrapper script's stderr is noise here.
+"$chromium" --version 2>/dev/null
+end
+
 # ---- 2. moto server ---------------------------------------------------------------------------
 begin "moto server"
 free_port() {
@@ -193,4 +213,10 @@ begin "API fuzz (openapi-spec-validator, schemathesis)"
 vigil_bin="${CARGO_TARGET_DIR:-$root/target}/debug/vigil"
 [[ -x "$vigil_bin" ]] || { echo "test: $vigil_bin is missing after cargo test" >&2; exit 1; }
 "$venv/bin/python" "$root/infra/api-fuzz.py" --vigil "$vigil_bin"
+end
+
+# Every console page in a real browser, on both backends; a missing chromium, Playwright or
+# emulator fails the step (tests/browser/conftest.py).
+begin "console in a browser"
+"$venv/bin/python" -m pytest "$root/tests/browser" -p no:cacheprovider -q --vigil "$vigil_bin"
 end
