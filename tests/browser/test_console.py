@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from axe_playwright_python.sync_playwright import Axe
-from harness import Console
+from harness import PHONE, Console, wait_for
 from playwright.sync_api import Browser, Page, expect
 
 ACTIONS = ("Acknowledge", "Resolve", "Dismiss")
@@ -153,6 +153,45 @@ def test_anomalies_and_inbox_items_have_pages_of_their_own(page: Page, console: 
     console.screenshot(page, "inbox-item")
 
 
+def test_an_approval_is_decided_at_phone_width(page: Page, console: Console) -> None:
+    # GIVEN a run of a gated workflow waiting for approval
+    flow = console.admin.call("POST", "/api/v1/workflows", {
+        "name": "Gated in the browser", "triggers": [{"type": "message_received"}],
+        "steps": [{"type": "approval", "timeout_minutes": 60},
+                  {"type": "create_task", "title": "Call {{client.id}}"}]})
+    console.admin.hook("events", {
+        "id": f"msg_{flow['id']}", "type": "message.received", "occurred_at": "2026-12-08T00:00:00Z",
+        "subject": {"client_id": "c_phone"}, "data": {"text": "hello"}})
+
+    def waiting() -> dict | None:
+        items = console.admin.call("GET", "/api/v1/approvals?limit=200")["items"]
+        return next((a for a in items if a["workflow_id"] == flow["id"]), None)
+
+    approval = wait_for("the approval request", waiting)
+
+    # WHEN an admin approves it on a phone-sized screen
+    page.set_viewport_size(PHONE)
+    sign_in(page, console.admin.api_key)
+    page.goto("/approvals")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Approvals")
+    card = page.locator(f'[data-run="{approval["run_id"]}"]')
+    expect(card).to_contain_text("c_phone")
+    # (nothing wider than the phone: no sideways scrolling)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    console.screenshot(page, "approvals")
+    page.set_viewport_size(PHONE)
+    with page.expect_navigation():
+        card.get_by_role("button", name="Approve").click()
+
+    # THEN the run goes on and completes, and the request has left the queue
+    def completed() -> dict | None:
+        run = console.admin.call("GET", f"/api/v1/workflows/runs/{approval['run_id']}")
+        return run if run["status"] == "completed" else None
+
+    wait_for("the approved run to complete", completed)
+    expect(page.locator(f'[data-run="{approval["run_id"]}"]')).to_have_count(0)
+
+
 def test_signing_out_ends_the_session(browser: Browser, page: Page, console: Console) -> None:
     # GIVEN a signed-in admin, whose session cookie opens the inbox from anywhere
     sign_in(page, console.admin.api_key)
@@ -191,7 +230,7 @@ def test_pages_have_no_serious_accessibility_violations(page: Page, console: Con
     anomaly = console.admin.call("GET", "/api/v1/anomalies?limit=1")["items"][0]
     check("/sign-in")
     sign_in(page, console.admin.api_key)
-    for path in ["/", "/inbox", f"/inbox/{item['id']}", "/anomalies", f"/anomalies/{anomaly['id']}"]:
+    for path in ["/", "/inbox", f"/inbox/{item['id']}", "/anomalies", f"/anomalies/{anomaly['id']}", "/approvals"]:
         check(path)
     # THEN axe-core finds nothing serious or critical
     assert not found, "accessibility violations:\n" + "\n".join(found)

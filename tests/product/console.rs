@@ -17,7 +17,8 @@ both!(
     a_viewer_sees_no_controls_and_forged_posts_change_nothing,
     a_session_ends_when_left_idle_or_when_its_key_is_revoked,
     an_operator_acknowledges_an_anomaly_with_a_note,
-    open_in_vigil_leads_to_the_console_page_of_the_item
+    open_in_vigil_leads_to_the_console_page_of_the_item,
+    an_approval_is_decided_from_the_queue
 );
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -382,4 +383,98 @@ async fn open_in_vigil_leads_to_the_console_page_of_the_item(kind: Kind) {
         html.contains("Disk almost full") && html.contains(">Resolve</button>"),
         "{html}"
     );
+}
+
+async fn an_approval_is_decided_from_the_queue(kind: Kind) {
+    // GIVEN two runs of a workflow waiting for approval, and an operator and a viewer signed in
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let body = json!({"name": "Gated", "triggers": [{"type": "message_received"}],
+        "steps": [{"type": "approval", "timeout_minutes": 60},
+                  {"type": "create_task", "title": "Call {{client.id}}"}]});
+    let (status, flow) = vigil
+        .send_json("POST", "/api/v1/workflows", &tenant.api_key, &body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{flow}");
+    for (id, client) in [("m1", "c1"), ("m2", "c2")] {
+        let event = json!({"id": id, "type": "message.received",
+            "occurred_at": vigil.now().to_rfc3339(), "subject": {"client_id": client},
+            "data": {"text": "hello"}});
+        crate::workflows::post_event(&vigil, &tenant, event).await;
+    }
+    crate::workflows::drain_workflow_queue(&vigil).await;
+    let (_, pending) = vigil.get("/api/v1/approvals", &tenant.api_key).await;
+    let runs: Vec<String> = pending["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["run_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(runs.len(), 2, "{pending}");
+    let operator = vigil.key_with_role(&tenant.tenant_id, Role::Operator).await;
+    let cookie = sign_in(&vigil, &operator).await;
+    let viewer = vigil.key_with_role(&tenant.tenant_id, Role::Viewer).await;
+    let viewer_cookie = sign_in(&vigil, &viewer).await;
+
+    // WHEN the operator opens the queue THEN both wait there, each with its decisions
+    let (status, _, page) = vigil
+        .page("GET", "/approvals", &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for run in &runs {
+        assert!(page.contains(&format!(r#"data-run="{run}""#)), "{page}");
+    }
+    assert!(page.contains(">Approve</button>") && page.contains(">Reject</button>"));
+    let csrf = csrf_of(&page);
+    let (_, _, viewer_page) = vigil
+        .page(
+            "GET",
+            "/approvals",
+            &[("cookie", &viewer_cookie)],
+            Body::empty(),
+        )
+        .await;
+    assert!(!viewer_page.contains(">Approve</button>"), "{viewer_page}");
+
+    // WHEN one is approved and the other rejected without a reason, then with one
+    let post = |path: String, body: String| {
+        let (vigil, cookie) = (&vigil, cookie.clone());
+        async move {
+            let (status, _, _) = vigil
+                .page("POST", &path, &[FORM, ("cookie", &cookie)], body)
+                .await;
+            status
+        }
+    };
+    let approve = format!("/approvals/{}/approve", runs[0]);
+    assert_eq!(
+        post(approve, format!("csrf={csrf}")).await,
+        StatusCode::SEE_OTHER
+    );
+    let reject = format!("/approvals/{}/reject", runs[1]);
+    let refused = post(reject.clone(), format!("csrf={csrf}&reason=")).await;
+    assert_eq!(refused, StatusCode::BAD_REQUEST);
+    let rejected = post(reject, format!("csrf={csrf}&reason=Not+this+client")).await;
+    assert_eq!(rejected, StatusCode::SEE_OTHER);
+
+    // THEN the first run goes on to its task, the second ends rejected, and the queue is empty
+    crate::workflows::drain_workflow_queue(&vigil).await;
+    let (_, run) = vigil
+        .get(
+            &format!("/api/v1/workflows/runs/{}", runs[0]),
+            &tenant.api_key,
+        )
+        .await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let (_, run) = vigil
+        .get(
+            &format!("/api/v1/workflows/runs/{}", runs[1]),
+            &tenant.api_key,
+        )
+        .await;
+    assert_eq!(run["status"], "rejected", "{run}");
+    let (_, _, page) = vigil
+        .page("GET", "/approvals", &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert!(page.contains("Nothing waits for a decision"), "{page}");
 }

@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use vigil_core::anomaly::AnomalyService;
 use vigil_core::delivery::inbox::InboxService;
 use vigil_core::tenancy::sessions::SessionService;
+use vigil_core::workflows::WorkflowEngine;
 use vigil_runtime::App;
 
 /// The state of every console route.
@@ -26,6 +27,8 @@ pub struct ConsoleServices {
     pub sessions: Arc<SessionService>,
     pub inbox: Arc<InboxService>,
     pub anomalies: Arc<AnomalyService>,
+    /// Approvals are decided through the run engine, which goes on with the run.
+    pub engine: Arc<WorkflowEngine>,
     /// Whether the session cookie is marked `Secure` (the console is served over HTTPS).
     pub secure_cookies: bool,
 }
@@ -37,6 +40,7 @@ impl ConsoleServices {
             sessions: app.sessions().clone(),
             inbox: app.inbox().clone(),
             anomalies: app.anomalies().clone(),
+            engine: app.engine().clone(),
             secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
         })
     }
@@ -59,6 +63,11 @@ pub fn router(state: ConsoleState) -> Router {
         .route(
             "/anomalies/{id}",
             get(pages::anomaly).post(pages::change_anomaly),
+        )
+        .route("/approvals", get(pages::approvals))
+        .route(
+            "/approvals/{run_id}/{decision}",
+            post(pages::decide_approval),
         )
         .route("/assets/console.css", get(pages::stylesheet))
         .layer(axum::middleware::map_response(security_headers))

@@ -3,6 +3,7 @@
 //! refused below the role the API would ask for.
 
 mod anomalies;
+mod approvals;
 mod assets;
 mod inbox;
 mod overview;
@@ -17,6 +18,7 @@ use vigil_core::tenancy::audit::Actor;
 use vigil_core::tenancy::sessions::Session;
 
 pub use anomalies::{anomalies, anomaly, change_anomaly};
+pub use approvals::{approvals, decide_approval};
 pub use assets::stylesheet;
 pub use inbox::{act_on_inbox_item, inbox, inbox_item};
 pub use overview::overview;
