@@ -78,19 +78,12 @@ impl FromRequestParts<ConsoleState> for SignedIn {
             } else {
                 "/".to_owned()
             };
-            Redirect::to(&format!("/sign-in?next={}", encode(&next))).into_response()
+            Redirect::to(&format!("/sign-in?next={}", url_encode(&next))).into_response()
         })
     }
 }
 
-/// Percent-encodes a query value.
-pub fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+/// A value as it goes in a URL's query.
+pub fn url_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

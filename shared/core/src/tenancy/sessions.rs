@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
 
 use super::keys::KeyService;
 use super::secrets;
@@ -41,7 +42,7 @@ impl Session {
 
     /// Whether `sent` is this session's CSRF token (compared in constant time).
     pub fn csrf_matches(&self, sent: &str) -> bool {
-        secrets::matches_digest(sent, &secrets::digest(&self.csrf_token))
+        sent.as_bytes().ct_eq(self.csrf_token.as_bytes()).into()
     }
 }
 
@@ -76,7 +77,7 @@ impl SessionService {
     /// The live session of `token`, its idle time restarted; none when there is no such session,
     /// it has run out, or its key was revoked.
     pub async fn resume(&self, token: &str) -> Result<Option<Session>> {
-        if !token.starts_with(secrets::SESSION_TOKEN_PREFIX) || token.len() > 200 {
+        if !is_session_token(token) {
             return Ok(None);
         }
         let Some(stored) = self
@@ -111,7 +112,7 @@ impl SessionService {
 
     /// Ends the session of `token` (nothing to do when there is none).
     pub async fn sign_out(&self, token: &str) -> Result<()> {
-        if !token.starts_with(secrets::SESSION_TOKEN_PREFIX) || token.len() > 200 {
+        if !is_session_token(token) {
             return Ok(());
         }
         let key = table_keys::session(&secrets::digest(token));
@@ -125,6 +126,11 @@ impl SessionService {
         let key = table_keys::api_key(&session.tenant_id, &session.key_id);
         Ok(self.store.get(&key).await?.is_some())
     }
+}
+
+/// Whether `token` has a session token's shape: anything else names no session, unread.
+fn is_session_token(token: &str) -> bool {
+    token.starts_with(secrets::SESSION_TOKEN_PREFIX) && token.len() <= 200
 }
 
 fn to_item(token: &str, session: &Session) -> Result<Item> {

@@ -8,13 +8,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use vigil_core::anomaly::{Anomaly, AnomalyFilter, AnomalyStatus};
-use vigil_core::severity::Severity;
 use vigil_core::tenancy::Role;
 use vigil_core::tenancy::audit::Actor;
 
-use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, render, word};
+use super::{
+    Chrome, ErrorPage, PAGE, actor, choices, csrf_ok, cursor, forbidden, render, severity_choices,
+    when, word,
+};
 use crate::ConsoleState;
-use crate::session::{self, SignedIn};
+use crate::session::{SignedIn, url_encode};
 
 /// The lifecycle's states, as the filter offers them.
 const STATUSES: [AnomalyStatus; 3] = [
@@ -58,10 +60,6 @@ impl From<&Anomaly> for AnomalyRow {
     }
 }
 
-fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 #[derive(Deserialize)]
 pub struct AnomaliesQuery {
     status: Option<String>,
@@ -100,22 +98,16 @@ pub async fn anomalies(
     let next_page = next.map(|next| {
         format!(
             "/anomalies?status={}&severity={}&demo_only={demo_only}&cursor={}",
-            session::encode(&status),
-            session::encode(&severity),
-            session::encode(&next.encode())
+            url_encode(&status),
+            url_encode(&severity),
+            url_encode(&next.encode())
         )
     });
     let page = AnomaliesPage {
         chrome: Chrome::of(session, "anomalies"),
         rows: items.iter().map(AnomalyRow::from).collect(),
-        statuses: STATUSES
-            .into_iter()
-            .map(|s| (s.as_str(), s.as_str() == status))
-            .collect(),
-        severities: Severity::ALL
-            .into_iter()
-            .map(|s| (s.as_str(), s.as_str() == severity))
-            .collect(),
+        statuses: choices(STATUSES.map(AnomalyStatus::as_str), &status),
+        severities: severity_choices(&severity),
         demo_only,
         next_page,
     };
@@ -217,5 +209,5 @@ pub async fn change_anomaly(
         .anomalies
         .transition(&session.tenant_id, &id, next, note, &actor(session))
         .await?;
-    Ok(Redirect::to(&format!("/anomalies/{}", session::encode(&id))).into_response())
+    Ok(Redirect::to(&format!("/anomalies/{}", url_encode(&id))).into_response())
 }

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use vigil_core::workflows::engine::Decision;
 use vigil_core::workflows::run::{Approval, ApprovalStatus};
 
-use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, render};
+use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, render, when};
 use crate::ConsoleState;
-use crate::session::{self, SignedIn};
+use crate::session::{SignedIn, url_encode};
 
 #[derive(Template)]
 #[template(path = "approvals.html")]
@@ -33,10 +33,6 @@ struct ApprovalRow {
     expires_at: String,
     /// Whether this caller's role may decide it.
     can_decide: bool,
-}
-
-fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 #[derive(Deserialize)]
@@ -72,7 +68,7 @@ pub async fn approvals(
     let page = ApprovalsPage {
         chrome: Chrome::of(session, "approvals"),
         rows: items.into_iter().map(row).collect(),
-        next_page: next.map(|c| format!("/approvals?cursor={}", session::encode(&c.encode()))),
+        next_page: next.map(|c| format!("/approvals?cursor={}", url_encode(&c.encode()))),
     };
     Ok(render(&page, StatusCode::OK))
 }

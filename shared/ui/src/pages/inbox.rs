@@ -4,13 +4,23 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vigil_core::delivery::inbox::{InboxAction, InboxFilter, InboxItem};
-use vigil_core::severity::Severity;
+use vigil_core::delivery::inbox::{InboxAction, InboxFilter, InboxItem, InboxStatus};
 use vigil_core::tenancy::Role;
 
-use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, render, word};
+use super::{
+    Chrome, ErrorPage, PAGE, actor, choices, csrf_ok, cursor, forbidden, render, severity_choices,
+    when, word,
+};
 use crate::ConsoleState;
-use crate::session::{self, SignedIn};
+use crate::session::{SignedIn, url_encode};
+
+/// An item's states, as the filter offers them.
+const STATUSES: [InboxStatus; 4] = [
+    InboxStatus::Open,
+    InboxStatus::Acknowledged,
+    InboxStatus::Resolved,
+    InboxStatus::Dismissed,
+];
 
 #[derive(Template)]
 #[template(path = "inbox.html")]
@@ -20,6 +30,8 @@ struct InboxPage {
     can_act: bool,
     /// Each choice of the filters, and whether it is the chosen one.
     statuses: Vec<(&'static str, bool)>,
+    /// Where an action's post returns to: this list.
+    back: &'static str,
     severities: Vec<(&'static str, bool)>,
     next_page: Option<String>,
 }
@@ -45,7 +57,7 @@ impl From<InboxItem> for InboxRow {
             summary: item.summary,
             severity: item.severity.as_str(),
             status: item.status.as_str(),
-            created_at: item.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            created_at: when(item.created_at),
         }
     }
 }
@@ -82,23 +94,18 @@ pub async fn inbox(
     let next_page = next.map(|cursor| {
         format!(
             "/inbox?status={}&severity={}&cursor={}",
-            session::encode(&status),
-            session::encode(&severity),
-            session::encode(&cursor.encode())
+            url_encode(&status),
+            url_encode(&severity),
+            url_encode(&cursor.encode())
         )
     });
     let page = InboxPage {
         chrome: Chrome::of(session, "inbox"),
         rows: items.into_iter().map(InboxRow::from).collect(),
         can_act: session.role.at_least(Role::Operator),
-        statuses: ["open", "acknowledged", "resolved", "dismissed"]
-            .into_iter()
-            .map(|s| (s, s == status))
-            .collect(),
-        severities: Severity::ALL
-            .into_iter()
-            .map(|s| (s.as_str(), s.as_str() == severity))
-            .collect(),
+        statuses: choices(STATUSES.map(InboxStatus::as_str), &status),
+        severities: severity_choices(&severity),
+        back: "list",
         next_page,
     };
     Ok(render(&page, StatusCode::OK))
@@ -132,7 +139,7 @@ pub async fn act_on_inbox_item(
         .await?;
     // Back to where the button was: the item's own page, or the list.
     let back = match form.back.as_deref() {
-        Some("item") => format!("/inbox/{}", session::encode(&id)),
+        Some("item") => format!("/inbox/{}", url_encode(&id)),
         _ => "/inbox".to_owned(),
     };
     Ok(Redirect::to(&back).into_response())
@@ -144,6 +151,8 @@ struct InboxItemPage {
     chrome: Chrome,
     row: InboxRow,
     can_act: bool,
+    /// Where an action's post returns to: this page.
+    back: &'static str,
     /// The console page of what the item is about, when it has one.
     source: Option<(String, &'static str)>,
 }
@@ -164,6 +173,7 @@ pub async fn inbox_item(
     let page = InboxItemPage {
         chrome: Chrome::of(session, "inbox"),
         can_act: session.role.at_least(Role::Operator),
+        back: "item",
         source: source_of(item.link_ref.as_deref()),
         row: InboxRow::from(item),
     };

@@ -27,6 +27,27 @@ pub use sign_in::{sign_in, sign_in_form, sign_out};
 /// Items on one page of a list.
 const PAGE: u32 = 50;
 
+/// A time as every page shows it.
+pub(super) fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The choices of a filter, each with whether it is the one chosen.
+pub(super) fn choices(
+    words: impl IntoIterator<Item = &'static str>,
+    chosen: &str,
+) -> Vec<(&'static str, bool)> {
+    words.into_iter().map(|w| (w, w == chosen)).collect()
+}
+
+/// The severities as a filter offers them.
+pub(super) fn severity_choices(chosen: &str) -> Vec<(&'static str, bool)> {
+    choices(
+        vigil_core::severity::Severity::ALL.map(vigil_core::severity::Severity::as_str),
+        chosen,
+    )
+}
+
 /// What every signed-in page shows around its content.
 pub(super) struct Chrome {
     csrf_token: String,
