@@ -18,7 +18,8 @@ both!(
     a_session_ends_when_left_idle_or_when_its_key_is_revoked,
     an_operator_acknowledges_an_anomaly_with_a_note,
     open_in_vigil_leads_to_the_console_page_of_the_item,
-    an_approval_is_decided_from_the_queue
+    an_approval_is_decided_from_the_queue,
+    another_tenants_items_are_not_found_and_bad_filters_are_refused
 );
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -477,4 +478,55 @@ async fn an_approval_is_decided_from_the_queue(kind: Kind) {
         .page("GET", "/approvals", &[("cookie", &cookie)], Body::empty())
         .await;
     assert!(page.contains("Nothing waits for a decision"), "{page}");
+}
+
+async fn another_tenants_items_are_not_found_and_bad_filters_are_refused(kind: Kind) {
+    // GIVEN two tenants, one with an inbox item, and the other's admin signed in
+    let vigil = TestApp::start(kind).await;
+    let owner = vigil.tenant("Acme").await;
+    let item = inbox_item(&vigil, &owner.tenant_id, &owner.api_key).await;
+    let other = vigil.tenant("Other").await;
+    let cookie = sign_in(&vigil, &other.api_key).await;
+
+    // WHEN they open or act on the first tenant's item THEN it is not found and nothing changes
+    let (status, _, _) = vigil
+        .page(
+            "GET",
+            &format!("/inbox/{item}"),
+            &[("cookie", &cookie)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, _, own_inbox) = vigil
+        .page("GET", "/inbox", &[("cookie", &cookie)], Body::empty())
+        .await;
+    assert!(
+        own_inbox.contains("<h1>Inbox</h1>") && !own_inbox.contains("Disk almost full"),
+        "{own_inbox}"
+    );
+    let body = format!("csrf={}", csrf_of(&own_inbox));
+    let (status, _, _) = vigil
+        .page(
+            "POST",
+            &format!("/inbox/{item}/resolve"),
+            &[FORM, ("cookie", &cookie)],
+            body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(item_status(&vigil, &owner.api_key, &item).await, "open");
+
+    // AND a filter or page mark the lists do not know is a clear 400, not an empty list
+    for path in [
+        "/inbox?status=closed",
+        "/anomalies?severity=SEV9",
+        "/inbox?cursor=not-a-cursor",
+    ] {
+        let (status, _, page) = vigil
+            .page("GET", path, &[("cookie", &cookie)], Body::empty())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.contains(r#"role="alert""#), "{path}: {page}");
+    }
 }

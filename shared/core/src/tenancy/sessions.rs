@@ -21,7 +21,7 @@ use crate::{Clock, Error, Result, table_keys};
 pub const IDLE: Duration = Duration::minutes(30);
 
 /// What a session is, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub tenant_id: String,
     pub key_id: String,
@@ -29,6 +29,19 @@ pub struct Session {
     /// Sent back with every form of the session; a request without it changes nothing.
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Never prints the CSRF token.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("tenant_id", &self.tenant_id)
+            .field("key_id", &self.key_id)
+            .field("role", &self.role)
+            .field("csrf_token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 impl Session {
@@ -139,4 +152,24 @@ fn to_item(token: &str, session: &Session) -> Result<Item> {
         to_json(session)?,
     )
     .with_expiry(session.expires_at.timestamp()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_prints_without_its_csrf_token_and_checks_it_exactly() {
+        let session = Session {
+            tenant_id: "tnt_1".into(),
+            key_id: "key_1".into(),
+            role: Role::Viewer,
+            csrf_token: "s3cret-token".into(),
+            expires_at: Utc::now(),
+        };
+        let printed = format!("{session:?}");
+        assert!(!printed.contains("s3cret-token") && printed.contains("[redacted]"));
+        assert!(session.csrf_matches("s3cret-token"));
+        assert!(!session.csrf_matches("s3cret-toke") && !session.csrf_matches(""));
+    }
 }
