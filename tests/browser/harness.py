@@ -10,6 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra"))
 
+import re  # noqa: E402
+
 from playwright.sync_api import Page  # noqa: E402
 from vigil_serve import Api, VigilServe, wait_for  # noqa: E402
 
@@ -29,6 +31,21 @@ CHROMIUM_ARGS = [
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
+
+def sign_in(page: Page, api_key: str) -> None:
+    """Signs in through the page a signed-out visitor of `/` is sent to."""
+    page.goto("/")
+    page.get_by_label("API key").fill(api_key)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+
+
+def path_of(page: Page) -> str:
+    return re.sub(r"^https?://[^/]+", "", page.url)
+
+
+def row_of(page: Page, record_id: str):
+    return page.locator(f'table tbody tr[data-id="{record_id}"]')
 
 
 @dataclass

@@ -8,27 +8,11 @@ from __future__ import annotations
 import re
 
 from axe_playwright_python.sync_playwright import Axe
-from harness import PHONE, Console, wait_for
+from harness import PHONE, Console, path_of, row_of, sign_in, wait_for
 from playwright.sync_api import Browser, Page, expect
 
 ACTIONS = ("Acknowledge", "Resolve", "Dismiss")
 REDIRECTS = (302, 303, 307)
-
-
-def sign_in(page: Page, api_key: str) -> None:
-    """Signs in through the page a signed-out visitor of `/` is sent to."""
-    page.goto("/")
-    page.get_by_label("API key").fill(api_key)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign in").click()
-
-
-def path_of(page: Page) -> str:
-    return re.sub(r"^https?://[^/]+", "", page.url)
-
-
-def row_of(page: Page, record_id: str):
-    return page.locator(f'table tbody tr[data-id="{record_id}"]')
 
 
 def test_signed_out_visitor_is_sent_to_sign_in(page: Page, console: Console) -> None:
