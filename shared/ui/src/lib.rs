@@ -4,6 +4,7 @@
 //! cookie); every form carries the session's CSRF token; every asset ships in the binary.
 #![forbid(unsafe_code)]
 
+pub mod charts;
 mod pages;
 mod session;
 
