@@ -15,6 +15,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use vigil_core::anomaly::AnomalyService;
+use vigil_core::automation_runs::RunService;
 use vigil_core::delivery::inbox::InboxService;
 use vigil_core::tenancy::sessions::SessionService;
 use vigil_core::workflows::WorkflowEngine;
@@ -30,6 +31,8 @@ pub struct ConsoleServices {
     pub anomalies: Arc<AnomalyService>,
     /// Approvals are decided through the run engine, which goes on with the run.
     pub engine: Arc<WorkflowEngine>,
+    /// Automation runs, their scenarios and baselines, and health scans.
+    pub automation_runs: Arc<RunService>,
     /// Whether the session cookie is marked `Secure` (the console is served over HTTPS).
     pub secure_cookies: bool,
 }
@@ -42,6 +45,7 @@ impl ConsoleServices {
             inbox: app.inbox().clone(),
             anomalies: app.anomalies().clone(),
             engine: app.engine().clone(),
+            automation_runs: app.automation_runs().clone(),
             secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
         })
     }
@@ -70,6 +74,15 @@ pub fn router(state: ConsoleState) -> Router {
             "/approvals/{run_id}/{decision}",
             post(pages::decide_approval),
         )
+        .route("/runs", get(pages::runs))
+        .route("/runs/scenarios", get(pages::scenarios))
+        .route("/runs/scenarios/{id}", get(pages::scenario))
+        .route("/runs/scenarios/{id}/baseline", post(pages::set_baseline))
+        .route("/runs/{run_id}", get(pages::run))
+        .route("/scans", get(pages::scans))
+        .route("/scans/schedule", post(pages::save_schedule))
+        .route("/scans/run-now", post(pages::run_scan_now))
+        .route("/scans/{id}", get(pages::scan))
         .route("/assets/console.css", get(pages::stylesheet))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -28,6 +28,35 @@ pub enum ScanFrequency {
     Weekly,
 }
 
+impl ScanFrequency {
+    pub const ALL: [ScanFrequency; 4] = [
+        ScanFrequency::Daily,
+        ScanFrequency::TwelveHours,
+        ScanFrequency::SixHours,
+        ScanFrequency::Weekly,
+    ];
+
+    /// The word the API writes and reads (`12h`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanFrequency::Daily => "daily",
+            ScanFrequency::TwelveHours => "12h",
+            ScanFrequency::SixHours => "6h",
+            ScanFrequency::Weekly => "weekly",
+        }
+    }
+
+    /// When it scans, in words (after "at the preferred time").
+    pub fn describe(self) -> &'static str {
+        match self {
+            ScanFrequency::Daily => "every day",
+            ScanFrequency::TwelveHours => "every 12 hours",
+            ScanFrequency::SixHours => "every 6 hours",
+            ScanFrequency::Weekly => "every Monday",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanScope {
@@ -38,6 +67,26 @@ pub enum ScanScope {
     Active,
     /// The scenarios in `scenario_ids`.
     Selected,
+}
+
+impl ScanScope {
+    pub const ALL: [ScanScope; 3] = [ScanScope::All, ScanScope::Active, ScanScope::Selected];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanScope::All => "all",
+            ScanScope::Active => "active",
+            ScanScope::Selected => "selected",
+        }
+    }
+}
+
+/// The field of a schedule that a validation problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleField {
+    PreferredTime,
+    Timezone,
+    ScenarioIds,
 }
 
 /// The timezone of a schedule that names none.
@@ -88,6 +137,14 @@ pub struct ScanSchedule {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ScanSchedule {
+    /// When the next scan is due, on the clock of the schedule's timezone.
+    pub fn next_scan_local(&self) -> Option<DateTime<Tz>> {
+        let zone: Tz = self.settings.timezone.parse().ok()?;
+        self.next_scan_at.map(|next| next.with_timezone(&zone))
+    }
+}
+
 /// A checked schedule: its time and zone parsed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cadence {
@@ -114,34 +171,55 @@ impl utoipa::ToSchema for ScenarioId {}
 
 impl ScanScheduleInput {
     pub fn validate(&self) -> Result<Cadence> {
+        self.check().map_err(|(_, error)| error)
+    }
+
+    /// Like [`Self::validate`], naming the field of the problem (a form shows it there).
+    pub fn check(&self) -> std::result::Result<Cadence, (ScheduleField, Error)> {
         let at = NaiveTime::parse_from_str(&self.preferred_time, "%H:%M").map_err(|_| {
-            Error::invalid(
-                "invalid_field",
-                "preferred_time must be HH:MM (24-hour), e.g. 09:00",
+            (
+                ScheduleField::PreferredTime,
+                Error::invalid(
+                    "invalid_field",
+                    "preferred_time must be HH:MM (24-hour), e.g. 09:00",
+                ),
             )
         })?;
         let zone: Tz = self.timezone.parse().map_err(|_| {
-            Error::unprocessable(
-                "invalid_field",
-                format!("timezone: {:?} is not an IANA timezone name", self.timezone),
+            (
+                ScheduleField::Timezone,
+                Error::unprocessable(
+                    "invalid_field",
+                    format!("timezone: {:?} is not an IANA timezone name", self.timezone),
+                ),
             )
         })?;
+        let ids = ScheduleField::ScenarioIds;
         if self.scope == ScanScope::Selected && self.scenario_ids.is_empty() {
-            return Err(Error::unprocessable(
-                "invalid_field",
-                "scenario_ids must name at least one scenario when scope is selected",
+            return Err((
+                ids,
+                Error::unprocessable(
+                    "invalid_field",
+                    "scenario_ids must name at least one scenario when scope is selected",
+                ),
             ));
         }
         if self.scenario_ids.len() > MAX_SELECTED {
-            return Err(Error::invalid(
-                "invalid_field",
-                format!("scenario_ids holds at most {MAX_SELECTED} scenarios"),
+            return Err((
+                ids,
+                Error::invalid(
+                    "invalid_field",
+                    format!("scenario_ids holds at most {MAX_SELECTED} scenarios"),
+                ),
             ));
         }
         if let Some(bad) = self.scenario_ids.iter().find(|id| !input::valid_id(id)) {
-            return Err(Error::invalid(
-                "invalid_field",
-                format!("scenario_ids: {bad:?} is not a valid scenario id"),
+            return Err((
+                ids,
+                Error::invalid(
+                    "invalid_field",
+                    format!("scenario_ids: {bad:?} is not a valid scenario id"),
+                ),
             ));
         }
         Ok(Cadence {
@@ -328,5 +406,10 @@ mod tests {
                 .validate()
                 .is_err_and(|e| e.to_string().contains("scenario_ids"))
         );
+        let field = |input: &ScanScheduleInput| input.check().err().map(|(field, _)| field);
+        assert_eq!(field(&bad_time), Some(ScheduleField::PreferredTime));
+        assert_eq!(field(&bad_zone), Some(ScheduleField::Timezone));
+        assert_eq!(field(&empty), Some(ScheduleField::ScenarioIds));
+        assert_eq!(field(&ScanScheduleInput::default()), None);
     }
 }

@@ -7,6 +7,9 @@ mod approvals;
 mod assets;
 mod inbox;
 mod overview;
+mod runs;
+mod scans;
+mod scenarios;
 mod sign_in;
 
 use askama::Template;
@@ -22,6 +25,9 @@ pub use approvals::{approvals, decide_approval};
 pub use assets::stylesheet;
 pub use inbox::{act_on_inbox_item, inbox, inbox_item};
 pub use overview::overview;
+pub use runs::{run, runs};
+pub use scans::{run_scan_now, save_schedule, scan, scans};
+pub use scenarios::{scenario, scenarios, set_baseline};
 pub use sign_in::{sign_in, sign_in_form, sign_out};
 
 /// Items on one page of a list.
@@ -137,6 +143,24 @@ pub(super) struct CsrfForm {
 /// Whether a form sent the session's CSRF token.
 pub(super) fn csrf_ok(session: &Session, sent: Option<&str>) -> bool {
     sent.is_some_and(|sent| session.csrf_matches(sent))
+}
+
+/// Lets a form post change something only when it carries the session's CSRF token and the
+/// session's role reaches `needed` (the role the API asks for the same change).
+pub(super) fn form_allowed(
+    session: &Session,
+    csrf: Option<&str>,
+    needed: vigil_core::tenancy::Role,
+) -> Result<(), ErrorPage> {
+    if !csrf_ok(session, csrf) {
+        return Err(ErrorPage {
+            status: StatusCode::FORBIDDEN,
+            title: "Not allowed",
+            message: "This form has expired; reload the page and try again.".to_owned(),
+        });
+    }
+    session.principal().require(needed)?;
+    Ok(())
 }
 
 /// A filter's word read as the API reads it (`open`, `SEV2`); none when not chosen.
