@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from axe_playwright_python.sync_playwright import Axe
-from harness import Console, path_of, row_of, sign_in
+from harness import PHONE, Console, path_of, row_of, sign_in
 from playwright.sync_api import Page, expect
 
 SCENARIO = "BROWSER-SYNC"
@@ -105,6 +105,9 @@ def test_a_scenario_shows_its_chart_and_takes_a_baseline_by_hand(page: Page, con
     audit = console.admin.call("GET", "/api/v1/audit?limit=200")["items"]
     assert any(e["action"] == "scenario.baseline.set" and e["target"] == SCENARIO for e in audit)
     console.screenshot(page, "scenario")
+    # AND at phone width the page, chart included, does not scroll sideways
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
 def test_a_scan_run_now_appears_in_the_history(page: Page, console: Console) -> None:
