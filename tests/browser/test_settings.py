@@ -164,6 +164,23 @@ def test_an_api_key_is_shown_once_and_the_ingest_urls_are_copyable(page: Page, c
     look(page, console, "settings-ingest")
 
 
+def test_routing_and_redaction_are_read_and_changed_in_forms(page: Page, console: Console) -> None:
+    # GIVEN an admin on the routing page, where the default routing applies
+    sign_in(page, console.admin.api_key)
+    page.goto("/settings/routing")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Routing and redaction")
+    look(page, console, "settings-routing")
+    # WHEN a redaction pattern that is no regular expression is saved
+    page.get_by_label("Extra patterns").fill("(unclosed")
+    page.get_by_role("button", name="Save redaction").click()
+    # THEN the problem is announced and shown at the field, which keeps what was typed
+    patterns = page.get_by_label("Extra patterns")
+    expect(patterns).to_have_attribute("aria-invalid", "true")
+    expect(patterns).to_have_value("(unclosed")
+    expect(page.get_by_role("alert")).to_be_visible()
+    look(page, console, "settings-redaction-refused")
+
+
 def test_a_viewer_reads_settings_without_controls(page: Page, console: Console) -> None:
     # GIVEN a viewer
     sign_in(page, console.viewer_key)

@@ -20,7 +20,8 @@ both!(
     a_key_created_in_the_console_is_shown_once_works_and_stops_when_revoked,
     viewers_and_operators_are_refused_every_settings_change,
     a_failed_delivery_shows_its_last_error_and_retry_sends_it_again,
-    alert_settings_are_saved_and_a_bad_number_is_shown_at_its_field
+    alert_settings_are_saved_and_a_bad_number_is_shown_at_its_field,
+    routing_rules_are_added_and_removed_and_redaction_is_saved
 );
 
 /// A form body, each value encoded.
@@ -372,4 +373,76 @@ async fn alert_settings_are_saved_and_a_bad_number_is_shown_at_its_field(kind: K
     assert_eq!(settings["failure_threshold"], 5);
     assert_eq!(settings["time_window_hours"], 12);
     assert_eq!(settings["alert_on_critical"], false);
+}
+
+async fn routing_rules_are_added_and_removed_and_redaction_is_saved(kind: Kind) {
+    // GIVEN an admin signed in, and a Slack channel named ops
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let body =
+        json!({"name": "ops", "kind": "slack", "url": "https://hooks.slack.com/services/T/B/x"});
+    let (status, _) = vigil
+        .send_json("POST", "/api/v1/channels", &tenant.api_key, &body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let admin = Visitor::sign_in(&vigil, &tenant.api_key).await;
+    let routing = "/settings/routing";
+    let (_, page) = admin.get(routing).await;
+    assert!(page.contains("The default routing applies"), "{page}");
+
+    // WHEN a rule with no channel ticked is added THEN the page says so and nothing is saved
+    let (status, _, page) = admin
+        .post(routing, routing, &[("min_severity", "SEV1")])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("tick at least one channel"), "{page}");
+    let (_, saved) = vigil.get("/api/v1/routing", &tenant.api_key).await;
+    assert_eq!(saved["source"], "default");
+
+    // WHEN SEV1 and above alerts go to ops and the inbox
+    let rule = [
+        ("min_severity", "SEV1"),
+        ("types", "test.alert"),
+        ("channels", "inbox"),
+        ("channels", "ops"),
+    ];
+    let (status, _, _) = admin.post(routing, routing, &rule).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // THEN the API routes by it, and the page lists it
+    let (_, saved) = vigil.get("/api/v1/routing", &tenant.api_key).await;
+    assert_eq!(
+        saved["rules"],
+        json!([{"types": ["test.alert"], "min_severity": "SEV1", "channels": ["inbox", "ops"]}])
+    );
+    let (_, page) = admin.get(routing).await;
+    assert!(page.contains("<td>inbox, ops</td>"), "{page}");
+
+    // WHEN it is removed THEN the tenant has no rule left
+    let (status, _, _) = admin
+        .post(routing, "/settings/routing/remove", &[("index", "0")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, saved) = vigil.get("/api/v1/routing", &tenant.api_key).await;
+    assert_eq!(saved["rules"], json!([]));
+
+    // WHEN a redaction pattern that is no regular expression is saved
+    let (status, _, page) = admin
+        .post(
+            routing,
+            "/settings/redaction",
+            &[("email", "on"), ("extra_patterns", "ACME-\\d+\n(unclosed")],
+        )
+        .await;
+    // THEN the problem is at the patterns, which are kept
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains(r#"id="extra_patterns-error""#), "{page}");
+    assert!(page.contains("(unclosed"), "{page}");
+    // AND a good one is saved as the API reads it
+    let good = [("email", "on"), ("extra_patterns", "ACME-\\d+")];
+    let (status, _, _) = admin.post(routing, "/settings/redaction", &good).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, rules) = vigil.get("/api/v1/redaction", &tenant.api_key).await;
+    assert_eq!(rules["email"], true);
+    assert_eq!(rules["phone"], false);
+    assert_eq!(rules["extra_patterns"], json!(["ACME-\\d+"]));
 }

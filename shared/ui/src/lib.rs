@@ -20,6 +20,7 @@ use vigil_core::delivery::dead_letters::DeadLetterService;
 use vigil_core::delivery::dispatcher::Dispatcher;
 use vigil_core::delivery::inbox::InboxService;
 use vigil_core::delivery::outbox::OutboxService;
+use vigil_core::delivery::routing::RoutingService;
 use vigil_core::ingest::IngestService;
 use vigil_core::tenancy::keys::KeyService;
 use vigil_core::tenancy::sessions::SessionService;
@@ -42,6 +43,7 @@ pub struct ConsoleServices {
     /// Settings and deliveries: channels, their test sends, the outbox, alert settings, keys,
     /// the tenant's Stripe secrets (and the ingest's cache of them), dead letters.
     pub channels: Arc<ChannelService>,
+    pub routing: Arc<RoutingService>,
     pub dispatcher: Arc<Dispatcher>,
     pub outbox: Arc<OutboxService>,
     pub runs: Arc<RunService>,
@@ -63,6 +65,7 @@ impl ConsoleServices {
             engine: app.engine().clone(),
             secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
             channels: app.channels().clone(),
+            routing: app.routing().clone(),
             dispatcher: app.dispatcher().clone(),
             outbox: app.outbox().clone(),
             runs: app.automation_runs().clone(),
@@ -113,6 +116,12 @@ pub fn router(state: ConsoleState) -> Router {
             get(pages::alert_settings).post(pages::save_alert_settings),
         )
         .route("/settings/alerts/test", post(pages::send_test_alert))
+        .route(
+            "/settings/routing",
+            get(pages::routing).post(pages::add_routing_rule),
+        )
+        .route("/settings/routing/remove", post(pages::remove_routing_rule))
+        .route("/settings/redaction", post(pages::save_redaction))
         .route("/settings/keys", get(pages::keys).post(pages::create_key))
         .route(
             "/settings/keys/{id}/revoke",

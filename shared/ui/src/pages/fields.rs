@@ -19,6 +19,8 @@ pub(super) struct Field {
     pub required: bool,
     pub min: Option<u32>,
     pub max: Option<u32>,
+    /// A text area of this many rows rather than one line.
+    pub rows: Option<u32>,
 }
 
 impl Field {
@@ -33,6 +35,15 @@ impl Field {
             required: false,
             min: None,
             max: None,
+            rows: None,
+        }
+    }
+
+    /// Lines of text (one value a line).
+    pub(super) fn lines(name: &'static str, label: &'static str, help: &'static str) -> Self {
+        Self {
+            rows: Some(4),
+            ..Self::text(name, label, help)
         }
     }
 
@@ -128,12 +139,12 @@ fn field_of_path(path: &str) -> String {
     path.split(['.', '[']).next().unwrap_or_default().to_owned()
 }
 
-/// Whether the domain's `message` is about `field`: it starts with its name (`url must be…`)
-/// or quotes it (`a webhook channel needs "secret"`).
+/// Whether the domain's `message` is about `field`: it starts with its name (`url must be…`,
+/// `extra_patterns[1] is…`) or quotes it (`a webhook channel needs "secret"`).
 fn names_field(message: &str, field: &str) -> bool {
     let starts = message
         .strip_prefix(field)
-        .is_some_and(|rest| rest.starts_with([' ', ':']));
+        .is_some_and(|rest| rest.starts_with([' ', ':', '[']));
     starts || message.contains(&format!("\"{field}\""))
 }
 

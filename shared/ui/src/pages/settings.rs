@@ -20,8 +20,9 @@ use crate::ConsoleState;
 use crate::session::SignedIn;
 
 /// The settings pages, as their sub-navigation lists them.
-const SECTIONS: [(&str, &str); 4] = [
+const SECTIONS: [(&str, &str); 5] = [
     ("/settings/channels", "Channels"),
+    ("/settings/routing", "Routing and redaction"),
     ("/settings/alerts", "Alert settings"),
     ("/settings/keys", "API keys"),
     ("/settings/ingest", "Ingest URLs and Stripe"),
