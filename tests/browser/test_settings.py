@@ -179,6 +179,9 @@ def test_routing_and_redaction_are_read_and_changed_in_forms(page: Page, console
     expect(patterns).to_have_value("(unclosed")
     expect(page.get_by_role("alert")).to_be_visible()
     look(page, console, "settings-redaction-refused")
+    page.goto("/settings/rules")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Revenue rules")
+    look(page, console, "settings-rules")
 
 
 def test_a_viewer_reads_settings_without_controls(page: Page, console: Console) -> None:

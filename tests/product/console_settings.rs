@@ -21,7 +21,8 @@ both!(
     viewers_and_operators_are_refused_every_settings_change,
     a_failed_delivery_shows_its_last_error_and_retry_sends_it_again,
     alert_settings_are_saved_and_a_bad_number_is_shown_at_its_field,
-    routing_rules_are_added_and_removed_and_redaction_is_saved
+    routing_rules_are_added_and_removed_and_redaction_is_saved,
+    a_revenue_rule_is_changed_and_a_window_it_cannot_use_is_refused_at_the_rule
 );
 
 /// A form body, each value encoded.
@@ -234,16 +235,18 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
         }
         let (_, page) = visitor.get("/settings/alerts").await;
         assert!(!page.contains("Save alert settings") && !page.contains("Send test alert"));
-        // AND the keys, as in the API, are not theirs to see
-        let (status, _) = visitor.get("/settings/keys").await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
+        // AND the keys and revenue rules, as in the API, are not theirs to see
+        for path in ["/settings/keys", "/settings/rules"] {
+            let (status, _) = visitor.get(path).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        }
 
         // WHEN they forge each admin post, with their own session's valid token
         let (test, delete) = (
             format!("/settings/channels/{id}/test"),
             format!("/settings/channels/{id}/delete"),
         );
-        let posts: [(&str, &[(&str, &str)]); 6] = [
+        let posts: [(&str, &[(&str, &str)]); 9] = [
             (
                 "/settings/channels",
                 &[
@@ -260,6 +263,19 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
                 &[("failure_threshold", "9"), ("time_window_hours", "9")],
             ),
             ("/settings/alerts/test", &[]),
+            (
+                "/settings/routing",
+                &[("min_severity", "SEV4"), ("channels", "inbox")],
+            ),
+            ("/settings/redaction", &[]),
+            (
+                "/settings/rules/payment_failure_spike",
+                &[
+                    ("severity", "SEV4"),
+                    ("window_minutes", "60"),
+                    ("threshold", "9"),
+                ],
+            ),
         ];
         for (path, pairs) in posts {
             let (status, _, _) = visitor.post("/settings/channels", path, pairs).await;
@@ -445,4 +461,57 @@ async fn routing_rules_are_added_and_removed_and_redaction_is_saved(kind: Kind) 
     assert_eq!(rules["email"], true);
     assert_eq!(rules["phone"], false);
     assert_eq!(rules["extra_patterns"], json!(["ACME-\\d+"]));
+}
+
+async fn a_revenue_rule_is_changed_and_a_window_it_cannot_use_is_refused_at_the_rule(kind: Kind) {
+    // GIVEN an admin on the revenue rules
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let admin = Visitor::sign_in(&vigil, &tenant.api_key).await;
+    let (status, page) = admin.get("/settings/rules").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"data-id="payment_failure_spike""#),
+        "{page}"
+    );
+    let rule = "/settings/rules/payment_failure_spike";
+
+    // WHEN a window that does not divide a day is sent
+    let bad = [
+        ("enabled", "on"),
+        ("severity", "SEV2"),
+        ("window_minutes", "7"),
+        ("threshold", "4.5"),
+    ];
+    let (status, _, page) = admin.post("/settings/rules", rule, &bad).await;
+    // THEN the rule's form says why, keeping the threshold sent, and nothing changed
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(
+        page.contains(r#"id="problem-payment_failure_spike""#),
+        "{page}"
+    );
+    assert!(page.contains("window_minutes must be"), "{page}");
+    assert!(page.contains(r#"value="4.5""#), "{page}");
+
+    // WHEN it is disabled at SEV2 over an hour, from 5 failures
+    let good = [
+        ("severity", "SEV2"),
+        ("window_minutes", "60"),
+        ("threshold", "5"),
+    ];
+    let (status, _, _) = admin.post("/settings/rules", rule, &good).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // THEN the API reads the rule so
+    let (_, rules) = vigil.get("/api/v1/rules", &tenant.api_key).await;
+    let saved = rules["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "payment_failure_spike")
+        .unwrap()
+        .clone();
+    assert_eq!(saved["enabled"], false);
+    assert_eq!(saved["severity"], "SEV2");
+    assert_eq!(saved["window_minutes"], 60);
+    assert_eq!(saved["threshold"], 5.0);
 }

@@ -22,6 +22,7 @@ use vigil_core::delivery::inbox::InboxService;
 use vigil_core::delivery::outbox::OutboxService;
 use vigil_core::delivery::routing::RoutingService;
 use vigil_core::ingest::IngestService;
+use vigil_core::rules::RuleService;
 use vigil_core::tenancy::keys::KeyService;
 use vigil_core::tenancy::sessions::SessionService;
 use vigil_core::tenancy::tenants::TenantService;
@@ -44,6 +45,7 @@ pub struct ConsoleServices {
     /// the tenant's Stripe secrets (and the ingest's cache of them), dead letters.
     pub channels: Arc<ChannelService>,
     pub routing: Arc<RoutingService>,
+    pub rules: Arc<RuleService>,
     pub dispatcher: Arc<Dispatcher>,
     pub outbox: Arc<OutboxService>,
     pub runs: Arc<RunService>,
@@ -66,6 +68,7 @@ impl ConsoleServices {
             secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
             channels: app.channels().clone(),
             routing: app.routing().clone(),
+            rules: app.rules().clone(),
             dispatcher: app.dispatcher().clone(),
             outbox: app.outbox().clone(),
             runs: app.automation_runs().clone(),
@@ -129,6 +132,8 @@ pub fn router(state: ConsoleState) -> Router {
         )
         .route("/settings/ingest", get(pages::ingest))
         .route("/settings/stripe", post(pages::save_stripe_secrets))
+        .route("/settings/rules", get(pages::revenue_rules))
+        .route("/settings/rules/{id}", post(pages::change_revenue_rule))
         .route("/deliveries", get(pages::deliveries))
         .route("/deliveries/dead-letters", get(pages::dead_letters))
         .route(

@@ -11,6 +11,7 @@ mod fields;
 mod inbox;
 mod keys;
 mod overview;
+mod revenue_rules;
 mod routing;
 mod settings;
 mod sign_in;
@@ -31,6 +32,7 @@ pub use deliveries::{dead_letters, deliveries, delivery, requeue_dead_letters, r
 pub use inbox::{act_on_inbox_item, inbox, inbox_item};
 pub use keys::{confirm_revoke_key, create_key, keys, revoke_key};
 pub use overview::overview;
+pub use revenue_rules::{change_revenue_rule, revenue_rules};
 pub use routing::{add_routing_rule, remove_routing_rule, routing, save_redaction};
 pub use settings::{
     alert_settings, ingest, save_alert_settings, save_stripe_secrets, send_test_alert, settings,

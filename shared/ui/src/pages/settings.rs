@@ -20,12 +20,13 @@ use crate::ConsoleState;
 use crate::session::SignedIn;
 
 /// The settings pages, as their sub-navigation lists them.
-const SECTIONS: [(&str, &str); 5] = [
+const SECTIONS: [(&str, &str); 6] = [
     ("/settings/channels", "Channels"),
     ("/settings/routing", "Routing and redaction"),
     ("/settings/alerts", "Alert settings"),
     ("/settings/keys", "API keys"),
     ("/settings/ingest", "Ingest URLs and Stripe"),
+    ("/settings/rules", "Revenue rules"),
 ];
 
 /// The settings sub-navigation with `current` marked: (path, label, is current).
