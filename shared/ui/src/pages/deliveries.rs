@@ -143,14 +143,16 @@ fn target_word(kind: TargetKind) -> &'static str {
 
 impl From<DeliveryRecord> for RecordRow {
     fn from(r: DeliveryRecord) -> Self {
-        let time = |at: Option<chrono::DateTime<chrono::Utc>>| at.map(when).unwrap_or_default();
+        // A dash where there is nothing to say, so a phone's labelled cells never end empty.
+        let none = || "—".to_owned();
+        let time = |at: Option<chrono::DateTime<chrono::Utc>>| at.map(when).unwrap_or_else(none);
         Self {
             kind: target_word(r.kind),
             status: status_word(r.status),
             attempts: r.attempts,
             next_attempt_at: time(r.next_attempt_at),
-            last_error: r.last_error.unwrap_or_default(),
-            last_status: r.last_status.map(|s| s.to_string()).unwrap_or_default(),
+            last_error: r.last_error.unwrap_or_else(none),
+            last_status: r.last_status.map_or_else(none, |s| s.to_string()),
             sent_at: time(r.sent_at),
             channel: r.channel,
         }
