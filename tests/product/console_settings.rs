@@ -22,7 +22,9 @@ both!(
     a_failed_delivery_shows_its_last_error_and_retry_sends_it_again,
     alert_settings_are_saved_and_a_bad_number_is_shown_at_its_field,
     routing_rules_are_added_and_removed_and_redaction_is_saved,
-    a_revenue_rule_is_changed_and_a_window_it_cannot_use_is_refused_at_the_rule
+    a_revenue_rule_is_changed_and_a_window_it_cannot_use_is_refused_at_the_rule,
+    a_dead_letter_is_listed_and_queued_again_from_its_page,
+    ingest_urls_follow_the_public_url_and_stripes_secret_is_write_only
 );
 
 /// A form body, each value encoded.
@@ -249,7 +251,7 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
             format!("/settings/channels/{id}/test"),
             format!("/settings/channels/{id}/delete"),
         );
-        let posts: [(&str, &[(&str, &str)]); 9] = [
+        let posts: [(&str, &[(&str, &str)]); 12] = [
             (
                 "/settings/channels",
                 &[
@@ -271,6 +273,9 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
                 &[("min_severity", "SEV4"), ("channels", "inbox")],
             ),
             ("/settings/redaction", &[]),
+            ("/settings/stripe", &[("stripe_secret", "whsec_forged1")]),
+            ("/deliveries/ntf_any/retry", &[]),
+            ("/deliveries/dead-letters/requeue", &[("all", "yes")]),
             (
                 "/settings/rules/payment_failure_spike",
                 &[
@@ -517,4 +522,102 @@ async fn a_revenue_rule_is_changed_and_a_window_it_cannot_use_is_refused_at_the_
     assert_eq!(saved["severity"], "SEV2");
     assert_eq!(saved["window_minutes"], 60);
     assert_eq!(saved["threshold"], 5.0);
+}
+
+async fn a_dead_letter_is_listed_and_queued_again_from_its_page(kind: Kind) {
+    // GIVEN a notification whose only channel refused it for good (400)
+    let vigil = TestApp::start_with(kind, &[("VIGIL_RETRY_SCHEDULE", "1s")]).await;
+    let tenant = vigil.tenant("Acme").await;
+    let sink = HttpSink::start().await;
+    sink.script("/hook", vec![SinkResponse::status(400)]);
+    let body = json!({"name": "default", "kind": "webhook", "url": sink.url("/hook"),
+        "secret": vigil_core::tenancy::secrets::new_webhook_secret()});
+    let (status, _) = vigil
+        .send_json("POST", "/api/v1/channels", &tenant.api_key, &body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let alert = json!({"severity": "SEV3", "title": "Queue depth"});
+    let (_, notification) = vigil
+        .send_json("POST", "/api/v1/events/test", &tenant.api_key, &alert)
+        .await;
+    let id = notification["id"].as_str().unwrap();
+    vigil
+        .dispatch_until_settled(&tenant.tenant_id, Duration::from_secs(30))
+        .await;
+
+    // WHEN an admin opens the dead letters THEN it is there with the channel that gave up
+    let admin = Visitor::sign_in(&vigil, &tenant.api_key).await;
+    let letters = "/deliveries/dead-letters";
+    let (status, page) = admin.get(letters).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&format!(r#"<tr data-id="{id}">"#)), "{page}");
+    assert!(
+        page.contains(r#"data-label="Channels">default</td>"#),
+        "{page}"
+    );
+
+    // WHEN it is queued again and the dispatcher runs
+    let (status, _, _) = admin
+        .post(letters, "/deliveries/dead-letters/requeue", &[("id", id)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    vigil
+        .dispatch_until_settled(&tenant.tenant_id, Duration::from_secs(30))
+        .await;
+
+    // THEN the receiver got it, and no dead letter is left
+    assert_eq!(sink.requests("/hook").len(), 2);
+    let (_, page) = admin.get(letters).await;
+    assert!(page.contains(r#"<p class="empty">"#), "{page}");
+}
+
+async fn ingest_urls_follow_the_public_url_and_stripes_secret_is_write_only(kind: Kind) {
+    // GIVEN a Vigil reached at a public URL, and its admin on the ingest page
+    let public = [("VIGIL_PUBLIC_URL", "https://vigil.example.com")];
+    let vigil = TestApp::start_with(kind, &public).await;
+    let tenant = vigil.tenant("Acme").await;
+    let admin = Visitor::sign_in(&vigil, &tenant.api_key).await;
+    let ingest = "/settings/ingest";
+    let (_, page) = admin.get(ingest).await;
+    // THEN each hook is under the public URL, and Stripe's secret is not set
+    for hook in ["events", "runs", "stripe"] {
+        let url = format!(
+            "https://vigil.example.com/hooks/{}/{hook}",
+            tenant.tenant_id
+        );
+        assert!(
+            page.contains(&format!(r#"value="{url}""#)),
+            "{hook}: {page}"
+        );
+    }
+    assert!(
+        page.contains(r#"<strong class="status">not set</strong>"#),
+        "{page}"
+    );
+
+    // WHEN a secret that is not Stripe's is saved THEN the page says why
+    let (status, _, page) = admin
+        .post(
+            ingest,
+            "/settings/stripe",
+            &[("stripe_secret", "sk_live_oops")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains(r#"role="alert""#) && !page.contains("sk_live_oops"));
+
+    // WHEN Stripe's secret is saved THEN it is set, never shown, and the API agrees
+    let secret = "whsec_console_secret_1";
+    let (status, _, _) = admin
+        .post(ingest, "/settings/stripe", &[("stripe_secret", secret)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = admin.get(ingest).await;
+    assert!(
+        page.contains(r#"<strong class="status">set</strong>"#),
+        "{page}"
+    );
+    assert!(!page.contains(secret));
+    let (_, view) = vigil.get("/api/v1/tenant", &tenant.api_key).await;
+    assert_eq!(view["stripe_configured"], true);
 }
