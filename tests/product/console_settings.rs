@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use vigil_contract::sinks::{HttpSink, SinkResponse};
 use vigil_core::tenancy::Role;
+use vigil_core::tenancy::tenants::CreatedTenant;
 
 use crate::both;
 use crate::console::{FORM, csrf_of, sign_in};
@@ -301,8 +302,9 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
     assert_eq!(settings["failure_threshold"], 3);
 }
 
-async fn a_failed_delivery_shows_its_last_error_and_retry_sends_it_again(kind: Kind) {
-    // GIVEN a default webhook channel whose receiver refuses the first message for good (400)
+/// A Vigil retrying after a second, a tenant, and its `default` webhook channel whose receiver
+/// refuses the first message for good (400, "no such hook") and takes the next.
+async fn refused_once(kind: Kind) -> (TestApp, CreatedTenant, HttpSink) {
     let vigil = TestApp::start_with(kind, &[("VIGIL_RETRY_SCHEDULE", "1s")]).await;
     let tenant = vigil.tenant("Acme").await;
     let sink = HttpSink::start().await;
@@ -316,6 +318,12 @@ async fn a_failed_delivery_shows_its_last_error_and_retry_sends_it_again(kind: K
         .send_json("POST", "/api/v1/channels", &tenant.api_key, &body)
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    (vigil, tenant, sink)
+}
+
+async fn a_failed_delivery_shows_its_last_error_and_retry_sends_it_again(kind: Kind) {
+    // GIVEN a default webhook channel whose receiver refuses the first message for good (400)
+    let (vigil, tenant, sink) = refused_once(kind).await;
     let admin = Visitor::sign_in(&vigil, &tenant.api_key).await;
 
     // WHEN an alert is sent from the alert settings' test button and the dispatcher runs
@@ -526,16 +534,7 @@ async fn a_revenue_rule_is_changed_and_a_window_it_cannot_use_is_refused_at_the_
 
 async fn a_dead_letter_is_listed_and_queued_again_from_its_page(kind: Kind) {
     // GIVEN a notification whose only channel refused it for good (400)
-    let vigil = TestApp::start_with(kind, &[("VIGIL_RETRY_SCHEDULE", "1s")]).await;
-    let tenant = vigil.tenant("Acme").await;
-    let sink = HttpSink::start().await;
-    sink.script("/hook", vec![SinkResponse::status(400)]);
-    let body = json!({"name": "default", "kind": "webhook", "url": sink.url("/hook"),
-        "secret": vigil_core::tenancy::secrets::new_webhook_secret()});
-    let (status, _) = vigil
-        .send_json("POST", "/api/v1/channels", &tenant.api_key, &body)
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let (vigil, tenant, sink) = refused_once(kind).await;
     let alert = json!({"severity": "SEV3", "title": "Queue depth"});
     let (_, notification) = vigil
         .send_json("POST", "/api/v1/events/test", &tenant.api_key, &alert)
