@@ -3,14 +3,11 @@
 //! (its secret shown once, working against the API) and revoked; viewers and operators refused
 //! every admin change; a failed delivery shown with its last error and queued again.
 
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::json;
-use vigil_contract::sinks::{HttpSink, SinkResponse};
+use vigil_contract::sinks::HttpSink;
 use vigil_core::tenancy::Role;
-use vigil_core::tenancy::tenants::CreatedTenant;
 
 use crate::both;
 use crate::console::{FORM, csrf_of, sign_in};
@@ -20,12 +17,11 @@ both!(
     an_admin_adds_tests_and_deletes_a_webhook_channel_whose_secrets_never_show,
     a_key_created_in_the_console_is_shown_once_works_and_stops_when_revoked,
     viewers_and_operators_are_refused_every_settings_change,
-    a_failed_delivery_shows_its_last_error_and_retry_sends_it_again,
     alert_settings_are_saved_and_a_bad_number_is_shown_at_its_field,
     routing_rules_are_added_and_removed_and_redaction_is_saved,
     a_revenue_rule_is_changed_and_a_window_it_cannot_use_is_refused_at_the_rule,
-    a_dead_letter_is_listed_and_queued_again_from_its_page,
-    ingest_urls_follow_the_public_url_and_stripes_secret_is_write_only
+    ingest_urls_follow_the_public_url_and_stripes_secret_is_write_only,
+    a_webhook_added_without_a_secret_gets_one_shown_once
 );
 
 /// A form body, each value encoded.
@@ -47,19 +43,26 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// The secret a page shows once, in its read-only input `id`.
+fn shown_once(page: &str, id: &str) -> String {
+    let marker = format!(r#"id="{id}" type="text" value=""#);
+    let start = page.find(&marker).expect("the secret on the page") + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
 /// A signed-in visitor of the console.
-struct Visitor<'a> {
+pub(crate) struct Visitor<'a> {
     vigil: &'a TestApp,
     cookie: String,
 }
 
 impl<'a> Visitor<'a> {
-    async fn sign_in(vigil: &'a TestApp, api_key: &str) -> Self {
+    pub(crate) async fn sign_in(vigil: &'a TestApp, api_key: &str) -> Self {
         let cookie = sign_in(vigil, api_key).await;
         Self { vigil, cookie }
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, String) {
         let (status, _, page) = self
             .vigil
             .page("GET", path, &[("cookie", &self.cookie)], Body::empty())
@@ -68,7 +71,7 @@ impl<'a> Visitor<'a> {
     }
 
     /// Posts `pairs` with the CSRF token of the page at `from`.
-    async fn post(
+    pub(crate) async fn post(
         &self,
         from: &str,
         path: &str,
@@ -93,22 +96,28 @@ async fn an_admin_adds_tests_and_deletes_a_webhook_channel_whose_secrets_never_s
     let url = sink.url("/console-hook");
     let secret = vigil_core::tenancy::secrets::new_webhook_secret();
 
-    // WHEN a webhook channel is added without its secret
+    // WHEN a webhook channel is added with a secret that is too short
     let mut channel = vec![
         ("kind", "webhook"),
         ("name", "ops"),
         ("url", url.as_str()),
         ("enabled", "on"),
+        ("secret", "whsec_short"),
     ];
     let channels_page = "/settings/channels";
     let (status, _, page) = admin.post(channels_page, channels_page, &channel).await;
     // THEN the form comes back with the problem at the secret, the other values kept
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert!(page.contains(r#"id="secret-error""#), "{page}");
+    assert!(
+        !page.contains("whsec_short"),
+        "a secret is never shown back"
+    );
     assert!(page.contains(r#"aria-invalid="true""#), "{page}");
     assert!(page.contains(r#"value="ops""#), "{page}");
 
     // WHEN it is added with its secret
+    channel.pop();
     channel.push(("secret", &secret));
     let (status, headers, _) = admin.post(channels_page, channels_page, &channel).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -181,9 +190,7 @@ async fn a_key_created_in_the_console_is_shown_once_works_and_stops_when_revoked
     // THEN its secret is on the answer, which no cache keeps
     assert_eq!(status, StatusCode::CREATED, "{page}");
     assert_eq!(headers["cache-control"], "no-store");
-    let marker = r#"id="new-key" type="text" value=""#;
-    let start = page.find(marker).expect("the new key on the page") + marker.len();
-    let secret = page[start..].split('"').next().unwrap().to_owned();
+    let secret = shown_once(&page, "new-key");
     assert!(secret.starts_with("vgl_ak_"), "{secret}");
     // AND it works against the API with its role
     let (status, _) = vigil.get("/api/v1/inbox", &secret).await;
@@ -300,69 +307,6 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
     assert_eq!(keys["items"].as_array().unwrap().len(), 3);
     let (_, settings) = vigil.get("/api/v1/alert-settings", &tenant.api_key).await;
     assert_eq!(settings["failure_threshold"], 3);
-}
-
-/// A Vigil retrying after a second, a tenant, and its `default` webhook channel whose receiver
-/// refuses the first message for good (400, "no such hook") and takes the next.
-async fn refused_once(kind: Kind) -> (TestApp, CreatedTenant, HttpSink) {
-    let vigil = TestApp::start_with(kind, &[("VIGIL_RETRY_SCHEDULE", "1s")]).await;
-    let tenant = vigil.tenant("Acme").await;
-    let sink = HttpSink::start().await;
-    sink.script(
-        "/hook",
-        vec![SinkResponse::status(400).with_body("no such hook")],
-    );
-    let body = json!({"name": "default", "kind": "webhook", "url": sink.url("/hook"),
-        "secret": vigil_core::tenancy::secrets::new_webhook_secret()});
-    let (status, _) = vigil
-        .send_json("POST", "/api/v1/channels", &tenant.api_key, &body)
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    (vigil, tenant, sink)
-}
-
-async fn a_failed_delivery_shows_its_last_error_and_retry_sends_it_again(kind: Kind) {
-    // GIVEN a default webhook channel whose receiver refuses the first message for good (400)
-    let (vigil, tenant, sink) = refused_once(kind).await;
-    let admin = Visitor::sign_in(&vigil, &tenant.api_key).await;
-
-    // WHEN an alert is sent from the alert settings' test button and the dispatcher runs
-    let (status, headers, _) = admin
-        .post("/settings/alerts", "/settings/alerts/test", &[])
-        .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let at = headers["location"].to_str().unwrap().to_owned();
-    assert!(at.starts_with("/deliveries/ntf"), "{at}");
-    vigil
-        .dispatch_until_settled(&tenant.tenant_id, Duration::from_secs(30))
-        .await;
-
-    // THEN the deliveries list it as failed, and its page shows the channel's last error
-    let (status, list) = admin.get("/deliveries?status=failed").await;
-    assert_eq!(status, StatusCode::OK);
-    let id = at.trim_start_matches("/deliveries/");
-    assert!(list.contains(&format!(r#"<tr data-id="{id}">"#)), "{list}");
-    let (_, page) = admin.get(&at).await;
-    assert!(page.contains(r#"<tr data-channel="default">"#), "{page}");
-    assert!(page.contains("400"), "{page}");
-    assert!(page.contains("Retry failed channels"), "{page}");
-    // AND a filter the API does not know is a 400 page
-    let (status, _) = admin.get("/deliveries?status=lost").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-
-    // WHEN "Retry" is pressed and the dispatcher runs again
-    let (status, headers, _) = admin.post(&at, &format!("{at}/retry"), &[]).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(headers["location"], at.as_str());
-    vigil
-        .dispatch_until_settled(&tenant.tenant_id, Duration::from_secs(30))
-        .await;
-
-    // THEN the receiver got it a second time and the notification is sent
-    assert_eq!(sink.requests("/hook").len(), 2);
-    let (_, page) = admin.get(&at).await;
-    assert!(page.contains(r#"<dd class="status">sent</dd>"#), "{page}");
-    assert!(!page.contains("Retry failed channels"));
 }
 
 async fn alert_settings_are_saved_and_a_bad_number_is_shown_at_its_field(kind: Kind) {
@@ -532,44 +476,6 @@ async fn a_revenue_rule_is_changed_and_a_window_it_cannot_use_is_refused_at_the_
     assert_eq!(saved["threshold"], 5.0);
 }
 
-async fn a_dead_letter_is_listed_and_queued_again_from_its_page(kind: Kind) {
-    // GIVEN a notification whose only channel refused it for good (400)
-    let (vigil, tenant, sink) = refused_once(kind).await;
-    let alert = json!({"severity": "SEV3", "title": "Queue depth"});
-    let (_, notification) = vigil
-        .send_json("POST", "/api/v1/events/test", &tenant.api_key, &alert)
-        .await;
-    let id = notification["id"].as_str().unwrap();
-    vigil
-        .dispatch_until_settled(&tenant.tenant_id, Duration::from_secs(30))
-        .await;
-
-    // WHEN an admin opens the dead letters THEN it is there with the channel that gave up
-    let admin = Visitor::sign_in(&vigil, &tenant.api_key).await;
-    let letters = "/deliveries/dead-letters";
-    let (status, page) = admin.get(letters).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(page.contains(&format!(r#"<tr data-id="{id}">"#)), "{page}");
-    assert!(
-        page.contains(r#"data-label="Channels">default</td>"#),
-        "{page}"
-    );
-
-    // WHEN it is queued again and the dispatcher runs
-    let (status, _, _) = admin
-        .post(letters, "/deliveries/dead-letters/requeue", &[("id", id)])
-        .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    vigil
-        .dispatch_until_settled(&tenant.tenant_id, Duration::from_secs(30))
-        .await;
-
-    // THEN the receiver got it, and no dead letter is left
-    assert_eq!(sink.requests("/hook").len(), 2);
-    let (_, page) = admin.get(letters).await;
-    assert!(page.contains(r#"<p class="empty">"#), "{page}");
-}
-
 async fn ingest_urls_follow_the_public_url_and_stripes_secret_is_write_only(kind: Kind) {
     // GIVEN a Vigil reached at a public URL, and its admin on the ingest page
     let public = [("VIGIL_PUBLIC_URL", "https://vigil.example.com")];
@@ -619,4 +525,46 @@ async fn ingest_urls_follow_the_public_url_and_stripes_secret_is_write_only(kind
     assert!(!page.contains(secret));
     let (_, view) = vigil.get("/api/v1/tenant", &tenant.api_key).await;
     assert_eq!(view["stripe_configured"], true);
+}
+
+async fn a_webhook_added_without_a_secret_gets_one_shown_once(kind: Kind) {
+    // GIVEN an admin and a receiver
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let admin = Visitor::sign_in(&vigil, &tenant.api_key).await;
+    let sink = HttpSink::start().await;
+    let url = sink.url("/made");
+
+    // WHEN a webhook channel is added with no secret
+    let channels = "/settings/channels";
+    let form = [
+        ("kind", "webhook"),
+        ("name", "made"),
+        ("url", url.as_str()),
+        ("enabled", "on"),
+    ];
+    let (status, headers, page) = admin.post(channels, channels, &form).await;
+
+    // THEN the answer shows the secret Vigil made, once, and no cache keeps it
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    assert_eq!(headers["cache-control"], "no-store");
+    let secret = shown_once(&page, "new-secret");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    // AND the channel signs with it: a test send verifies with that secret
+    let (_, list) = vigil.get("/api/v1/channels", &tenant.api_key).await;
+    let id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let (_, _, result) = admin
+        .post(channels, &format!("{channels}/{id}/test"), &[])
+        .await;
+    assert!(result.contains("Delivered"), "{result}");
+    let received = sink.requests("/made");
+    vigil_contract::sinks::verify_with_standardwebhooks(
+        &secret,
+        &received[0].headers,
+        &received[0].body,
+    )
+    .expect("signed with the secret shown");
+    // AND the channels page never shows it again
+    let (_, page) = admin.get(channels).await;
+    assert!(!page.contains(&secret[6..]));
 }

@@ -7,6 +7,7 @@ mod harness;
 mod api;
 mod cli;
 mod console;
+mod console_deliveries;
 mod console_settings;
 mod crash;
 mod delivery;

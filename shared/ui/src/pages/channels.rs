@@ -14,7 +14,7 @@ use vigil_core::tenancy::Role;
 use vigil_core::tenancy::sessions::Session;
 
 use super::fields::{Field, Problems};
-use super::settings::{admin_post, may_change, sections};
+use super::settings::{admin_post, may_change, sections, shown_once};
 use super::{Chrome, CsrfForm, ErrorPage, actor, choices, render, when, word};
 use crate::ConsoleState;
 use crate::session::SignedIn;
@@ -132,7 +132,7 @@ fn channel_fields(form: &ChannelForm) -> Vec<Field> {
         Field::secret(
             "secret",
             "Signing secret (webhook)",
-            "whsec_ and a base64 key of 24 to 64 bytes; messages are signed with it (Standard Webhooks). Never shown again.",
+            "whsec_ and a base64 key of 24 to 64 bytes; messages are signed with it (Standard Webhooks). Leave it empty and Vigil makes one, shown once. Never shown again.",
         ),
         Field::text(
             "to",
@@ -193,22 +193,38 @@ pub async fn add_channel(
     may_change(session, form.csrf.as_deref(), Role::Admin)?;
     let kind = word::<ChannelKind>(form.kind.as_deref(), "channel kind")?
         .ok_or_else(|| vigil_core::Error::invalid("invalid_channel", "choose a kind"))?;
+    let (new, generated) = new_channel(&form, kind).with_signing_secret();
     let created = console
         .channels
-        .create(
-            &session.tenant_id,
-            new_channel(&form, kind),
-            &actor(session),
-        )
+        .create(&session.tenant_id, new, &actor(session))
         .await;
-    match created {
-        Ok(_) => Ok(Redirect::to("/settings/channels").into_response()),
-        Err(error) => {
+    match (created, generated) {
+        (Ok(_), None) => Ok(Redirect::to("/settings/channels").into_response()),
+        (Ok(channel), Some(secret)) => {
+            let page = ChannelAddedPage {
+                chrome: Chrome::of(session, "settings"),
+                sections: sections("/settings/channels"),
+                name: channel.name,
+                secret,
+            };
+            Ok(shown_once(render(&page, StatusCode::CREATED)))
+        }
+        (Err(error), _) => {
             let mut fields = channel_fields(&form);
             let problems = Problems::place(error, &mut fields)?;
             channels_page(&console, session, &form, fields, problems).await
         }
     }
+}
+
+/// The answer to a webhook channel added without a secret: the one made for it, shown once.
+#[derive(Template)]
+#[template(path = "settings_channel_added.html")]
+struct ChannelAddedPage {
+    chrome: Chrome,
+    sections: Vec<(&'static str, &'static str, bool)>,
+    name: String,
+    secret: String,
 }
 
 #[derive(Template)]

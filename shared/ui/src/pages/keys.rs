@@ -4,13 +4,13 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use vigil_core::tenancy::Role;
 
 use super::channels::ConfirmPage;
-use super::settings::{admin_post, may_change, sections};
+use super::settings::{admin_post, may_change, sections, shown_once};
 use super::{
     Chrome, CsrfForm, ErrorPage, PAGE, actor, choices, cursor, next_page, render, when, word,
 };
@@ -109,12 +109,7 @@ pub async fn create_key(
         role: created.role.as_str(),
         secret: created.api_key.expose().to_owned(),
     };
-    let mut response = render(&page, StatusCode::CREATED);
-    // The secret is on this answer only: no cache keeps it, and going back does not show it.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(shown_once(render(&page, StatusCode::CREATED)))
 }
 
 pub async fn confirm_revoke_key(

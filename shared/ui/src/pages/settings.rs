@@ -67,6 +67,16 @@ pub(super) async fn admin_post<T>(
     Ok(Redirect::to(then).into_response())
 }
 
+/// An answer that carries a secret shown this once: no cache keeps it, and going back does not
+/// show it again.
+pub(super) fn shown_once(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage {
