@@ -21,7 +21,8 @@ both!(
     routing_rules_are_added_and_removed_and_redaction_is_saved,
     a_revenue_rule_is_changed_and_a_window_it_cannot_use_is_refused_at_the_rule,
     ingest_urls_follow_the_public_url_and_stripes_secret_is_write_only,
-    a_webhook_added_without_a_secret_gets_one_shown_once
+    a_webhook_added_without_a_secret_gets_one_shown_once,
+    a_channel_is_turned_off_and_on_again
 );
 
 /// A form body, each value encoded.
@@ -243,7 +244,7 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
         let (status, page) = visitor.get("/settings/channels").await;
         assert_eq!(status, StatusCode::OK);
         assert!(page.contains("<strong>ops</strong>"), "{page}");
-        for control in ["Add channel", "Send test", "Delete"] {
+        for control in ["Add channel", "Send test", "Delete", "Disable"] {
             assert!(!page.contains(control), "{control} shown to {role:?}");
         }
         let (_, page) = visitor.get("/settings/alerts").await;
@@ -259,7 +260,8 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
             format!("/settings/channels/{id}/test"),
             format!("/settings/channels/{id}/delete"),
         );
-        let posts: [(&str, &[(&str, &str)]); 12] = [
+        let switch = format!("/settings/channels/{id}/enabled");
+        let posts: [(&str, &[(&str, &str)]); 13] = [
             (
                 "/settings/channels",
                 &[
@@ -270,6 +272,7 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
             ),
             (&test, &[]),
             (&delete, &[]),
+            (&switch, &[("enabled", "false")]),
             ("/settings/keys", &[("role", "admin")]),
             (
                 "/settings/alerts",
@@ -302,6 +305,7 @@ async fn viewers_and_operators_are_refused_every_settings_change(kind: Kind) {
     // AND nothing changed: one channel, untested; two keys of the tenant plus the admin's
     let (_, channels) = vigil.get("/api/v1/channels", &tenant.api_key).await;
     assert_eq!(channels["items"].as_array().unwrap().len(), 1);
+    assert_eq!(channels["items"][0]["enabled"], true);
     assert!(sink.requests("/slack").is_empty());
     let (_, keys) = vigil.get("/api/v1/keys", &tenant.api_key).await;
     assert_eq!(keys["items"].as_array().unwrap().len(), 3);
@@ -567,4 +571,39 @@ async fn a_webhook_added_without_a_secret_gets_one_shown_once(kind: Kind) {
     // AND the channels page never shows it again
     let (_, page) = admin.get(channels).await;
     assert!(!page.contains(&secret[6..]));
+}
+
+async fn a_channel_is_turned_off_and_on_again(kind: Kind) {
+    // GIVEN an admin and an enabled Slack channel
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let body =
+        json!({"name": "ops", "kind": "slack", "url": "https://hooks.slack.com/services/T/B/x"});
+    let (_, channel) = vigil
+        .send_json("POST", "/api/v1/channels", &tenant.api_key, &body)
+        .await;
+    let id = channel["id"].as_str().unwrap();
+    let admin = Visitor::sign_in(&vigil, &tenant.api_key).await;
+    let channels = "/settings/channels";
+    for (sent, shown) in [("false", "disabled"), ("true", "enabled")] {
+        // WHEN "Disable" (then "Enable") is pressed
+        let (status, _, _) = admin
+            .post(
+                channels,
+                &format!("{channels}/{id}/enabled"),
+                &[("enabled", sent)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        // THEN the API and the page agree
+        let (_, saved) = vigil
+            .get(&format!("/api/v1/channels/{id}"), &tenant.api_key)
+            .await;
+        assert_eq!(saved["enabled"], sent == "true", "{saved}");
+        let (_, page) = admin.get(channels).await;
+        assert!(
+            page.contains(&format!(r#"data-label="State">{shown}</td>"#)),
+            "{page}"
+        );
+    }
 }

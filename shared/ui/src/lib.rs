@@ -111,6 +111,10 @@ pub fn router(state: ConsoleState) -> Router {
         )
         .route("/settings/channels/{id}/test", post(pages::test_channel))
         .route(
+            "/settings/channels/{id}/enabled",
+            post(pages::switch_channel),
+        )
+        .route(
             "/settings/channels/{id}/delete",
             get(pages::confirm_delete_channel).post(pages::delete_channel),
         )

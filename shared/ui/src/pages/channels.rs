@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vigil_core::delivery::channels::{ChannelKind, ChannelView, NewChannel};
+use vigil_core::delivery::channels::{ChannelKind, ChannelPatch, ChannelView, NewChannel};
 use vigil_core::delivery::dispatcher::ChannelTestResult;
 use vigil_core::tenancy::Role;
 use vigil_core::tenancy::sessions::Session;
@@ -257,6 +257,30 @@ pub async fn test_channel(
         result,
     };
     Ok(render(&page, StatusCode::OK))
+}
+
+#[derive(Deserialize)]
+pub struct SwitchForm {
+    csrf: Option<String>,
+    /// `true` to turn the channel on, anything else to turn it off.
+    enabled: Option<String>,
+}
+
+/// Turns a channel on or off (as `PATCH /channels/{id}` with `enabled`).
+pub async fn switch_channel(
+    State(console): State<ConsoleState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<SwitchForm>,
+) -> Result<Response, ErrorPage> {
+    let session = &signed_in.session;
+    let by = actor(session);
+    let patch = ChannelPatch {
+        enabled: Some(form.enabled.as_deref() == Some("true")),
+        ..ChannelPatch::default()
+    };
+    let update = console.channels.update(&session.tenant_id, &id, patch, &by);
+    admin_post(session, form.csrf.as_deref(), update, "/settings/channels").await
 }
 
 /// A page that asks before something is removed for good; its button posts the removal.

@@ -27,7 +27,9 @@ use vigil_core::tenancy::sessions::Session;
 pub use anomalies::{anomalies, anomaly, change_anomaly};
 pub use approvals::{approvals, decide_approval};
 pub use assets::stylesheet;
-pub use channels::{add_channel, channels, confirm_delete_channel, delete_channel, test_channel};
+pub use channels::{
+    add_channel, channels, confirm_delete_channel, delete_channel, switch_channel, test_channel,
+};
 pub use deliveries::{dead_letters, deliveries, delivery, requeue_dead_letters, retry_delivery};
 pub use inbox::{act_on_inbox_item, inbox, inbox_item};
 pub use keys::{confirm_revoke_key, create_key, keys, revoke_key};
