@@ -16,8 +16,17 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use vigil_core::anomaly::AnomalyService;
 use vigil_core::automation_runs::RunService;
+use vigil_core::delivery::channels::ChannelService;
+use vigil_core::delivery::dead_letters::DeadLetterService;
+use vigil_core::delivery::dispatcher::Dispatcher;
 use vigil_core::delivery::inbox::InboxService;
+use vigil_core::delivery::outbox::OutboxService;
+use vigil_core::delivery::routing::RoutingService;
+use vigil_core::ingest::IngestService;
+use vigil_core::rules::RuleService;
+use vigil_core::tenancy::keys::KeyService;
 use vigil_core::tenancy::sessions::SessionService;
+use vigil_core::tenancy::tenants::TenantService;
 use vigil_core::workflows::WorkflowEngine;
 use vigil_runtime::App;
 
@@ -35,6 +44,20 @@ pub struct ConsoleServices {
     pub automation_runs: Arc<RunService>,
     /// Whether the session cookie is marked `Secure` (the console is served over HTTPS).
     pub secure_cookies: bool,
+    /// Settings and deliveries: channels, their test sends, the outbox, alert settings, keys,
+    /// the tenant's Stripe secrets (and the ingest's cache of them), dead letters.
+    pub channels: Arc<ChannelService>,
+    pub routing: Arc<RoutingService>,
+    pub rules: Arc<RuleService>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub outbox: Arc<OutboxService>,
+    pub runs: Arc<RunService>,
+    pub keys: Arc<KeyService>,
+    pub tenants: Arc<TenantService>,
+    pub ingest: Arc<IngestService>,
+    pub dead_letters: Arc<DeadLetterService>,
+    /// `VIGIL_PUBLIC_URL`: the base of the ingest URLs the settings show.
+    pub public_url: Option<String>,
 }
 
 impl ConsoleServices {
@@ -47,6 +70,17 @@ impl ConsoleServices {
             engine: app.engine().clone(),
             automation_runs: app.automation_runs().clone(),
             secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
+            channels: app.channels().clone(),
+            routing: app.routing().clone(),
+            rules: app.rules().clone(),
+            dispatcher: app.dispatcher().clone(),
+            outbox: app.outbox().clone(),
+            runs: app.automation_runs().clone(),
+            keys: app.keys().clone(),
+            tenants: app.tenants().clone(),
+            ingest: app.ingest().clone(),
+            dead_letters: app.dead_letters().clone(),
+            public_url: public_url.map(str::to_owned),
         })
     }
 }
@@ -83,6 +117,48 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/scans/schedule", post(pages::save_schedule))
         .route("/scans/run-now", post(pages::run_scan_now))
         .route("/scans/{id}", get(pages::scan))
+        .route("/settings", get(pages::settings))
+        .route(
+            "/settings/channels",
+            get(pages::channels).post(pages::add_channel),
+        )
+        .route("/settings/channels/{id}/test", post(pages::test_channel))
+        .route(
+            "/settings/channels/{id}/enabled",
+            post(pages::switch_channel),
+        )
+        .route(
+            "/settings/channels/{id}/delete",
+            get(pages::confirm_delete_channel).post(pages::delete_channel),
+        )
+        .route(
+            "/settings/alerts",
+            get(pages::alert_settings).post(pages::save_alert_settings),
+        )
+        .route("/settings/alerts/test", post(pages::send_test_alert))
+        .route(
+            "/settings/routing",
+            get(pages::routing).post(pages::add_routing_rule),
+        )
+        .route("/settings/routing/remove", post(pages::remove_routing_rule))
+        .route("/settings/redaction", post(pages::save_redaction))
+        .route("/settings/keys", get(pages::keys).post(pages::create_key))
+        .route(
+            "/settings/keys/{id}/revoke",
+            get(pages::confirm_revoke_key).post(pages::revoke_key),
+        )
+        .route("/settings/ingest", get(pages::ingest))
+        .route("/settings/stripe", post(pages::save_stripe_secrets))
+        .route("/settings/rules", get(pages::revenue_rules))
+        .route("/settings/rules/{id}", post(pages::change_revenue_rule))
+        .route("/deliveries", get(pages::deliveries))
+        .route("/deliveries/dead-letters", get(pages::dead_letters))
+        .route(
+            "/deliveries/dead-letters/requeue",
+            post(pages::requeue_dead_letters),
+        )
+        .route("/deliveries/{id}", get(pages::delivery))
+        .route("/deliveries/{id}/retry", post(pages::retry_delivery))
         .route("/assets/console.css", get(pages::stylesheet))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

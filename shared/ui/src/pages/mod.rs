@@ -5,11 +5,18 @@
 mod anomalies;
 mod approvals;
 mod assets;
+mod channels;
+mod deliveries;
+mod fields;
 mod inbox;
+mod keys;
 mod overview;
+mod revenue_rules;
+mod routing;
 mod runs;
 mod scans;
 mod scenarios;
+mod settings;
 mod sign_in;
 
 use askama::Template;
@@ -23,11 +30,21 @@ use vigil_core::tenancy::sessions::Session;
 pub use anomalies::{anomalies, anomaly, change_anomaly};
 pub use approvals::{approvals, decide_approval};
 pub use assets::stylesheet;
+pub use channels::{
+    add_channel, channels, confirm_delete_channel, delete_channel, switch_channel, test_channel,
+};
+pub use deliveries::{dead_letters, deliveries, delivery, requeue_dead_letters, retry_delivery};
 pub use inbox::{act_on_inbox_item, inbox, inbox_item};
+pub use keys::{confirm_revoke_key, create_key, keys, revoke_key};
 pub use overview::overview;
+pub use revenue_rules::{change_revenue_rule, revenue_rules};
+pub use routing::{add_routing_rule, remove_routing_rule, routing, save_redaction};
 pub use runs::{run, runs};
 pub use scans::{run_scan_now, save_schedule, scan, scans};
 pub use scenarios::{scenario, scenarios, set_baseline};
+pub use settings::{
+    alert_settings, ingest, save_alert_settings, save_stripe_secrets, send_test_alert, settings,
+};
 pub use sign_in::{sign_in, sign_in_form, sign_out};
 
 /// Items on one page of a list.
@@ -145,24 +162,6 @@ pub(super) fn csrf_ok(session: &Session, sent: Option<&str>) -> bool {
     sent.is_some_and(|sent| session.csrf_matches(sent))
 }
 
-/// Lets a form post change something only when it carries the session's CSRF token and the
-/// session's role reaches `needed` (the role the API asks for the same change).
-pub(super) fn form_allowed(
-    session: &Session,
-    csrf: Option<&str>,
-    needed: vigil_core::tenancy::Role,
-) -> Result<(), ErrorPage> {
-    if !csrf_ok(session, csrf) {
-        return Err(ErrorPage {
-            status: StatusCode::FORBIDDEN,
-            title: "Not allowed",
-            message: "This form has expired; reload the page and try again.".to_owned(),
-        });
-    }
-    session.principal().require(needed)?;
-    Ok(())
-}
-
 /// A filter's word read as the API reads it (`open`, `SEV2`); none when not chosen.
 pub(super) fn word<T: serde::de::DeserializeOwned>(
     text: Option<&str>,
@@ -188,6 +187,14 @@ pub(super) fn cursor(text: Option<&str>) -> Result<Option<Cursor>, ErrorPage> {
         None => Ok(None),
         Some(text) => Ok(Some(Cursor::decode(text).map_err(vigil_core::Error::from)?)),
     }
+}
+
+/// The link to a list's next page: its filters as chosen, then the cursor.
+pub(super) fn next_page(path: &str, filters: &[(&str, &str)], next: &Cursor) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(filters);
+    query.append_pair("cursor", &next.encode());
+    format!("{path}?{}", query.finish())
 }
 
 /// Who changed something through the console: the key its session was opened with.

@@ -17,7 +17,8 @@ use vigil_core::automation_runs::schedule::{
 use vigil_core::tenancy::Role;
 use vigil_core::tenancy::sessions::Session;
 
-use super::{Chrome, ErrorPage, PAGE, actor, choices, cursor, form_allowed, render, when, word};
+use super::settings::may_change;
+use super::{Chrome, ErrorPage, PAGE, actor, choices, cursor, render, when, word};
 use crate::ConsoleState;
 use crate::charts::number;
 use crate::session::{SignedIn, url_encode};
@@ -214,7 +215,7 @@ pub async fn save_schedule(
     Form(sent): Form<ScheduleSent>,
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
-    form_allowed(session, sent.csrf.as_deref(), Role::Admin)?;
+    may_change(session, sent.csrf.as_deref(), Role::Admin)?;
     let input = ScanScheduleInput {
         enabled: sent.enabled.is_some(),
         frequency: word(Some(&sent.frequency), "frequency")?.unwrap_or_default(),
@@ -248,7 +249,7 @@ pub async fn run_scan_now(
     Form(form): Form<super::CsrfForm>,
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
-    form_allowed(session, form.csrf.as_deref(), Role::Operator)?;
+    may_change(session, form.csrf.as_deref(), Role::Operator)?;
     console.automation_runs.scan_now(&session.tenant_id).await?;
     Ok(Redirect::to("/scans").into_response())
 }

@@ -14,7 +14,8 @@ use vigil_core::tenancy::Role;
 use vigil_core::tenancy::sessions::Session;
 
 use super::runs::{RunRow, maybe_number};
-use super::{Chrome, ErrorPage, PAGE, actor, cursor, form_allowed, render, when};
+use super::settings::may_change;
+use super::{Chrome, ErrorPage, PAGE, actor, cursor, render, when};
 use crate::ConsoleState;
 use crate::charts::{BarChart, Svg, number};
 use crate::session::{SignedIn, url_encode};
@@ -270,7 +271,7 @@ pub async fn set_baseline(
     Form(form): Form<BaselineForm>,
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
-    form_allowed(session, form.csrf.as_deref(), Role::Operator)?;
+    may_change(session, form.csrf.as_deref(), Role::Operator)?;
     let refused = |problem: String| BaselineField {
         sent: Some(form.expected_credits.clone()),
         problem: Some(problem),
