@@ -119,7 +119,7 @@ def test_a_scan_run_now_appears_in_the_history(page: Page, console: Console) -> 
     page.get_by_label("At (local time)").fill("06:45")
     page.get_by_role("button", name="Save schedule").click()
     # THEN the problem is shown at the timezone field, with the values kept
-    expect(page.locator("#timezone-problem")).to_contain_text("not an IANA timezone name")
+    expect(page.locator("#timezone-error")).to_contain_text("not an IANA timezone name")
     expect(page.get_by_label("Timezone")).to_have_value("Mars/Olympus")
     expect(page.get_by_label("At (local time)")).to_have_value("06:45")
     console.screenshot(page, "scans-schedule-refused")

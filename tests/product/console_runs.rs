@@ -204,7 +204,7 @@ async fn a_baseline_set_by_hand_is_stored_audited_and_drawn(kind: Kind) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(page.contains(r#"id="expected_credits-problem""#), "{page}");
+    assert!(page.contains(r#"id="expected_credits-error""#), "{page}");
     assert!(page.contains(r#"value="-5""#));
 
     // WHEN 12.5 is set THEN it is stored as set by hand, audited and shown with the chart's line
@@ -272,7 +272,7 @@ async fn the_scan_schedule_is_saved_and_a_bad_timezone_is_shown_at_its_field(kin
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        page.contains(r#"<p id="timezone-problem" class="error">"#),
+        page.contains(r#"<p id="timezone-error" class="field-error">"#),
         "{page}"
     );
     assert!(page.contains("is not an IANA timezone name"));

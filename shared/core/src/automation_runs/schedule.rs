@@ -81,14 +81,6 @@ impl ScanScope {
     }
 }
 
-/// The field of a schedule that a validation problem is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScheduleField {
-    PreferredTime,
-    Timezone,
-    ScenarioIds,
-}
-
 /// The timezone of a schedule that names none.
 pub const DEFAULT_TIMEZONE: &str = "America/Chicago";
 /// Scenarios a `selected` schedule may name.
@@ -171,55 +163,34 @@ impl utoipa::ToSchema for ScenarioId {}
 
 impl ScanScheduleInput {
     pub fn validate(&self) -> Result<Cadence> {
-        self.check().map_err(|(_, error)| error)
-    }
-
-    /// Like [`Self::validate`], naming the field of the problem (a form shows it there).
-    pub fn check(&self) -> std::result::Result<Cadence, (ScheduleField, Error)> {
         let at = NaiveTime::parse_from_str(&self.preferred_time, "%H:%M").map_err(|_| {
-            (
-                ScheduleField::PreferredTime,
-                Error::invalid(
-                    "invalid_field",
-                    "preferred_time must be HH:MM (24-hour), e.g. 09:00",
-                ),
+            Error::invalid(
+                "invalid_field",
+                "preferred_time must be HH:MM (24-hour), e.g. 09:00",
             )
         })?;
         let zone: Tz = self.timezone.parse().map_err(|_| {
-            (
-                ScheduleField::Timezone,
-                Error::unprocessable(
-                    "invalid_field",
-                    format!("timezone: {:?} is not an IANA timezone name", self.timezone),
-                ),
+            Error::unprocessable(
+                "invalid_field",
+                format!("timezone: {:?} is not an IANA timezone name", self.timezone),
             )
         })?;
-        let ids = ScheduleField::ScenarioIds;
         if self.scope == ScanScope::Selected && self.scenario_ids.is_empty() {
-            return Err((
-                ids,
-                Error::unprocessable(
-                    "invalid_field",
-                    "scenario_ids must name at least one scenario when scope is selected",
-                ),
+            return Err(Error::unprocessable(
+                "invalid_field",
+                "scenario_ids must name at least one scenario when scope is selected",
             ));
         }
         if self.scenario_ids.len() > MAX_SELECTED {
-            return Err((
-                ids,
-                Error::invalid(
-                    "invalid_field",
-                    format!("scenario_ids holds at most {MAX_SELECTED} scenarios"),
-                ),
+            return Err(Error::invalid(
+                "invalid_field",
+                format!("scenario_ids holds at most {MAX_SELECTED} scenarios"),
             ));
         }
         if let Some(bad) = self.scenario_ids.iter().find(|id| !input::valid_id(id)) {
-            return Err((
-                ids,
-                Error::invalid(
-                    "invalid_field",
-                    format!("scenario_ids: {bad:?} is not a valid scenario id"),
-                ),
+            return Err(Error::invalid(
+                "invalid_field",
+                format!("scenario_ids: {bad:?} is not a valid scenario id"),
             ));
         }
         Ok(Cadence {
@@ -406,10 +377,5 @@ mod tests {
                 .validate()
                 .is_err_and(|e| e.to_string().contains("scenario_ids"))
         );
-        let field = |input: &ScanScheduleInput| input.check().err().map(|(field, _)| field);
-        assert_eq!(field(&bad_time), Some(ScheduleField::PreferredTime));
-        assert_eq!(field(&bad_zone), Some(ScheduleField::Timezone));
-        assert_eq!(field(&empty), Some(ScheduleField::ScenarioIds));
-        assert_eq!(field(&ScanScheduleInput::default()), None);
     }
 }

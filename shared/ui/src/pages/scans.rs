@@ -12,11 +12,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use vigil_core::automation_runs::scans::{ALERT_BELOW, Scan, ScanTrigger};
 use vigil_core::automation_runs::schedule::{
-    ScanFrequency, ScanSchedule, ScanScheduleInput, ScanScope, ScheduleField,
+    ScanFrequency, ScanSchedule, ScanScheduleInput, ScanScope,
 };
 use vigil_core::tenancy::Role;
 use vigil_core::tenancy::sessions::Session;
 
+use super::fields::{Field, Problems};
 use super::settings::may_change;
 use super::{Chrome, ErrorPage, PAGE, actor, choices, cursor, render, when, word};
 use crate::ConsoleState;
@@ -31,6 +32,8 @@ struct ScansPage {
     can_edit: bool,
     can_run: bool,
     form: ScheduleForm,
+    /// What was wrong with a schedule sent back.
+    problems: Problems,
     /// The schedule in words, or that there is none.
     schedule_note: String,
     latest: Option<ScanRow>,
@@ -38,48 +41,50 @@ struct ScansPage {
     next_page: Option<String>,
 }
 
-/// The schedule form: the values shown (as stored, or as sent when refused) and each field's
-/// problem.
+/// The schedule form: the values shown (as stored, or as sent when refused), each problem at
+/// its field.
 struct ScheduleForm {
     enabled: bool,
     /// (word, words, chosen)
     frequencies: Vec<(&'static str, &'static str, bool)>,
-    preferred_time: String,
-    timezone: String,
     scopes: Vec<(&'static str, bool)>,
-    scenario_ids: String,
-    time_problem: Option<String>,
-    timezone_problem: Option<String>,
-    ids_problem: Option<String>,
+    /// The time of day, the timezone and the selected scenarios.
+    fields: Vec<Field>,
 }
 
 impl ScheduleForm {
     fn of(input: &ScanScheduleInput) -> Self {
+        let time = Field {
+            input_type: "time",
+            ..Field::text(
+                "preferred_time",
+                "At (local time)",
+                "The time of day of the first scan, on the timezone's clock.",
+            )
+        };
         Self {
             enabled: input.enabled,
             frequencies: ScanFrequency::ALL
                 .iter()
                 .map(|f| (f.as_str(), f.describe(), *f == input.frequency))
                 .collect(),
-            preferred_time: input.preferred_time.clone(),
-            timezone: input.timezone.clone(),
             scopes: choices(ScanScope::ALL.map(ScanScope::as_str), input.scope.as_str()),
-            scenario_ids: input.scenario_ids.join("\n"),
-            time_problem: None,
-            timezone_problem: None,
-            ids_problem: None,
+            fields: vec![
+                time.with_value(&input.preferred_time),
+                Field::text(
+                    "timezone",
+                    "Timezone",
+                    "An IANA name, such as Europe/Berlin or America/Chicago.",
+                )
+                .with_value(&input.timezone),
+                Field::lines(
+                    "scenario_ids",
+                    "Scenario ids",
+                    "For the “selected” scope: one a line.",
+                )
+                .with_value(input.scenario_ids.join("\n")),
+            ],
         }
-    }
-
-    fn refused(input: &ScanScheduleInput, field: ScheduleField, problem: String) -> Self {
-        let mut form = Self::of(input);
-        let at = match field {
-            ScheduleField::PreferredTime => &mut form.time_problem,
-            ScheduleField::Timezone => &mut form.timezone_problem,
-            ScheduleField::ScenarioIds => &mut form.ids_problem,
-        };
-        *at = Some(problem);
-        form
     }
 }
 
@@ -153,16 +158,16 @@ pub async fn scans(
     Query(query): Query<ScansQuery>,
 ) -> Result<Response, ErrorPage> {
     let cursor = cursor(query.cursor.as_deref())?;
-    scans_page(&console, &signed_in.session, None, cursor, StatusCode::OK).await
+    let refused = (None, Problems::default());
+    scans_page(&console, &signed_in.session, refused, cursor).await
 }
 
-/// The scans page; `refused` is a schedule form that was sent back with a problem.
+/// The scans page; `refused` is a schedule form that was sent back, with its problems.
 async fn scans_page(
     console: &ConsoleState,
     session: &Session,
-    refused: Option<ScheduleForm>,
+    (refused, problems): (Option<ScheduleForm>, Problems),
     cursor: Option<vigil_core::ports::Cursor>,
-    status: StatusCode,
 ) -> Result<Response, ErrorPage> {
     let runs = &console.automation_runs;
     let stored = match runs.scan_schedule(&session.tenant_id).await {
@@ -184,11 +189,13 @@ async fn scans_page(
     let is_first_page = cursor.is_none();
     let (found, next) = runs.list_scans(&session.tenant_id, PAGE, cursor).await?;
     let rows: Vec<ScanRow> = found.iter().map(ScanRow::from).collect();
+    let status = problems.status.unwrap_or(StatusCode::OK);
     let page = ScansPage {
         chrome: Chrome::of(session, "scans"),
         can_edit: session.role.at_least(Role::Admin),
         can_run: session.role.at_least(Role::Operator),
         form,
+        problems,
         schedule_note,
         latest: found.first().filter(|_| is_first_page).map(ScanRow::from),
         rows,
@@ -229,18 +236,18 @@ pub async fn save_schedule(
             .map(str::to_owned)
             .collect(),
     };
-    if let Err((field, error)) = input.check() {
-        let problem = error.to_string();
-        // The status the API would answer for the same schedule.
-        let status = ErrorPage::from(error).status;
-        let form = ScheduleForm::refused(&input, field, problem);
-        return scans_page(&console, session, Some(form), None, status).await;
-    }
-    console
+    let saved = console
         .automation_runs
-        .set_scan_schedule(&session.tenant_id, input, &actor(session))
-        .await?;
-    Ok(Redirect::to("/scans").into_response())
+        .set_scan_schedule(&session.tenant_id, input.clone(), &actor(session))
+        .await;
+    match saved {
+        Ok(_) => Ok(Redirect::to("/scans").into_response()),
+        Err(error) => {
+            let mut form = ScheduleForm::of(&input);
+            let problems = Problems::place(error, &mut form.fields)?;
+            scans_page(&console, session, (Some(form), problems), None).await
+        }
+    }
 }
 
 pub async fn run_scan_now(

@@ -13,6 +13,7 @@ use vigil_core::automation_runs::{BaselineSource, Run, RunFilter, Scenario};
 use vigil_core::tenancy::Role;
 use vigil_core::tenancy::sessions::Session;
 
+use super::fields::{Field, Problems};
 use super::runs::{RunRow, maybe_number};
 use super::settings::may_change;
 use super::{Chrome, ErrorPage, PAGE, actor, cursor, render, when};
@@ -99,9 +100,9 @@ struct ScenarioPage {
     /// The baseline and the figures learned with it: (what, value).
     baseline: Vec<(&'static str, String)>,
     can_set_baseline: bool,
-    /// The baseline field as sent (kept when it was refused), and what was wrong with it.
-    baseline_value: String,
-    baseline_problem: Option<String>,
+    /// The baseline's field: as stored, or as sent with its problem when it was refused.
+    fields: Vec<Field>,
+    problems: Problems,
     /// (hours, name, chosen)
     windows: Vec<(u32, &'static str, bool)>,
     window_name: &'static str,
@@ -131,15 +132,18 @@ pub async fn scenario(
             )
         })?,
     };
-    let form = BaselineField::default();
-    scenario_page(&console, &signed_in.session, &id, hours, form).await
+    scenario_page(&console, &signed_in.session, &id, hours, None).await
 }
 
-/// The baseline field of the page's form.
-#[derive(Default)]
-struct BaselineField {
-    sent: Option<String>,
-    problem: Option<String>,
+/// The baseline's field of the page's form, with `value` in it.
+fn baseline_field(value: String) -> Field {
+    Field::text(
+        "expected_credits",
+        "Credits a healthy run uses",
+        "Set by hand, it stays until someone changes it; the weekly update leaves it alone. \
+         The change is recorded in the audit log.",
+    )
+    .with_value(value)
 }
 
 async fn scenario_page(
@@ -147,7 +151,7 @@ async fn scenario_page(
     session: &Session,
     id: &str,
     hours: u32,
-    form: BaselineField,
+    refused: Option<(Field, Problems)>,
 ) -> Result<Response, ErrorPage> {
     let runs = &console.automation_runs;
     let tenant = &session.tenant_id;
@@ -161,19 +165,17 @@ async fn scenario_page(
     let (mut recent, _) = runs.list(tenant, &latest, CHART_RUNS, None).await?;
     recent.reverse();
     let expected = scenario.baseline.as_ref().map(|b| b.expected_credits);
-    let status = if form.problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let (field, problems) = refused.unwrap_or_else(|| {
+        let stored = expected.map(number).unwrap_or_default();
+        (baseline_field(stored), Problems::default())
+    });
+    let status = problems.status.unwrap_or(StatusCode::OK);
     let page = ScenarioPage {
         chrome: Chrome::of(session, "runs"),
         baseline: baseline_facts(&scenario),
         can_set_baseline: session.role.at_least(Role::Operator),
-        baseline_value: form
-            .sent
-            .unwrap_or_else(|| expected.map(number).unwrap_or_default()),
-        baseline_problem: form.problem,
+        fields: vec![field],
+        problems,
         windows: WINDOWS
             .iter()
             .map(|(h, name)| (*h, *name, *h == hours))
@@ -272,23 +274,37 @@ pub async fn set_baseline(
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
     may_change(session, form.csrf.as_deref(), Role::Operator)?;
-    let refused = |problem: String| BaselineField {
-        sent: Some(form.expected_credits.clone()),
-        problem: Some(problem),
-    };
+    let mut fields = [baseline_field(form.expected_credits.clone())];
     let Ok(credits) = form.expected_credits.trim().parse::<f64>() else {
-        let problem = refused("Enter the credits a healthy run uses, e.g. 250.".into());
-        return scenario_page(&console, session, &id, DEFAULT_WINDOW, problem).await;
+        let message = "expected_credits: enter the credits a healthy run uses, e.g. 250";
+        let problems = Problems::at(&mut fields, "expected_credits", message);
+        let [field] = fields;
+        return scenario_page(
+            &console,
+            session,
+            &id,
+            DEFAULT_WINDOW,
+            Some((field, problems)),
+        )
+        .await;
     };
-    match console
+    let saved = console
         .automation_runs
         .set_baseline(&session.tenant_id, &id, credits, &actor(session))
-        .await
-    {
+        .await;
+    match saved {
         Ok(_) => Ok(Redirect::to(&format!("/runs/scenarios/{}", segment(&id))).into_response()),
-        Err(vigil_core::Error::Invalid { message, .. }) => {
-            scenario_page(&console, session, &id, DEFAULT_WINDOW, refused(message)).await
+        Err(error) => {
+            let problems = Problems::place(error, &mut fields)?;
+            let [field] = fields;
+            scenario_page(
+                &console,
+                session,
+                &id,
+                DEFAULT_WINDOW,
+                Some((field, problems)),
+            )
+            .await
         }
-        Err(other) => Err(other.into()),
     }
 }
