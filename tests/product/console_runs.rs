@@ -235,7 +235,7 @@ async fn a_baseline_set_by_hand_is_stored_audited_and_drawn(kind: Kind) {
         "{page}"
     );
     assert!(
-        page.contains("runs of SYNC export, against its baseline (baseline 12.5)"),
+        page.contains("runs of SYNC export, against its baseline (baseline 12.5 credits)"),
         "{page}"
     );
     assert!(page.contains(r#"<line class="baseline""#));

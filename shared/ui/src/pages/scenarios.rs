@@ -247,7 +247,7 @@ fn credits_chart(name: &str, runs: &[Run], baseline: Option<f64>) -> Svg {
             r.report.credits_total.map(|credits| (label, credits))
         })
         .collect();
-    // The figure's caption adds the baseline's value; the scale stays short without a unit.
+    // The figure's caption adds the baseline's value.
     let against = if baseline.is_some() {
         "against its baseline"
     } else {
@@ -257,7 +257,10 @@ fn credits_chart(name: &str, runs: &[Run], baseline: Option<f64>) -> Svg {
         "Credits used by each of the last {} runs of {name}, {against}",
         bars.len()
     );
-    BarChart::new(title, bars).with_baseline(baseline).draw()
+    BarChart::new(title, bars)
+        .with_baseline(baseline)
+        .with_unit(" credits")
+        .draw()
 }
 
 #[derive(Deserialize)]
