@@ -7,6 +7,7 @@ mod harness;
 mod api;
 mod cli;
 mod console;
+mod console_workflows;
 mod crash;
 mod delivery;
 mod egress;

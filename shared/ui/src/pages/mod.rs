@@ -8,6 +8,10 @@ mod assets;
 mod inbox;
 mod overview;
 mod sign_in;
+mod workflow;
+mod workflow_builder;
+mod workflow_words;
+mod workflows;
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -23,6 +27,9 @@ pub use assets::stylesheet;
 pub use inbox::{act_on_inbox_item, inbox, inbox_item};
 pub use overview::overview;
 pub use sign_in::{sign_in, sign_in_form, sign_out};
+pub use workflow::{retry_workflow_run, test_workflow, workflow, workflow_run};
+pub use workflow_builder::{edit_workflow, new_workflow, post_edit_workflow, post_new_workflow};
+pub use workflows::{toggle_workflow, workflow_templates, workflows};
 
 /// Items on one page of a list.
 const PAGE: u32 = 50;
