@@ -387,6 +387,7 @@ fn flatten(
                 // The definition nests `if`s two deep: the last level holds none.
                 let nested_if_allowed =
                     chain.len() + 2 < vigil_core::workflows::definition::MAX_STEP_DEPTH;
+                let if_title = entry.title.to_lowercase();
                 out.push(entry);
                 for (arm, branch, words) in [
                     (Arm::Then, then, "Then: when the condition holds"),
@@ -398,7 +399,7 @@ fn flatten(
                         depth: depth + 1,
                         heading: Some(words.to_owned()),
                         chain: chain_text(&inner),
-                        title: words.to_owned(),
+                        title: format!("the {} branch of {if_title}", arm.word()),
                         path: path.clone(),
                         id: id_of(&format!("{prefix}.{}", arm.word())),
                         prefix: prefix.clone(),
