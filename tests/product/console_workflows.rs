@@ -13,6 +13,7 @@ use crate::both;
 use crate::console::{FORM, csrf_of, sign_in};
 use crate::harness::{Kind, TestApp};
 use crate::workflows::{drain_workflow_queue, post_event};
+use vigil_core::tenancy::tenants::CreatedTenant;
 
 both!(
     the_builder_changes_the_draft_and_saves_it_through_the_validation,
@@ -74,6 +75,46 @@ async fn create_workflow(vigil: &TestApp, key: &str, body: Value) -> String {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     created["id"].as_str().unwrap().to_owned()
+}
+
+/// A message from `client`, as the hooks take it, and everything the runs it starts do; the
+/// newest run of `flow` (when one is given).
+async fn message_from(
+    vigil: &TestApp,
+    tenant: &CreatedTenant,
+    client: &str,
+    flow: Option<&str>,
+) -> Value {
+    let event = json!({"id": format!("m_{client}"), "type": "message.received",
+        "occurred_at": vigil.now().to_rfc3339(), "subject": {"client_id": client},
+        "data": {"text": "hello"}});
+    post_event(vigil, tenant, event).await;
+    drain_workflow_queue(vigil).await;
+    match flow {
+        None => Value::Null,
+        Some(flow) => {
+            let (_, runs) = vigil
+                .get(&format!("/api/v1/workflows/{flow}/runs"), &tenant.api_key)
+                .await;
+            runs["items"][0].clone()
+        }
+    }
+}
+
+/// A tenant with a workflow started by any message whose steps (made from the URL of a CRM
+/// that refuses everything for now) call the CRM.
+async fn with_refusing_crm(
+    kind: Kind,
+    steps: impl FnOnce(String) -> Value,
+) -> (HttpSink, TestApp, CreatedTenant, String) {
+    let sink = HttpSink::start().await;
+    sink.script("/crm", vec![SinkResponse::status(400)]);
+    let vigil = TestApp::start(kind).await;
+    let tenant = vigil.tenant("Acme").await;
+    let body = json!({"name": "To the CRM", "triggers": [{"type": "message_received"}],
+                      "steps": steps(sink.url("/crm"))});
+    let flow = create_workflow(&vigil, &tenant.api_key, body).await;
+    (sink, vigil, tenant, flow)
 }
 
 /// The builder form of a workflow with a stage trigger and one task.
@@ -260,17 +301,10 @@ async fn the_builder_changes_the_draft_and_saves_it_through_the_validation(kind:
 
 async fn a_workflow_is_switched_tested_and_a_failed_run_retried(kind: Kind) {
     // GIVEN a workflow whose second step calls a CRM that refuses, and an operator signed in
-    let sink = HttpSink::start().await;
-    sink.script("/crm", vec![SinkResponse::status(400)]);
-    let vigil = TestApp::start(kind).await;
-    let tenant = vigil.tenant("Acme").await;
-    let flow = create_workflow(
-        &vigil,
-        &tenant.api_key,
-        json!({"name": "To the CRM", "triggers": [{"type": "message_received"}],
-               "steps": [{"type": "create_task", "title": "Read {{client.id}}'s message"},
-                         {"type": "http_request", "url": sink.url("/crm")}]}),
-    )
+    let (sink, vigil, tenant, flow) = with_refusing_crm(kind, |crm| {
+        json!([{"type": "create_task", "title": "Read {{client.id}}'s message"},
+               {"type": "http_request", "url": crm}])
+    })
     .await;
     let admin = Person::sign_in(&vigil, &tenant.api_key).await;
     let operator_key = vigil.key_with_role(&tenant.tenant_id, Role::Operator).await;
@@ -343,15 +377,9 @@ async fn a_workflow_is_switched_tested_and_a_failed_run_retried(kind: Kind) {
     );
 
     // WHEN a message starts a run, which fails at the CRM step
-    let event = json!({"id": "m1", "type": "message.received", "occurred_at": vigil.now().to_rfc3339(),
-        "subject": {"client_id": "c1"}, "data": {"text": "hello"}});
-    post_event(&vigil, &tenant, event).await;
-    drain_workflow_queue(&vigil).await;
-    let (_, runs) = vigil
-        .get(&format!("/api/v1/workflows/{flow}/runs"), &tenant.api_key)
-        .await;
-    let run_id = runs["items"][0]["run_id"].as_str().unwrap().to_owned();
-    assert_eq!(runs["items"][0]["status"], "failed", "{runs}");
+    let run = message_from(&vigil, &tenant, "c1", Some(&flow)).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(run["status"], "failed", "{run}");
 
     // THEN its page shows the timeline with the error, and the retry for operators
     let (_, page) = operator.get(&format!("/workflows/runs/{run_id}")).await;
@@ -419,10 +447,7 @@ async fn the_approvals_queue_says_what_an_approval_leads_to(kind: Kind) {
                                    {"type": "create_task", "title": "Call {{client.id}}"}]}]}),
     )
     .await;
-    let event = json!({"id": "m1", "type": "message.received", "occurred_at": vigil.now().to_rfc3339(),
-        "subject": {"client_id": "c7"}, "data": {"text": "hello"}});
-    post_event(&vigil, &tenant, event).await;
-    drain_workflow_queue(&vigil).await;
+    message_from(&vigil, &tenant, "c7", None).await;
 
     // WHEN an operator opens the queue
     let operator_key = vigil.key_with_role(&tenant.tenant_id, Role::Operator).await;
@@ -444,25 +469,13 @@ async fn the_approvals_queue_says_what_an_approval_leads_to(kind: Kind) {
 
 async fn below_admin_the_builder_is_read_only_and_every_change_is_refused(kind: Kind) {
     // GIVEN a workflow with a failed run, and a viewer and an operator signed in
-    let sink = HttpSink::start().await;
-    sink.script("/crm", vec![SinkResponse::status(400)]);
-    let vigil = TestApp::start(kind).await;
-    let tenant = vigil.tenant("Acme").await;
-    let flow = create_workflow(
-        &vigil,
-        &tenant.api_key,
-        json!({"name": "To the CRM", "triggers": [{"type": "message_received"}],
-               "steps": [{"type": "http_request", "url": sink.url("/crm?token=secret")}]}),
+    let (_sink, vigil, tenant, flow) = with_refusing_crm(
+        kind,
+        |crm| json!([{"type": "http_request", "url": format!("{crm}?token=secret")}]),
     )
     .await;
-    let event = json!({"id": "m1", "type": "message.received", "occurred_at": vigil.now().to_rfc3339(),
-        "subject": {"client_id": "c1"}, "data": {"text": "hello"}});
-    post_event(&vigil, &tenant, event).await;
-    drain_workflow_queue(&vigil).await;
-    let (_, runs) = vigil
-        .get(&format!("/api/v1/workflows/{flow}/runs"), &tenant.api_key)
-        .await;
-    let run_id = runs["items"][0]["run_id"].as_str().unwrap().to_owned();
+    let run = message_from(&vigil, &tenant, "c1", Some(&flow)).await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
     let viewer_key = vigil.key_with_role(&tenant.tenant_id, Role::Viewer).await;
     let viewer = Person::sign_in(&vigil, &viewer_key).await;
     let operator_key = vigil.key_with_role(&tenant.tenant_id, Role::Operator).await;

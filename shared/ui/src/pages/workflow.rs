@@ -16,10 +16,8 @@ use vigil_core::workflows::run::{StepOutcome, WorkflowRun, status_word};
 use vigil_core::workflows::run_status::RunStatus;
 
 use super::workflow_words::{step_lines, trace_path, trace_words, trigger_words};
-use super::{
-    Chrome, CsrfForm, ErrorPage, PAGE, actor, choices, csrf_ok, cursor, forbidden, render, when,
-    word,
-};
+use super::workflows::refusal;
+use super::{Chrome, CsrfForm, ErrorPage, PAGE, actor, choices, cursor, render, when, word};
 use crate::ConsoleState;
 use crate::session::{SignedIn, url_encode};
 
@@ -179,13 +177,9 @@ pub async fn test_workflow(
     Form(form): Form<TestRunForm>,
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
-    if !csrf_ok(session, form.csrf.as_deref()) {
-        return Ok(forbidden(
-            "This form has expired; reload the page and try again.",
-        ));
-    }
-    if !session.role.at_least(Role::Operator) {
-        return Ok(forbidden("Test mode is for operators and admins."));
+    let who_may = "Test mode is for operators and admins.";
+    if let Some(refused) = refusal(session, form.csrf.as_deref(), Role::Operator, who_may) {
+        return Ok(refused);
     }
     let mut test = TestForm {
         subject: form.subject.unwrap_or_default().trim().to_owned(),
@@ -331,13 +325,9 @@ pub async fn retry_workflow_run(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
-    if !csrf_ok(session, form.csrf.as_deref()) {
-        return Ok(forbidden(
-            "This form has expired; reload the page and try again.",
-        ));
-    }
-    if !session.role.at_least(Role::Operator) {
-        return Ok(forbidden("Retrying a run is for operators and admins."));
+    let who_may = "Retrying a run is for operators and admins.";
+    if let Some(refused) = refusal(session, form.csrf.as_deref(), Role::Operator, who_may) {
+        return Ok(refused);
     }
     console
         .engine

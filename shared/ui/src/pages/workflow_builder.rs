@@ -14,7 +14,8 @@ use vigil_core::tenancy::Role;
 use vigil_core::tenancy::sessions::Session;
 use vigil_core::workflows::templates;
 
-use super::{Chrome, ErrorPage, actor, csrf_ok, forbidden, render};
+use super::workflows::refusal;
+use super::{Chrome, ErrorPage, actor, forbidden, render};
 use crate::ConsoleState;
 use crate::builder::{BuilderView, Draft, Op, catalogue};
 use crate::session::SignedIn;
@@ -151,13 +152,9 @@ async fn build(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    if !csrf_ok(session, field("csrf")) {
-        return Ok(forbidden(
-            "This form has expired; reload the page and try again.",
-        ));
-    }
-    if !session.role.at_least(Role::Admin) {
-        return Ok(forbidden("Only admins create or change workflows."));
+    let who_may = "Only admins create or change workflows.";
+    if let Some(refused) = refusal(session, field("csrf"), Role::Admin, who_may) {
+        return Ok(refused);
     }
     let op = field("op").and_then(Op::parse).ok_or_else(|| {
         vigil_core::Error::invalid("invalid_form", "the builder does not know that button")

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use vigil_core::tenancy::Role;
+use vigil_core::tenancy::sessions::Session;
 use vigil_core::workflows::run::status_word;
 use vigil_core::workflows::templates;
 
@@ -104,13 +105,9 @@ pub async fn toggle_workflow(
     Form(form): Form<ToggleForm>,
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
-    if !csrf_ok(session, form.csrf.as_deref()) {
-        return Ok(forbidden(
-            "This form has expired; reload the page and try again.",
-        ));
-    }
-    if !session.role.at_least(Role::Admin) {
-        return Ok(forbidden("Only admins turn workflows on or off."));
+    let who_may = "Only admins turn workflows on or off.";
+    if let Some(refused) = refusal(session, form.csrf.as_deref(), Role::Admin, who_may) {
+        return Ok(refused);
     }
     let enabled = match form.enabled.as_deref() {
         Some("true") => Some(true),
@@ -122,6 +119,22 @@ pub async fn toggle_workflow(
         .set_enabled(&session.tenant_id, &id, enabled, &actor(session))
         .await?;
     Ok(Redirect::to("/workflows").into_response())
+}
+
+/// Why a posted change is refused: a form without the session's CSRF token, or a role below the
+/// one the API asks for (`who_may` says which); none when it may be made.
+pub(super) fn refusal(
+    session: &Session,
+    csrf: Option<&str>,
+    needed: Role,
+    who_may: &str,
+) -> Option<Response> {
+    if !csrf_ok(session, csrf) {
+        return Some(forbidden(
+            "This form has expired; reload the page and try again.",
+        ));
+    }
+    (!session.role.at_least(needed)).then(|| forbidden(who_may))
 }
 
 #[derive(Template)]
