@@ -15,6 +15,7 @@ use crate::harness::{Kind, TestApp};
 use crate::workflows::{drain_workflow_queue, post_event};
 use vigil_core::tenancy::tenants::CreatedTenant;
 
+// Each scenario reads as one story, GIVEN to THEN, so some run past 80 lines.
 both!(
     the_builder_changes_the_draft_and_saves_it_through_the_validation,
     a_workflow_is_switched_tested_and_a_failed_run_retried,

@@ -313,6 +313,29 @@ fn title_of(at: &StepAt) -> String {
     label_of(&words.join(" · "))
 }
 
+impl EntryView {
+    /// An entry with nothing in it yet.
+    fn new(depth: usize, title: String, path: &str, prefix: &str) -> Self {
+        EntryView {
+            depth,
+            heading: None,
+            chain: String::new(),
+            title,
+            path: path.to_owned(),
+            id: id_of(prefix),
+            prefix: prefix.to_owned(),
+            kind: None,
+            fields: Vec::new(),
+            continue_on_failure: None,
+            condition: None,
+            problem: None,
+            can_up: false,
+            can_down: false,
+            can_branch: false,
+        }
+    }
+}
+
 fn flatten(
     steps: &[StepDraft],
     chain: &[(usize, Arm)],
@@ -330,21 +353,9 @@ fn flatten(
         let path = at.text();
         let prefix = format!("s.{path}");
         let mut entry = EntryView {
-            depth,
-            heading: None,
-            chain: String::new(),
-            title: title_of(&at),
-            path: path.clone(),
-            id: id_of(&prefix),
-            prefix: prefix.clone(),
-            kind: None,
-            fields: Vec::new(),
-            continue_on_failure: None,
-            condition: None,
-            problem: None,
             can_up: index > 0,
             can_down: index + 1 < steps.len(),
-            can_branch: false,
+            ..EntryView::new(depth, title_of(&at), &path, &prefix)
         };
         match step {
             StepDraft::Do {
@@ -395,22 +406,15 @@ fn flatten(
                 ] {
                     let mut inner = chain.to_vec();
                     inner.push((index, arm));
+                    let title = format!("the {} branch of {if_title}", arm.word());
+                    let arm_name = format!("{prefix}.{}", arm.word());
                     out.push(EntryView {
-                        depth: depth + 1,
                         heading: Some(words.to_owned()),
                         chain: chain_text(&inner),
-                        title: format!("the {} branch of {if_title}", arm.word()),
-                        path: path.clone(),
-                        id: id_of(&format!("{prefix}.{}", arm.word())),
-                        prefix: prefix.clone(),
-                        kind: None,
-                        fields: Vec::new(),
-                        continue_on_failure: None,
-                        condition: None,
-                        problem: problems.take(&format!("{prefix}.{}", arm.word())),
-                        can_up: false,
-                        can_down: false,
+                        id: id_of(&arm_name),
+                        problem: problems.take(&arm_name),
                         can_branch: nested_if_allowed,
+                        ..EntryView::new(depth + 1, title, &path, &prefix)
                     });
                     flatten(branch, &inner, depth + 1, catalogue, problems, out);
                 }
