@@ -11,6 +11,7 @@ mod console_deliveries;
 mod console_rules;
 mod console_runs;
 mod console_settings;
+mod console_workflows;
 mod crash;
 mod delivery;
 mod egress;

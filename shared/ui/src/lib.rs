@@ -4,6 +4,7 @@
 //! cookie); every form carries the session's CSRF token; every asset ships in the binary.
 #![forbid(unsafe_code)]
 
+mod builder;
 pub mod charts;
 mod pages;
 mod session;
@@ -159,6 +160,24 @@ pub fn router(state: ConsoleState) -> Router {
         )
         .route("/deliveries/{id}", get(pages::delivery))
         .route("/deliveries/{id}/retry", post(pages::retry_delivery))
+        .route("/workflows", get(pages::workflows))
+        .route("/workflows/templates", get(pages::workflow_templates))
+        .route(
+            "/workflows/new",
+            get(pages::new_workflow).post(pages::post_new_workflow),
+        )
+        .route("/workflows/{id}", get(pages::workflow))
+        .route(
+            "/workflows/{id}/edit",
+            get(pages::edit_workflow).post(pages::post_edit_workflow),
+        )
+        .route("/workflows/{id}/toggle", post(pages::toggle_workflow))
+        .route("/workflows/{id}/test", post(pages::test_workflow))
+        .route("/workflows/runs/{run_id}", get(pages::workflow_run))
+        .route(
+            "/workflows/runs/{run_id}/retry",
+            post(pages::retry_workflow_run),
+        )
         .route("/assets/console.css", get(pages::stylesheet))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

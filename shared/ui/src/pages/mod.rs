@@ -18,6 +18,10 @@ mod scans;
 mod scenarios;
 mod settings;
 mod sign_in;
+mod workflow;
+mod workflow_builder;
+mod workflow_words;
+mod workflows;
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -46,6 +50,9 @@ pub use settings::{
     alert_settings, ingest, save_alert_settings, save_stripe_secrets, send_test_alert, settings,
 };
 pub use sign_in::{sign_in, sign_in_form, sign_out};
+pub use workflow::{retry_workflow_run, test_workflow, workflow, workflow_run};
+pub use workflow_builder::{edit_workflow, new_workflow, post_edit_workflow, post_new_workflow};
+pub use workflows::{toggle_workflow, workflow_templates, workflows};
 
 /// Items on one page of a list.
 const PAGE: u32 = 50;
