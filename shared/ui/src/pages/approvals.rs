@@ -12,9 +12,9 @@ use vigil_core::workflows::engine::Decision;
 use vigil_core::workflows::run::ApprovalStatus;
 
 use super::workflow_words::trace_words;
-use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, render, when};
+use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, next_page, render, when};
 use crate::ConsoleState;
-use crate::session::{SignedIn, url_encode};
+use crate::session::SignedIn;
 
 #[derive(Template)]
 #[template(path = "approvals.html")]
@@ -83,7 +83,7 @@ pub async fn approvals(
     let page = ApprovalsPage {
         chrome: Chrome::of(session, "approvals"),
         rows,
-        next_page: next.map(|c| format!("/approvals?cursor={}", url_encode(&c.encode()))),
+        next_page: next.map(|c| next_page("/approvals", &[], &c)),
     };
     Ok(render(&page, StatusCode::OK))
 }

@@ -9,10 +9,12 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use vigil_core::automation_runs::{Run, RunFilter, RunStatus};
 
-use super::{Chrome, ErrorPage, PAGE, choices, cursor, render, severity_choices, when, word};
+use super::{
+    Chrome, ErrorPage, PAGE, choices, cursor, next_page, render, severity_choices, when, word,
+};
 use crate::ConsoleState;
 use crate::charts::number;
-use crate::session::{SignedIn, url_encode};
+use crate::session::SignedIn;
 
 /// A number that may be missing, as the charts write numbers.
 pub(super) fn maybe_number(value: Option<f64>) -> String {
@@ -121,17 +123,14 @@ pub async fn runs(
     let status = query.status.unwrap_or_default();
     let severity = query.severity.unwrap_or_default();
     let (since, until) = (local_field(filter.since), local_field(filter.until));
-    let next_page = next.map(|next| {
-        format!(
-            "/runs?scenario={}&status={}&severity={}&since={}&until={}&cursor={}",
-            url_encode(&scenario),
-            url_encode(&status),
-            url_encode(&severity),
-            url_encode(&since),
-            url_encode(&until),
-            url_encode(&next.encode())
-        )
-    });
+    let filters = [
+        ("scenario", scenario.as_str()),
+        ("status", status.as_str()),
+        ("severity", severity.as_str()),
+        ("since", since.as_str()),
+        ("until", until.as_str()),
+    ];
+    let next_page = next.map(|next| next_page("/runs", &filters, &next));
     let page = RunsPage {
         chrome: Chrome::of(session, "runs"),
         rows: found.iter().map(RunRow::from).collect(),

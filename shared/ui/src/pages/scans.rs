@@ -19,7 +19,7 @@ use vigil_core::tenancy::sessions::Session;
 
 use super::fields::{Field, Problems};
 use super::settings::may_change;
-use super::{Chrome, ErrorPage, PAGE, actor, choices, cursor, render, when, word};
+use super::{Chrome, ErrorPage, PAGE, actor, choices, cursor, next_page, render, when, word};
 use crate::ConsoleState;
 use crate::charts::number;
 use crate::session::{SignedIn, url_encode};
@@ -199,7 +199,7 @@ async fn scans_page(
         schedule_note,
         latest: found.first().filter(|_| is_first_page).map(ScanRow::from),
         rows,
-        next_page: next.map(|next| format!("/scans?cursor={}", url_encode(&next.encode()))),
+        next_page: next.map(|next| next_page("/scans", &[], &next)),
     };
     Ok(render(&page, status))
 }

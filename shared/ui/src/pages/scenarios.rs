@@ -16,7 +16,7 @@ use vigil_core::tenancy::sessions::Session;
 use super::fields::{Field, Problems};
 use super::runs::{RunRow, maybe_number};
 use super::settings::may_change;
-use super::{Chrome, ErrorPage, PAGE, actor, cursor, render, when};
+use super::{Chrome, ErrorPage, PAGE, actor, cursor, next_page, render, when};
 use crate::ConsoleState;
 use crate::charts::{BarChart, Svg, number};
 use crate::session::{SignedIn, url_encode};
@@ -86,8 +86,7 @@ pub async fn scenarios(
     let page = ScenariosPage {
         chrome: Chrome::of(session, "runs"),
         rows: found.iter().map(ScenarioRow::from).collect(),
-        next_page: next
-            .map(|next| format!("/runs/scenarios?cursor={}", url_encode(&next.encode()))),
+        next_page: next.map(|next| next_page("/runs/scenarios", &[], &next)),
     };
     Ok(render(&page, StatusCode::OK))
 }

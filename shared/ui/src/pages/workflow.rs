@@ -17,9 +17,11 @@ use vigil_core::workflows::run_status::RunStatus;
 
 use super::workflow_words::{step_lines, trace_path, trace_words, trigger_words};
 use super::workflows::refusal;
-use super::{Chrome, CsrfForm, ErrorPage, PAGE, actor, choices, cursor, render, when, word};
+use super::{
+    Chrome, CsrfForm, ErrorPage, PAGE, actor, choices, cursor, next_page, render, when, word,
+};
 use crate::ConsoleState;
-use crate::session::{SignedIn, url_encode};
+use crate::session::SignedIn;
 
 const STATUSES: [RunStatus; 8] = [
     RunStatus::Running,
@@ -113,12 +115,7 @@ async fn workflow_page(
         );
     }
     let chosen = status.map(status_word).unwrap_or_default();
-    let next_page = next.map(|c| {
-        format!(
-            "/workflows/{id}?status={chosen}&cursor={}",
-            url_encode(&c.encode())
-        )
-    });
+    let next_page = next.map(|c| next_page(&format!("/workflows/{id}"), &[("status", chosen)], &c));
     Ok(WorkflowPage {
         chrome: Chrome::of(session, "workflows"),
         name: spec.name,

@@ -15,9 +15,9 @@ use vigil_core::tenancy::sessions::Session;
 use vigil_core::workflows::run::status_word;
 use vigil_core::workflows::templates;
 
-use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, render, when};
+use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, next_page, render, when};
 use crate::ConsoleState;
-use crate::session::{SignedIn, url_encode};
+use crate::session::SignedIn;
 
 /// The days the success rate is taken over.
 const RATE_DAYS: u32 = 30;
@@ -87,7 +87,7 @@ pub async fn workflows(
         chrome: Chrome::of(session, "workflows"),
         rows,
         can_edit: session.role.at_least(Role::Admin),
-        next_page: next.map(|c| format!("/workflows?cursor={}", url_encode(&c.encode()))),
+        next_page: next.map(|c| next_page("/workflows", &[], &c)),
     };
     Ok(render(&page, StatusCode::OK))
 }
