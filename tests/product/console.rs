@@ -22,10 +22,10 @@ both!(
     another_tenants_items_are_not_found_and_bad_filters_are_refused
 );
 
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+pub(crate) const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
 /// A tenant's inbox item, made by a test alert the dispatcher delivered.
-async fn inbox_item(vigil: &TestApp, tenant_id: &str, api_key: &str) -> String {
+pub(crate) async fn inbox_item(vigil: &TestApp, tenant_id: &str, api_key: &str) -> String {
     let body = json!({"severity": "SEV2", "title": "Disk almost full"});
     let (status, _) = vigil
         .send_json("POST", "/api/v1/events/test", api_key, &body)
@@ -47,7 +47,7 @@ async fn item_status(vigil: &TestApp, api_key: &str, id: &str) -> String {
 }
 
 /// Signs in with `api_key`; the `Cookie` header value of the session.
-async fn sign_in(vigil: &TestApp, api_key: &str) -> String {
+pub(crate) async fn sign_in(vigil: &TestApp, api_key: &str) -> String {
     let (status, headers, _) = vigil
         .page(
             "POST",
@@ -67,7 +67,7 @@ async fn sign_in(vigil: &TestApp, api_key: &str) -> String {
 }
 
 /// The CSRF token a page carries for its forms.
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     let marker = r#"<meta name="csrf-token" content=""#;
     let start = page.find(marker).expect("a csrf meta tag") + marker.len();
     page[start..].split('"').next().unwrap().to_owned()

@@ -7,6 +7,7 @@ mod harness;
 mod api;
 mod cli;
 mod console;
+mod console_overview;
 mod crash;
 mod delivery;
 mod egress;

@@ -4,21 +4,26 @@
 //! cookie); every form carries the session's CSRF token; every asset ships in the binary.
 #![forbid(unsafe_code)]
 
+pub mod api_reference;
 pub mod charts;
 mod pages;
 mod session;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use vigil_core::anomaly::AnomalyService;
+use vigil_core::automation_runs::RunService;
 use vigil_core::delivery::inbox::InboxService;
+use vigil_core::reports::ReportService;
 use vigil_core::tenancy::sessions::SessionService;
 use vigil_core::workflows::WorkflowEngine;
 use vigil_runtime::App;
+
+use crate::api_reference::ApiReference;
 
 /// The state of every console route.
 pub type ConsoleState = Arc<ConsoleServices>;
@@ -32,10 +37,16 @@ pub struct ConsoleServices {
     pub engine: Arc<WorkflowEngine>,
     /// Whether the session cookie is marked `Secure` (the console is served over HTTPS).
     pub secure_cookies: bool,
+    pub reports: Arc<ReportService>,
+    pub automation_runs: Arc<RunService>,
+    /// The API's OpenAPI document, made on the first visit of the API reference (the console
+    /// cannot import the API's routes: whoever composes both hands the maker over).
+    pub openapi: fn() -> serde_json::Value,
+    api_reference: OnceLock<ApiReference>,
 }
 
 impl ConsoleServices {
-    pub fn new(app: &App) -> ConsoleState {
+    pub fn new(app: &App, openapi: fn() -> serde_json::Value) -> ConsoleState {
         let public_url = app.settings.delivery.public_url.as_deref();
         Arc::new(Self {
             sessions: app.sessions().clone(),
@@ -43,7 +54,17 @@ impl ConsoleServices {
             anomalies: app.anomalies().clone(),
             engine: app.engine().clone(),
             secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
+            reports: app.reports().clone(),
+            automation_runs: app.automation_runs().clone(),
+            openapi,
+            api_reference: OnceLock::new(),
         })
+    }
+
+    /// The API reference, read from the OpenAPI document once.
+    pub fn api_reference(&self) -> &ApiReference {
+        self.api_reference
+            .get_or_init(|| ApiReference::of(&(self.openapi)()))
     }
 }
 
@@ -71,6 +92,10 @@ pub fn router(state: ConsoleState) -> Router {
             post(pages::decide_approval),
         )
         .route("/assets/console.css", get(pages::stylesheet))
+        .route("/reports", get(pages::reports))
+        .route("/reports/{id}", get(pages::report))
+        .route("/api-reference", get(pages::api_reference))
+        .route("/assets/htmx.min.js", get(pages::htmx))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

@@ -3,10 +3,12 @@
 //! refused below the role the API would ask for.
 
 mod anomalies;
+mod api_reference;
 mod approvals;
 mod assets;
 mod inbox;
 mod overview;
+mod reports;
 mod sign_in;
 
 use askama::Template;
@@ -18,10 +20,13 @@ use vigil_core::tenancy::audit::Actor;
 use vigil_core::tenancy::sessions::Session;
 
 pub use anomalies::{anomalies, anomaly, change_anomaly};
+pub use api_reference::api_reference;
 pub use approvals::{approvals, decide_approval};
+pub use assets::htmx;
 pub use assets::stylesheet;
 pub use inbox::{act_on_inbox_item, inbox, inbox_item};
 pub use overview::overview;
+pub use reports::{report, reports};
 pub use sign_in::{sign_in, sign_in_form, sign_out};
 
 /// Items on one page of a list.
@@ -137,6 +142,15 @@ pub(super) struct CsrfForm {
 /// Whether a form sent the session's CSRF token.
 pub(super) fn csrf_ok(session: &Session, sent: Option<&str>) -> bool {
     sent.is_some_and(|sent| session.csrf_matches(sent))
+}
+
+/// Whether a change carries the session's CSRF token: in its form's `csrf` field, or in the
+/// header in-place (htmx) requests send it in.
+pub(super) fn csrf_sent(signed_in: &crate::session::SignedIn, form: Option<&str>) -> bool {
+    csrf_ok(
+        &signed_in.session,
+        form.or(signed_in.csrf_header.as_deref()),
+    )
 }
 
 /// A filter's word read as the API reads it (`open`, `SEV2`); none when not chosen.
