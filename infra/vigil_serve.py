@@ -109,6 +109,9 @@ class VigilServe:
                 AWS_SECRET_ACCESS_KEY="test",
                 AWS_EC2_METADATA_DISABLED="true",
             )
+        # The receivers tests start listen on loopback: channels may send there unless the
+        # caller gives its own list.
+        env.update(VIGIL_EGRESS_ALLOW="127.0.0.0/8,::1/128")
         env.update(extra)
         return env
 

@@ -63,17 +63,15 @@ pub async fn run_channel(app: Arc<App>, command: ChannelCommand) -> anyhow::Resu
                 KindArg::Webhook => ChannelKind::Webhook,
                 KindArg::Email => ChannelKind::Email,
             };
-            // A webhook needs a secret; make one (and show it once) when none is given.
-            let generated = (kind == ChannelKind::Webhook && secret.is_none())
-                .then(vigil_core::tenancy::secrets::new_webhook_secret);
-            let new = NewChannel {
+            let (new, generated) = NewChannel {
                 name,
                 kind,
                 url,
-                secret: secret.or_else(|| generated.clone()),
+                secret,
                 to: (!to.is_empty()).then_some(to),
                 enabled: true,
-            };
+            }
+            .with_signing_secret();
             let channel = app.channels().create(&tenant, new, &Actor::Cli).await?;
             let view = ChannelView::from(&channel);
             if json {

@@ -46,7 +46,12 @@ fn run(id: &str, scenario: &str, credits: f64) -> Value {
            "status": "Success", "credits_total": credits, "has_idempotency_key": true})
 }
 
-async fn set_baseline(vigil: &TestApp, tenant: &CreatedTenant, scenario: &str, credits: f64) {
+pub(crate) async fn set_baseline(
+    vigil: &TestApp,
+    tenant: &CreatedTenant,
+    scenario: &str,
+    credits: f64,
+) {
     let (status, body) = vigil
         .send_json(
             "PUT",

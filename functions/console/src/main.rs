@@ -1,5 +1,7 @@
 //! ConsoleFunction: API Gateway HTTP API routes `/` and every path the API and hooks do not
 //! claim; the console's pages, with sessions in the table.
+//! Its settings and deliveries pages also queue through the outbox, read its dead-letter queue,
+//! seal and open channel and Stripe secrets (KMS) and send channel tests (SES for email).
 #![forbid(unsafe_code)]
 
 #[tokio::main]

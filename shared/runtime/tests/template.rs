@@ -450,8 +450,8 @@ fn email_is_sent_only_as_the_configured_sender() {
         }
     }
     assert_eq!(
-        grants, 2,
-        "the API (channel tests) and the dispatcher send email"
+        grants, 3,
+        "the API and the console (channel tests) and the dispatcher send email"
     );
 }
 
@@ -516,12 +516,11 @@ fn only_functions_that_store_secrets_may_seal_and_only_those_that_use_them_may_o
         // THEN it may seal only if it writes secrets, open only if it reads them, each on the
         // secrets key alone
         let expected: &[&str] = match function {
-            FunctionName::Api | FunctionName::Workflows => &["kms:Decrypt", "kms:GenerateDataKey"],
+            FunctionName::Api | FunctionName::Workflows | FunctionName::Console => {
+                &["kms:Decrypt", "kms:GenerateDataKey"]
+            }
             FunctionName::Ingest | FunctionName::Dispatcher => &["kms:Decrypt"],
-            FunctionName::Rules
-            | FunctionName::Summary
-            | FunctionName::Approvals
-            | FunctionName::Console => &[],
+            FunctionName::Rules | FunctionName::Summary | FunctionName::Approvals => &[],
         };
         let mut actions: Vec<&str> = grants.iter().map(|(a, _)| a.as_str()).collect();
         actions.sort_unstable();

@@ -78,8 +78,8 @@ impl BarChart {
             top: TOP,
             bottom: HEIGHT - BOTTOM,
             label_y: HEIGHT - 8.0,
-            scale_top: format!("{}{}", number(geometry.scale_top), self.unit),
-            scale_zero: format!("0{}", self.unit),
+            // The scale's numbers go without the unit: the title names it, and the margin is narrow.
+            scale_top: number(geometry.scale_top),
             bars,
             baseline: geometry
                 .baseline_y
@@ -102,7 +102,6 @@ pub struct Svg {
     bottom: f64,
     label_y: f64,
     scale_top: String,
-    scale_zero: String,
     bars: Vec<DrawnBar>,
     /// The baseline's height and its words.
     baseline: Option<(f64, String)>,

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api_reference;
+mod builder;
 pub mod charts;
 mod pages;
 mod session;
@@ -17,9 +18,18 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use vigil_core::anomaly::AnomalyService;
 use vigil_core::automation_runs::RunService;
+use vigil_core::delivery::channels::ChannelService;
+use vigil_core::delivery::dead_letters::DeadLetterService;
+use vigil_core::delivery::dispatcher::Dispatcher;
 use vigil_core::delivery::inbox::InboxService;
+use vigil_core::delivery::outbox::OutboxService;
+use vigil_core::delivery::routing::RoutingService;
+use vigil_core::ingest::IngestService;
 use vigil_core::reports::ReportService;
+use vigil_core::rules::RuleService;
+use vigil_core::tenancy::keys::KeyService;
 use vigil_core::tenancy::sessions::SessionService;
+use vigil_core::tenancy::tenants::TenantService;
 use vigil_core::workflows::WorkflowEngine;
 use vigil_runtime::App;
 
@@ -35,10 +45,25 @@ pub struct ConsoleServices {
     pub anomalies: Arc<AnomalyService>,
     /// Approvals are decided through the run engine, which goes on with the run.
     pub engine: Arc<WorkflowEngine>,
+    /// Automation runs, their scenarios and baselines, and health scans.
+    pub automation_runs: Arc<RunService>,
     /// Whether the session cookie is marked `Secure` (the console is served over HTTPS).
     pub secure_cookies: bool,
+    /// Settings and deliveries: channels, their test sends, the outbox, alert settings, keys,
+    /// the tenant's Stripe secrets (and the ingest's cache of them), dead letters.
+    pub channels: Arc<ChannelService>,
+    pub routing: Arc<RoutingService>,
+    pub rules: Arc<RuleService>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub outbox: Arc<OutboxService>,
+    pub runs: Arc<RunService>,
+    pub keys: Arc<KeyService>,
+    pub tenants: Arc<TenantService>,
+    pub ingest: Arc<IngestService>,
+    pub dead_letters: Arc<DeadLetterService>,
+    /// `VIGIL_PUBLIC_URL`: the base of the ingest URLs the settings show.
+    pub public_url: Option<String>,
     pub reports: Arc<ReportService>,
-    pub automation_runs: Arc<RunService>,
     /// The API's OpenAPI document, made on the first visit of the API reference (the console
     /// cannot import the API's routes: whoever composes both hands the maker over).
     pub openapi: fn() -> serde_json::Value,
@@ -53,9 +78,20 @@ impl ConsoleServices {
             inbox: app.inbox().clone(),
             anomalies: app.anomalies().clone(),
             engine: app.engine().clone(),
-            secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
-            reports: app.reports().clone(),
             automation_runs: app.automation_runs().clone(),
+            secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
+            channels: app.channels().clone(),
+            routing: app.routing().clone(),
+            rules: app.rules().clone(),
+            dispatcher: app.dispatcher().clone(),
+            outbox: app.outbox().clone(),
+            runs: app.automation_runs().clone(),
+            keys: app.keys().clone(),
+            tenants: app.tenants().clone(),
+            ingest: app.ingest().clone(),
+            dead_letters: app.dead_letters().clone(),
+            public_url: public_url.map(str::to_owned),
+            reports: app.reports().clone(),
             openapi,
             api_reference: OnceLock::new(),
         })
@@ -90,6 +126,75 @@ pub fn router(state: ConsoleState) -> Router {
         .route(
             "/approvals/{run_id}/{decision}",
             post(pages::decide_approval),
+        )
+        .route("/runs", get(pages::runs))
+        .route("/runs/scenarios", get(pages::scenarios))
+        .route("/runs/scenarios/{id}", get(pages::scenario))
+        .route("/runs/scenarios/{id}/baseline", post(pages::set_baseline))
+        .route("/runs/{run_id}", get(pages::run))
+        .route("/scans", get(pages::scans))
+        .route("/scans/schedule", post(pages::save_schedule))
+        .route("/scans/run-now", post(pages::run_scan_now))
+        .route("/scans/{id}", get(pages::scan))
+        .route("/settings", get(pages::settings))
+        .route(
+            "/settings/channels",
+            get(pages::channels).post(pages::add_channel),
+        )
+        .route("/settings/channels/{id}/test", post(pages::test_channel))
+        .route(
+            "/settings/channels/{id}/enabled",
+            post(pages::switch_channel),
+        )
+        .route(
+            "/settings/channels/{id}/delete",
+            get(pages::confirm_delete_channel).post(pages::delete_channel),
+        )
+        .route(
+            "/settings/alerts",
+            get(pages::alert_settings).post(pages::save_alert_settings),
+        )
+        .route("/settings/alerts/test", post(pages::send_test_alert))
+        .route(
+            "/settings/routing",
+            get(pages::routing).post(pages::add_routing_rule),
+        )
+        .route("/settings/routing/remove", post(pages::remove_routing_rule))
+        .route("/settings/redaction", post(pages::save_redaction))
+        .route("/settings/keys", get(pages::keys).post(pages::create_key))
+        .route(
+            "/settings/keys/{id}/revoke",
+            get(pages::confirm_revoke_key).post(pages::revoke_key),
+        )
+        .route("/settings/ingest", get(pages::ingest))
+        .route("/settings/stripe", post(pages::save_stripe_secrets))
+        .route("/settings/rules", get(pages::revenue_rules))
+        .route("/settings/rules/{id}", post(pages::change_revenue_rule))
+        .route("/deliveries", get(pages::deliveries))
+        .route("/deliveries/dead-letters", get(pages::dead_letters))
+        .route(
+            "/deliveries/dead-letters/requeue",
+            post(pages::requeue_dead_letters),
+        )
+        .route("/deliveries/{id}", get(pages::delivery))
+        .route("/deliveries/{id}/retry", post(pages::retry_delivery))
+        .route("/workflows", get(pages::workflows))
+        .route("/workflows/templates", get(pages::workflow_templates))
+        .route(
+            "/workflows/new",
+            get(pages::new_workflow).post(pages::post_new_workflow),
+        )
+        .route("/workflows/{id}", get(pages::workflow))
+        .route(
+            "/workflows/{id}/edit",
+            get(pages::edit_workflow).post(pages::post_edit_workflow),
+        )
+        .route("/workflows/{id}/toggle", post(pages::toggle_workflow))
+        .route("/workflows/{id}/test", post(pages::test_workflow))
+        .route("/workflows/runs/{run_id}", get(pages::workflow_run))
+        .route(
+            "/workflows/runs/{run_id}/retry",
+            post(pages::retry_workflow_run),
         )
         .route("/assets/console.css", get(pages::stylesheet))
         .route("/reports", get(pages::reports))

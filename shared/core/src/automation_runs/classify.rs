@@ -103,7 +103,8 @@ pub enum RiskFlag {
 }
 
 impl RiskFlag {
-    fn describe(self) -> &'static str {
+    /// The flag in words, as risk summaries and the console say it.
+    pub fn describe(self) -> &'static str {
         match self {
             RiskFlag::RetryLoop => "retry loop",
             RiskFlag::MissingIdempotency => "missing idempotency key",
@@ -123,6 +124,16 @@ pub enum Likelihood {
     Low,
     Medium,
     High,
+}
+
+impl Likelihood {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Likelihood::Low => "low",
+            Likelihood::Medium => "medium",
+            Likelihood::High => "high",
+        }
+    }
 }
 
 /// What classification reads from a run.

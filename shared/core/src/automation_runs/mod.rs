@@ -52,6 +52,17 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    pub const ALL: [RunStatus; 3] = [RunStatus::Success, RunStatus::Failed, RunStatus::Partial];
+
+    /// The word the API writes and reads (`failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Success => "success",
+            RunStatus::Failed => "failed",
+            RunStatus::Partial => "partial",
+        }
+    }
+
     /// Case-insensitive: platforms send `Success`, `SUCCESS` or `success`.
     pub fn parse(text: &str) -> Option<RunStatus> {
         match text.trim().to_ascii_lowercase().as_str() {
@@ -77,6 +88,17 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// The platform's name as people know it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Platform::Make => "Make",
+            Platform::N8n => "n8n",
+            Platform::Zapier => "Zapier",
+            Platform::Ghl => "GoHighLevel",
+            Platform::Other => "Other",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Platform> {
         match text.trim().to_ascii_lowercase().as_str() {
             "make" => Some(Platform::Make),

@@ -1,7 +1,9 @@
-//! Reading runs and scenarios: one by id, a filtered page newest first, or every run of a span.
+//! Reading runs, scenarios and scans: one by id, a filtered page newest first, or every run of a
+//! span.
 
 use chrono::{DateTime, Utc};
 
+use super::scans::{Scan, scan_sort};
 use super::{Run, RunService, RunStatus, Scenario, input, time_sort};
 use crate::ports::{Cursor, Index, Item, Query, SortKey, query_filtered};
 use crate::severity::Severity;
@@ -15,6 +17,13 @@ pub struct RunFilter {
     pub severity: Option<Severity>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+}
+
+impl RunFilter {
+    /// A window that ends before it starts: each bound is valid alone, but no run is in it.
+    pub fn is_empty_window(&self) -> bool {
+        self.since.zip(self.until).is_some_and(|(s, u)| s > u)
+    }
 }
 
 impl RunService {
@@ -38,6 +47,9 @@ impl RunService {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Run>, Option<Cursor>)> {
+        if filter.is_empty_window() {
+            return Ok((Vec::new(), None));
+        }
         let partition = match &filter.scenario {
             Some(scenario) => table_keys::scenario_run_list(tenant, scenario, "").pk,
             None => table_keys::run_list(tenant, "").pk,
@@ -150,6 +162,27 @@ impl RunService {
             .map(Item::parse)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((scenarios, page.next_cursor))
+    }
+}
+
+impl RunService {
+    /// One scan, by its id and the time it was scheduled for (scans are kept in time order).
+    pub async fn get_scan(
+        &self,
+        tenant: &str,
+        id: &str,
+        scheduled_for: DateTime<Utc>,
+    ) -> Result<Scan> {
+        let missing = || Error::NotFound("scan".into());
+        if !input::valid_id(id) {
+            return Err(missing());
+        }
+        let item = self
+            .store
+            .get(&table_keys::scan(tenant, &scan_sort(scheduled_for, id)))
+            .await?
+            .ok_or_else(missing)?;
+        Ok(item.parse()?)
     }
 }
 

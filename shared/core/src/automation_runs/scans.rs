@@ -187,7 +187,7 @@ pub struct DueScansReport {
     pub failed: Vec<TenantFailure>,
 }
 
-fn scan_sort(at: DateTime<Utc>, id: &str) -> String {
+pub(super) fn scan_sort(at: DateTime<Utc>, id: &str) -> String {
     format!("{}#{id}", at.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 

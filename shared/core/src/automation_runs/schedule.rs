@@ -28,6 +28,35 @@ pub enum ScanFrequency {
     Weekly,
 }
 
+impl ScanFrequency {
+    pub const ALL: [ScanFrequency; 4] = [
+        ScanFrequency::Daily,
+        ScanFrequency::TwelveHours,
+        ScanFrequency::SixHours,
+        ScanFrequency::Weekly,
+    ];
+
+    /// The word the API writes and reads (`12h`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanFrequency::Daily => "daily",
+            ScanFrequency::TwelveHours => "12h",
+            ScanFrequency::SixHours => "6h",
+            ScanFrequency::Weekly => "weekly",
+        }
+    }
+
+    /// When it scans, in words (after "at the preferred time").
+    pub fn describe(self) -> &'static str {
+        match self {
+            ScanFrequency::Daily => "every day",
+            ScanFrequency::TwelveHours => "every 12 hours",
+            ScanFrequency::SixHours => "every 6 hours",
+            ScanFrequency::Weekly => "every Monday",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanScope {
@@ -38,6 +67,18 @@ pub enum ScanScope {
     Active,
     /// The scenarios in `scenario_ids`.
     Selected,
+}
+
+impl ScanScope {
+    pub const ALL: [ScanScope; 3] = [ScanScope::All, ScanScope::Active, ScanScope::Selected];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanScope::All => "all",
+            ScanScope::Active => "active",
+            ScanScope::Selected => "selected",
+        }
+    }
 }
 
 /// The timezone of a schedule that names none.
@@ -86,6 +127,14 @@ pub struct ScanSchedule {
     pub next_scan_at: Option<DateTime<Utc>>,
     pub last_scan_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl ScanSchedule {
+    /// When the next scan is due, on the clock of the schedule's timezone.
+    pub fn next_scan_local(&self) -> Option<DateTime<Tz>> {
+        let zone: Tz = self.settings.timezone.parse().ok()?;
+        self.next_scan_at.map(|next| next.with_timezone(&zone))
+    }
 }
 
 /// A checked schedule: its time and zone parsed.

@@ -50,6 +50,16 @@ pub enum FailureTrend {
     Stable,
 }
 
+impl FailureTrend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureTrend::Increasing => "increasing",
+            FailureTrend::Decreasing => "decreasing",
+            FailureTrend::Stable => "stable",
+        }
+    }
+}
+
 /// Runs each window needs before a trend is called; fewer is `stable`.
 pub const TREND_MIN_RUNS: u64 = 5;
 /// Change of failure rate (absolute) that counts as a trend: ten percentage points.

@@ -172,6 +172,20 @@ fn yes() -> bool {
     true
 }
 
+impl NewChannel {
+    /// A webhook channel signs every message: when no signing secret is given, one is made, and
+    /// returned beside the channel to be shown once (the CLI prints it, the console's answer
+    /// shows it).
+    pub fn with_signing_secret(mut self) -> (Self, Option<String>) {
+        let generated = (self.kind == ChannelKind::Webhook && self.secret.is_none())
+            .then(crate::tenancy::secrets::new_webhook_secret);
+        if generated.is_some() {
+            self.secret.clone_from(&generated);
+        }
+        (self, generated)
+    }
+}
+
 /// `PATCH /api/v1/channels/{id}`: absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

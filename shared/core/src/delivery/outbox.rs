@@ -226,6 +226,23 @@ impl OutboxService {
         Ok(self.emit(tenant, new).await?.0)
     }
 
+    /// The test of the run alerts: a SEV3 `test.alert` to every channel routed for it, as a
+    /// failure alert would go (`POST /alert-settings/test` and the console's button).
+    pub async fn emit_run_alert_test(
+        &self,
+        tenant: &str,
+        requested_by: &str,
+    ) -> Result<Notification> {
+        self.emit_test_alert(
+            tenant,
+            crate::severity::Severity::Sev3,
+            "Test failure alert".into(),
+            "Vigil's run alerts reach this channel.".into(),
+            requested_by,
+        )
+        .await
+    }
+
     /// The notification and its delivery records, with one query.
     pub async fn state(&self, tenant: &str, id: &str) -> Result<Option<DeliveryState>> {
         if !crate::ids::looks_like("ntf", id) {

@@ -8,6 +8,7 @@ pub mod automation_runs;
 pub mod domain_event;
 pub mod integrity;
 pub mod stripe;
+pub mod urls;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;

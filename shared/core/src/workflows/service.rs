@@ -252,7 +252,8 @@ impl WorkflowService {
     }
 
     /// Test mode: the workflow's current version walked against `subject` (a client, or just an
-    /// id when the client is unknown) and `trigger`, writing nothing.
+    /// id when the client is unknown) and `trigger` (a JSON object, or null for none), writing
+    /// nothing.
     pub async fn test(
         &self,
         tenant: &str,
@@ -261,6 +262,16 @@ impl WorkflowService {
         trigger: &Value,
         clients: &super::ClientService,
     ) -> Result<(Workflow, super::simulate::Trace)> {
+        let trigger = match trigger {
+            Value::Null => Value::Object(Default::default()),
+            Value::Object(_) => trigger.clone(),
+            _ => {
+                return Err(Error::invalid(
+                    "invalid_field",
+                    "trigger must be a JSON object",
+                ));
+            }
+        };
         let (workflow, _) = self.get(tenant, id).await?;
         let client = match clients.get(tenant, subject).await {
             Ok(client) => Some(client),
@@ -270,7 +281,7 @@ impl WorkflowService {
         let now = self.clock.now();
         let snapshot = super::simulate::snapshot(
             &super::simulate::client_view(client.as_ref(), subject),
-            trigger,
+            &trigger,
             now,
         );
         let program = super::program::Program::of(&workflow.spec);

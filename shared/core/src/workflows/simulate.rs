@@ -83,8 +83,14 @@ pub struct Trace {
 
 /// Walks `program` from its start against `snapshot`, doing nothing.
 pub fn simulate(program: &Program, snapshot: Value, now: DateTime<Utc>) -> Trace {
+    simulate_from(program, 0, snapshot, now)
+}
+
+/// Walks `program` from the step at `pc` (what a run standing there would still do), doing
+/// nothing.
+pub fn simulate_from(program: &Program, pc: usize, snapshot: Value, now: DateTime<Utc>) -> Trace {
     let mut steps = Vec::new();
-    let mut pc = 0;
+    let mut pc = pc;
     let mut clock = now;
     while steps.len() < MAX_TRACE {
         let (branches, next) = program.next(pc, &snapshot);

@@ -94,6 +94,30 @@ pub fn latest_slot(
     latest
 }
 
+/// The next `count` slots of a schedule trigger after `after`, in its timezone (what a person
+/// checks a cron expression against); None when the expression or the timezone is not valid.
+pub fn next_slots(
+    cron: &str,
+    timezone: &str,
+    after: DateTime<Utc>,
+    count: usize,
+) -> Option<Vec<DateTime<chrono_tz::Tz>>> {
+    let cron: croner::Cron = cron.parse().ok()?;
+    let tz: chrono_tz::Tz = timezone.parse().ok()?;
+    let mut cursor = after.with_timezone(&tz);
+    let mut slots = Vec::with_capacity(count);
+    while slots.len() < count {
+        match cron.find_next_occurrence(&cursor, false) {
+            Ok(next) => {
+                slots.push(next);
+                cursor = next;
+            }
+            Err(_) => break,
+        }
+    }
+    Some(slots)
+}
+
 impl WorkflowEngine {
     /// Enabled workflows of the tenant started the given way.
     async fn started_by(&self, tenant: &str, how: Starter) -> Result<Vec<Workflow>> {
@@ -411,5 +435,28 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn the_next_slots_are_given_in_the_schedules_timezone() {
+        // GIVEN Mondays 09:00 in Chicago, asked on a Tuesday
+        let slots = next_slots(
+            "0 9 * * MON",
+            "America/Chicago",
+            at("2026-12-01T12:00:00Z"),
+            5,
+        )
+        .unwrap_or_default();
+        // THEN five Mondays at 09:00 local, a week apart
+        let local: Vec<String> = slots
+            .iter()
+            .map(|s| s.format("%a %Y-%m-%d %H:%M %Z").to_string())
+            .collect();
+        assert_eq!(local[0], "Mon 2026-12-07 09:00 CST");
+        assert_eq!(local[4], "Mon 2027-01-04 09:00 CST");
+        assert_eq!(slots.len(), 5);
+        // AND a wrong expression or timezone has none
+        assert!(next_slots("61 * * * *", "UTC", at("2026-12-01T12:00:00Z"), 5).is_none());
+        assert!(next_slots("0 9 * * *", "Mars/Base", at("2026-12-01T12:00:00Z"), 5).is_none());
     }
 }

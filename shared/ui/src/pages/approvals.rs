@@ -1,5 +1,5 @@
 //! Approvals: the requests waiting for a person, oldest first, approved or rejected with a
-//! reason from any screen down to a phone's. Who may decide is the engine's rule (each request
+//! reason from any screen down to a phone's, each with what its run would do once approved. Who may decide is the engine's rule (each request
 //! names its approvers' role), the same as through the API.
 
 use askama::Template;
@@ -9,8 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use vigil_core::workflows::engine::Decision;
-use vigil_core::workflows::run::{Approval, ApprovalStatus};
+use vigil_core::workflows::run::ApprovalStatus;
 
+use super::workflow_words::trace_words;
 use super::{Chrome, ErrorPage, PAGE, actor, csrf_ok, cursor, forbidden, render, when};
 use crate::ConsoleState;
 use crate::session::{SignedIn, url_encode};
@@ -33,6 +34,8 @@ struct ApprovalRow {
     expires_at: String,
     /// Whether this caller's role may decide it.
     can_decide: bool,
+    /// What the run would do once approved, in words.
+    next_steps: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,19 +58,31 @@ pub async fn approvals(
             cursor(query.cursor.as_deref())?,
         )
         .await?;
-    let row = |a: Approval| ApprovalRow {
-        can_decide: session.role.at_least(a.approvers),
-        run_id: a.run_id,
-        workflow_id: a.workflow_id,
-        subject: a.subject,
-        step: a.step,
-        approvers: a.approvers.as_str(),
-        requested_at: when(a.requested_at),
-        expires_at: when(a.expires_at),
-    };
+    let mut rows = Vec::with_capacity(items.len());
+    for a in items {
+        let next_steps = console
+            .engine
+            .steps_after(&session.tenant_id, &a.run_id)
+            .await?
+            .steps
+            .iter()
+            .map(trace_words)
+            .collect();
+        rows.push(ApprovalRow {
+            can_decide: session.role.at_least(a.approvers),
+            run_id: a.run_id,
+            workflow_id: a.workflow_id,
+            subject: a.subject,
+            step: a.step,
+            approvers: a.approvers.as_str(),
+            requested_at: when(a.requested_at),
+            expires_at: when(a.expires_at),
+            next_steps,
+        });
+    }
     let page = ApprovalsPage {
         chrome: Chrome::of(session, "approvals"),
-        rows: items.into_iter().map(row).collect(),
+        rows,
         next_page: next.map(|c| format!("/approvals?cursor={}", url_encode(&c.encode()))),
     };
     Ok(render(&page, StatusCode::OK))

@@ -6,10 +6,24 @@ mod anomalies;
 mod api_reference;
 mod approvals;
 mod assets;
+mod channels;
+mod deliveries;
+mod fields;
 mod inbox;
+mod keys;
 mod overview;
 mod reports;
+mod revenue_rules;
+mod routing;
+mod runs;
+mod scans;
+mod scenarios;
+mod settings;
 mod sign_in;
+mod workflow;
+mod workflow_builder;
+mod workflow_words;
+mod workflows;
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -24,10 +38,26 @@ pub use api_reference::api_reference;
 pub use approvals::{approvals, decide_approval};
 pub use assets::htmx;
 pub use assets::stylesheet;
+pub use channels::{
+    add_channel, channels, confirm_delete_channel, delete_channel, switch_channel, test_channel,
+};
+pub use deliveries::{dead_letters, deliveries, delivery, requeue_dead_letters, retry_delivery};
 pub use inbox::{act_on_inbox_item, inbox, inbox_item};
+pub use keys::{confirm_revoke_key, create_key, keys, revoke_key};
 pub use overview::overview;
 pub use reports::{report, reports};
+pub use revenue_rules::{change_revenue_rule, revenue_rules};
+pub use routing::{add_routing_rule, remove_routing_rule, routing, save_redaction};
+pub use runs::{run, runs};
+pub use scans::{run_scan_now, save_schedule, scan, scans};
+pub use scenarios::{scenario, scenarios, set_baseline};
+pub use settings::{
+    alert_settings, ingest, save_alert_settings, save_stripe_secrets, send_test_alert, settings,
+};
 pub use sign_in::{sign_in, sign_in_form, sign_out};
+pub use workflow::{retry_workflow_run, test_workflow, workflow, workflow_run};
+pub use workflow_builder::{edit_workflow, new_workflow, post_edit_workflow, post_new_workflow};
+pub use workflows::{toggle_workflow, workflow_templates, workflows};
 
 /// Items on one page of a list.
 const PAGE: u32 = 50;
@@ -178,6 +208,14 @@ pub(super) fn cursor(text: Option<&str>) -> Result<Option<Cursor>, ErrorPage> {
         None => Ok(None),
         Some(text) => Ok(Some(Cursor::decode(text).map_err(vigil_core::Error::from)?)),
     }
+}
+
+/// The link to a list's next page: its filters as chosen, then the cursor.
+pub(super) fn next_page(path: &str, filters: &[(&str, &str)], next: &Cursor) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(filters);
+    query.append_pair("cursor", &next.encode());
+    format!("{path}?{}", query.finish())
 }
 
 /// Who changed something through the console: the key its session was opened with.

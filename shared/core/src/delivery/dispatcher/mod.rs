@@ -9,6 +9,7 @@
 //! mid-send), the claim no longer holds and the channel is sent to again, with the same
 //! webhook id.
 
+mod channel_test;
 mod notices;
 mod sending;
 mod status;
@@ -19,14 +20,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 
-use super::channels::{Channel, ChannelService, INBOX};
-use super::notification::Notification;
+use super::channels::{ChannelService, INBOX};
 use super::outbox::{OutboxMessage, OutboxService};
 use super::record::{DeliveryRecord, DeliveryStatus, Next};
 use super::retry::{RetryPolicy, SendOutcome, next_wait};
 use super::routing::{self, RoutingService};
 use crate::ports::{ItemStore, Liveness, Notifiers};
 use crate::{Clock, Error, Result};
+pub use channel_test::ChannelTestResult;
 
 /// The dispatcher function's timeout, in seconds (template.yaml `DispatcherFunction.Timeout`).
 /// Delivery's other bounds derive from it, so they cannot drift apart.
@@ -228,11 +229,6 @@ impl Dispatcher {
             },
             Next::Done | Next::WaitUntil(_) => false,
         }
-    }
-
-    /// Sends `n` to `channel` right away, outside the outbox (`POST /channels/{id}/test`).
-    pub async fn send_now(&self, n: &Notification, channel: &Channel) -> SendOutcome {
-        self.send(n, channel).await
     }
 
     fn conclude(&self, channel: &str, record: &DeliveryRecord, outcome: &SendOutcome) -> Attempt {

@@ -1,9 +1,10 @@
-//! What people and workflow changes do to runs: retry a failed run, cancel the runs that wait.
+//! What people and workflow changes do to runs: retry a failed run, cancel the runs that wait,
+//! turn a workflow off (cancelling what waits).
 
 use super::{WorkflowEngine, wake_schedule_name};
 use crate::ports::{PutCondition, StoreError, WriteOp};
 use crate::tenancy::audit::{self, Actor};
-use crate::workflows::run::{ApprovalStatus, WorkflowRun, status_word};
+use crate::workflows::run::{ApprovalStatus, WorkflowRun, reasons, status_word};
 use crate::workflows::run_status::RunStatus;
 use crate::{Error, Result};
 
@@ -91,5 +92,39 @@ impl WorkflowEngine {
             }
         }
         Ok(cancelled)
+    }
+}
+
+impl WorkflowEngine {
+    /// Turns a workflow on or off (flips it when `enabled` is none; audited). Turning it off
+    /// cancels its waiting runs, so nothing it started goes on while it is off.
+    pub async fn set_enabled(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        enabled: Option<bool>,
+        actor: &Actor,
+    ) -> Result<crate::workflows::Workflow> {
+        let enabled = match enabled {
+            Some(enabled) => enabled,
+            None => {
+                !self
+                    .workflows()
+                    .get(tenant, workflow_id)
+                    .await?
+                    .0
+                    .spec
+                    .enabled
+            }
+        };
+        let workflow = self
+            .workflows()
+            .set_enabled(tenant, workflow_id, enabled, actor)
+            .await?;
+        if !enabled {
+            self.cancel_waiting(tenant, workflow_id, reasons::WORKFLOW_DISABLED)
+                .await?;
+        }
+        Ok(workflow)
     }
 }

@@ -1,11 +1,13 @@
-//! Reading runs: one by id, or a workflow's runs newest first.
+//! Reading runs: one by id, a workflow's runs newest first, and what a run would still do.
 
 use chrono::{DateTime, Utc};
 
 use super::WorkflowEngine;
 use crate::ports::{Cursor, Index, Query, SortKey};
+use crate::workflows::program::Program;
 use crate::workflows::run::WorkflowRun;
 use crate::workflows::run_status::RunStatus;
+use crate::workflows::simulate::{Trace, simulate_from};
 use crate::{Error, Result, ids, table_keys};
 
 impl WorkflowEngine {
@@ -64,5 +66,23 @@ impl WorkflowEngine {
         )
         .await?;
         Ok((items, next))
+    }
+
+    /// What a run would do after the step it stands at (for a run awaiting approval: what
+    /// approving it leads to), walked on the workflow version and snapshot it started with,
+    /// writing nothing.
+    pub async fn steps_after(&self, tenant: &str, run_id: &str) -> Result<Trace> {
+        let run = self.get_run(tenant, run_id).await?;
+        let workflow = self
+            .workflows()
+            .version(tenant, &run.workflow_id, run.version)
+            .await?;
+        let program = Program::of(&workflow.spec);
+        Ok(simulate_from(
+            &program,
+            run.cursor + 1,
+            run.snapshot,
+            self.parts.clock.now(),
+        ))
     }
 }

@@ -11,7 +11,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::automation_runs::RunSettings;
 use vigil_core::delivery::Notification;
-use vigil_core::severity::Severity;
 
 use super::actor;
 
@@ -58,13 +57,7 @@ async fn test_alert(
 ) -> Result<(StatusCode, Json<Notification>), ApiError> {
     let notification = api
         .outbox
-        .emit_test_alert(
-            &caller.tenant_id,
-            Severity::Sev3,
-            "Test failure alert".into(),
-            "Vigil's run alerts reach this channel.".into(),
-            &caller.key_id,
-        )
+        .emit_run_alert_test(&caller.tenant_id, &caller.key_id)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(notification)))
 }

@@ -7,13 +7,10 @@ use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigil_core::delivery::channels::{ChannelPatch, ChannelView, NewChannel};
-use vigil_core::delivery::retry::SendOutcome;
-use vigil_core::delivery::{Notification, NotificationStatus, NotificationType};
-use vigil_core::severity::Severity;
+use vigil_core::delivery::dispatcher::ChannelTestResult;
 
 use super::actor;
 
@@ -100,60 +97,16 @@ async fn delete_channel(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// What a test send got back.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = ChannelTestResult)]
-pub struct TestResult {
-    pub delivered: bool,
-    /// HTTP status the channel answered with (Slack and webhook channels).
-    pub status: Option<u16>,
-    pub error: Option<String>,
-}
-
 /// Send a `test.alert` to this channel now, outside the outbox (admin), and report the answer.
 #[utoipa::path(post, path = "/api/v1/channels/{id}/test", tag = "channels", security(("api_key" = [])),
     params(("id" = String, Path, description = "Channel id")),
-    responses((status = 200, body = TestResult), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = ChannelTestResult), (status = 404, body = crate::error::ErrorBody)))]
 async fn test_channel(
     State(api): State<ApiState>,
     AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
-) -> Result<Json<TestResult>, ApiError> {
-    let (channel, _) = api.channels.get(&caller.tenant_id, &id).await?;
-    let now = api.clock.now();
-    let notification = Notification {
-        id: vigil_core::ids::new_id("ntf"),
-        tenant_id: caller.tenant_id.clone(),
-        kind: NotificationType::TestAlert,
-        severity: Severity::Sev4,
-        title: format!("Test alert for channel {}", channel.name),
-        summary: "Vigil can reach this channel.".into(),
-        link_ref: None,
-        dedupe_key: String::new(),
-        payload: serde_json::json!({}),
-        status: NotificationStatus::Pending,
-        created_at: now,
-        updated_at: now,
-    };
-    let result = match api.dispatcher.send_now(&notification, &channel).await {
-        SendOutcome::Delivered { status } => TestResult {
-            delivered: true,
-            status,
-            error: None,
-        },
-        SendOutcome::Retry { error, .. } | SendOutcome::Permanent { error } => TestResult {
-            delivered: false,
-            status: status_in(&error),
-            error: Some(error),
-        },
-    };
-    Ok(Json(result))
-}
-
-/// The status of an `HTTP 503: …` error, if it names one.
-fn status_in(error: &str) -> Option<u16> {
-    error
-        .strip_prefix("HTTP ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
+) -> Result<Json<ChannelTestResult>, ApiError> {
+    Ok(Json(
+        api.dispatcher.test_channel(&caller.tenant_id, &id).await?,
+    ))
 }

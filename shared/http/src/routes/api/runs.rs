@@ -52,12 +52,6 @@ async fn list_runs(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListResponse<Run>>, ApiError> {
     let (limit, cursor) = page.resolve()?;
-    // Each bound is valid on its own; a window that ends before it starts holds no run.
-    if let (Some(since), Some(until)) = (query.since, query.until)
-        && since > until
-    {
-        return Ok(Json(ListResponse::new(Vec::new(), None)));
-    }
     let filter = RunFilter {
         scenario: query.scenario,
         status: query.status,

@@ -137,26 +137,10 @@ async fn toggle_workflow(
     Path(id): Path<String>,
     ApiJson(toggle): ApiJson<Toggle>,
 ) -> Result<Json<Workflow>, ApiError> {
-    let enabled = match toggle.enabled {
-        Some(enabled) => enabled,
-        None => {
-            !api.workflows
-                .get(&caller.tenant_id, &id)
-                .await?
-                .0
-                .spec
-                .enabled
-        }
-    };
     let workflow = api
-        .workflows
-        .set_enabled(&caller.tenant_id, &id, enabled, &actor(&caller))
+        .engine
+        .set_enabled(&caller.tenant_id, &id, toggle.enabled, &actor(&caller))
         .await?;
-    if !enabled {
-        api.engine
-            .cancel_waiting(&caller.tenant_id, &id, reasons::WORKFLOW_DISABLED)
-            .await?;
-    }
     Ok(Json(workflow))
 }
 
@@ -193,23 +177,13 @@ async fn test_workflow(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<TestRun>,
 ) -> Result<Json<TestResult>, ApiError> {
-    let trigger = match request.trigger {
-        Value::Null => Value::Object(Default::default()),
-        Value::Object(map) => Value::Object(map),
-        _ => {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                "trigger must be a JSON object",
-            ));
-        }
-    };
     let (workflow, trace) = api
         .workflows
         .test(
             &caller.tenant_id,
             &id,
             &request.subject,
-            &trigger,
+            &request.trigger,
             &api.clients,
         )
         .await?;
