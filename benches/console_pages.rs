@@ -37,6 +37,10 @@ const PAGES: &[(&str, &str)] = &[
     ("anomalies", "/anomalies"),
     ("approvals", "/approvals"),
     ("reports", "/reports"),
+    ("runs", "/runs"),
+    ("scans", "/scans"),
+    ("workflows", "/workflows"),
+    ("deliveries", "/deliveries"),
 ];
 
 const RUNS: usize = 10_000;
