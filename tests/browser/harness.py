@@ -75,10 +75,11 @@ class Console:
 
         return wait_for(f"the inbox item of {title!r}", delivered)
 
-    def screenshot(self, page: Page, name: str) -> None:
-        """The page as it is now, at desktop and phone size."""
+    def screenshot(self, page: Page, name: str, whole: bool = True) -> None:
+        """The page as it is now, at desktop and phone size (only its first screenful when not
+        `whole`: for pages too long to photograph in one piece)."""
         self.screenshots.mkdir(parents=True, exist_ok=True)
         for size in (DESKTOP, PHONE):
             page.set_viewport_size(size)
-            page.screenshot(path=self.screenshots / f"{name}-{size['width']}x{size['height']}.png", full_page=True)
+            page.screenshot(path=self.screenshots / f"{name}-{size['width']}x{size['height']}.png", full_page=whole)
         page.set_viewport_size(DESKTOP)

@@ -25,7 +25,7 @@ both!(
 pub(crate) const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
 /// A tenant's inbox item, made by a test alert the dispatcher delivered.
-async fn inbox_item(vigil: &TestApp, tenant_id: &str, api_key: &str) -> String {
+pub(crate) async fn inbox_item(vigil: &TestApp, tenant_id: &str, api_key: &str) -> String {
     let body = json!({"severity": "SEV2", "title": "Disk almost full"});
     let (status, _) = vigil
         .send_json("POST", "/api/v1/events/test", api_key, &body)

@@ -225,6 +225,16 @@ impl TestApp {
         )
     }
 
+    /// A GET whose answer is bytes (a packed asset): the status, the headers and the body.
+    pub async fn get_bytes(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+        self.respond(None, "GET", path, headers, Body::empty())
+            .await
+    }
+
     async fn respond(
         &self,
         peer: Option<std::net::SocketAddr>,

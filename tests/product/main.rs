@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod console;
 mod console_deliveries;
+mod console_overview;
 mod console_rules;
 mod console_runs;
 mod console_settings;

@@ -4,12 +4,13 @@
 //! cookie); every form carries the session's CSRF token; every asset ships in the binary.
 #![forbid(unsafe_code)]
 
+pub mod api_reference;
 mod builder;
 pub mod charts;
 mod pages;
 mod session;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -24,12 +25,15 @@ use vigil_core::delivery::inbox::InboxService;
 use vigil_core::delivery::outbox::OutboxService;
 use vigil_core::delivery::routing::RoutingService;
 use vigil_core::ingest::IngestService;
+use vigil_core::reports::ReportService;
 use vigil_core::rules::RuleService;
 use vigil_core::tenancy::keys::KeyService;
 use vigil_core::tenancy::sessions::SessionService;
 use vigil_core::tenancy::tenants::TenantService;
 use vigil_core::workflows::WorkflowEngine;
 use vigil_runtime::App;
+
+use crate::api_reference::ApiReference;
 
 /// The state of every console route.
 pub type ConsoleState = Arc<ConsoleServices>;
@@ -59,10 +63,15 @@ pub struct ConsoleServices {
     pub dead_letters: Arc<DeadLetterService>,
     /// `VIGIL_PUBLIC_URL`: the base of the ingest URLs the settings show.
     pub public_url: Option<String>,
+    pub reports: Arc<ReportService>,
+    /// The API's OpenAPI document, made on the first visit of the API reference (the console
+    /// cannot import the API's routes: whoever composes both hands the maker over).
+    pub openapi: fn() -> serde_json::Value,
+    api_reference: OnceLock<ApiReference>,
 }
 
 impl ConsoleServices {
-    pub fn new(app: &App) -> ConsoleState {
+    pub fn new(app: &App, openapi: fn() -> serde_json::Value) -> ConsoleState {
         let public_url = app.settings.delivery.public_url.as_deref();
         Arc::new(Self {
             sessions: app.sessions().clone(),
@@ -82,7 +91,16 @@ impl ConsoleServices {
             ingest: app.ingest().clone(),
             dead_letters: app.dead_letters().clone(),
             public_url: public_url.map(str::to_owned),
+            reports: app.reports().clone(),
+            openapi,
+            api_reference: OnceLock::new(),
         })
+    }
+
+    /// The API reference, read from the OpenAPI document once.
+    pub fn api_reference(&self) -> &ApiReference {
+        self.api_reference
+            .get_or_init(|| ApiReference::of(&(self.openapi)()))
     }
 }
 
@@ -179,6 +197,10 @@ pub fn router(state: ConsoleState) -> Router {
             post(pages::retry_workflow_run),
         )
         .route("/assets/console.css", get(pages::stylesheet))
+        .route("/reports", get(pages::reports))
+        .route("/reports/{id}", get(pages::report))
+        .route("/api-reference", get(pages::api_reference))
+        .route("/assets/htmx.min.js", get(pages::htmx))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

@@ -15,7 +15,12 @@ pub const COOKIE: &str = "vigil_session";
 /// A signed-in visitor's session.
 pub struct SignedIn {
     pub session: Session,
+    /// The CSRF token in the request's [`CSRF_HEADER`], which in-place (htmx) requests send.
+    pub csrf_header: Option<String>,
 }
+
+/// The header that carries the session's CSRF token on in-place requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The session token of the request's cookie, if any.
 pub fn token(headers: &HeaderMap) -> Option<String> {
@@ -62,7 +67,14 @@ impl FromRequestParts<ConsoleState> for SignedIn {
     ) -> Result<Self, Self::Rejection> {
         let resumed = match token(&parts.headers) {
             Some(token) => match state.sessions.resume(&token).await {
-                Ok(session) => session.map(|session| SignedIn { session }),
+                Ok(session) => session.map(|session| SignedIn {
+                    session,
+                    csrf_header: parts
+                        .headers
+                        .get(CSRF_HEADER)
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_owned),
+                }),
                 Err(error) => return Err(ErrorPage::from(error).into_response()),
             },
             None => None,

@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod baselines;
 pub mod classify;
+pub mod days;
 pub mod input;
 pub mod metrics;
 mod queries;

@@ -65,12 +65,12 @@ impl DailyFacts {
     }
 
     /// Payment attempts: succeeded and failed.
-    pub(super) fn attempts(&self) -> i64 {
+    pub fn attempts(&self) -> i64 {
         self.payments_succeeded + self.payments_failed
     }
 
     /// Failed attempts in percent of all attempts (0 without attempts).
-    pub(super) fn failure_rate(&self) -> f64 {
+    pub fn failure_rate(&self) -> f64 {
         let attempts = self.attempts();
         if attempts > 0 {
             self.payments_failed as f64 * 100.0 / attempts as f64
@@ -79,7 +79,7 @@ impl DailyFacts {
         }
     }
 
-    pub(super) fn open_anomalies(&self) -> i64 {
+    pub fn open_anomalies(&self) -> i64 {
         [AnomalyStatus::Open, AnomalyStatus::Acknowledged]
             .iter()
             .map(|s| {
@@ -93,12 +93,12 @@ impl DailyFacts {
 }
 
 /// An amount in minor units as the summary prints it ("1234.56").
-pub(super) fn money(minor: i64) -> String {
+pub fn money(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, (minor % 100).abs())
 }
 
 /// A percentage as the summary prints it, without its sign ("33.3").
-pub(super) fn percent(rate: f64) -> String {
+pub fn percent(rate: f64) -> String {
     format!("{rate:.1}")
 }
 

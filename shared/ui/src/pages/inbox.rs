@@ -8,8 +8,8 @@ use vigil_core::delivery::inbox::{InboxAction, InboxFilter, InboxItem, InboxStat
 use vigil_core::tenancy::Role;
 
 use super::{
-    Chrome, ErrorPage, PAGE, actor, choices, csrf_ok, cursor, forbidden, render, severity_choices,
-    when, word,
+    Chrome, ErrorPage, PAGE, actor, choices, csrf_sent, cursor, forbidden, render,
+    severity_choices, when, word,
 };
 use crate::ConsoleState;
 use crate::session::{SignedIn, url_encode};
@@ -125,7 +125,7 @@ pub async fn act_on_inbox_item(
     Form(form): Form<InboxActionForm>,
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
-    if !csrf_ok(session, form.csrf.as_deref()) {
+    if !csrf_sent(&signed_in, form.csrf.as_deref()) {
         return Ok(forbidden(
             "This form has expired; reload the page and try again.",
         ));

@@ -3,6 +3,7 @@
 //! refused below the role the API would ask for.
 
 mod anomalies;
+mod api_reference;
 mod approvals;
 mod assets;
 mod channels;
@@ -11,6 +12,7 @@ mod fields;
 mod inbox;
 mod keys;
 mod overview;
+mod reports;
 mod revenue_rules;
 mod routing;
 mod runs;
@@ -32,7 +34,9 @@ use vigil_core::tenancy::audit::Actor;
 use vigil_core::tenancy::sessions::Session;
 
 pub use anomalies::{anomalies, anomaly, change_anomaly};
+pub use api_reference::api_reference;
 pub use approvals::{approvals, decide_approval};
+pub use assets::htmx;
 pub use assets::stylesheet;
 pub use channels::{
     add_channel, channels, confirm_delete_channel, delete_channel, switch_channel, test_channel,
@@ -41,6 +45,7 @@ pub use deliveries::{dead_letters, deliveries, delivery, requeue_dead_letters, r
 pub use inbox::{act_on_inbox_item, inbox, inbox_item};
 pub use keys::{confirm_revoke_key, create_key, keys, revoke_key};
 pub use overview::overview;
+pub use reports::{report, reports};
 pub use revenue_rules::{change_revenue_rule, revenue_rules};
 pub use routing::{add_routing_rule, remove_routing_rule, routing, save_redaction};
 pub use runs::{run, runs};
@@ -167,6 +172,15 @@ pub(super) struct CsrfForm {
 /// Whether a form sent the session's CSRF token.
 pub(super) fn csrf_ok(session: &Session, sent: Option<&str>) -> bool {
     sent.is_some_and(|sent| session.csrf_matches(sent))
+}
+
+/// Whether a change carries the session's CSRF token: in its form's `csrf` field, or in the
+/// header in-place (htmx) requests send it in.
+pub(super) fn csrf_sent(signed_in: &crate::session::SignedIn, form: Option<&str>) -> bool {
+    csrf_ok(
+        &signed_in.session,
+        form.or(signed_in.csrf_header.as_deref()),
+    )
 }
 
 /// A filter's word read as the API reads it (`open`, `SEV2`); none when not chosen.
