@@ -204,16 +204,16 @@ impl Dispatcher {
     }
 }
 
-/// The console page of what a notification is about ("Open in Vigil"): an anomaly's own page,
-/// otherwise the notification's inbox item. A signed-out visitor is brought there after signing in.
+/// The console page of what a notification is about ("Open in Vigil"): an anomaly's, a report's or
+/// another notification's own page, otherwise the notification's inbox item. A signed-out visitor
+/// is brought there after signing in.
 pub fn console_path(n: &Notification) -> String {
-    match n
-        .link_ref
-        .as_deref()
-        .and_then(|r| r.strip_prefix("anomaly:"))
-    {
-        Some(anomaly) => format!("/anomalies/{anomaly}"),
-        None => format!("/inbox/{}", inbox::item_id(&n.id)),
+    let about = n.link_ref.as_deref().and_then(|r| r.split_once(':'));
+    match about {
+        Some(("anomaly", id)) => format!("/anomalies/{id}"),
+        Some(("report", id)) => format!("/reports/{id}"),
+        Some(("event", id)) => format!("/deliveries/{id}"),
+        _ => format!("/inbox/{}", inbox::item_id(&n.id)),
     }
 }
 
@@ -251,13 +251,13 @@ mod tests {
     }
 
     #[test]
-    fn open_in_vigil_is_the_anomaly_page_or_the_inbox_item() {
-        assert_eq!(
-            console_path(&about(Some("anomaly:anm_9"))),
-            "/anomalies/anm_9"
-        );
+    fn open_in_vigil_is_the_page_of_what_it_is_about_or_the_inbox_item() {
+        let page = |link_ref| console_path(&about(Some(link_ref)));
+        assert_eq!(page("anomaly:anm_9"), "/anomalies/anm_9");
+        assert_eq!(page("report:rpt_2"), "/reports/rpt_2");
+        assert_eq!(page("event:ntf_1"), "/deliveries/ntf_1");
         let item = inbox::item_id("ntf_01jdx7p2c9r4t6v8x0z2b4d6f8");
-        for other in [None, Some("scan:scn_1"), Some("event:ntf_1")] {
+        for other in [None, Some("scan:scn_1"), Some("elsewhere")] {
             assert_eq!(console_path(&about(other)), format!("/inbox/{item}"));
         }
     }
