@@ -304,6 +304,21 @@ async fn an_operator_acknowledges_an_anomaly_with_a_note(kind: Kind) {
         page.contains(&format!(r#"<a href="/anomalies/{}">"#, anomaly.id)),
         "{page}"
     );
+    // AND filtered by its rule it is there, by another rule it is not
+    for (rule, listed) in [("payment_failures", true), ("refund_spike", false)] {
+        let (_, _, page) = vigil
+            .page(
+                "GET",
+                &format!("/anomalies?rule={rule}"),
+                &[("cookie", &cookie)],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(page.contains(&anomaly.id), listed, "rule {rule}: {page}");
+        assert!(page.contains(&format!(
+            r#"name="rule" type="text" maxlength="200" value="{rule}""#
+        )));
+    }
 
     // AND its page shows the evidence and the moves an operator may make
     let path = format!("/anomalies/{}", anomaly.id);
@@ -517,9 +532,26 @@ async fn another_tenants_items_are_not_found_and_bad_filters_are_refused(kind: K
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(item_status(&vigil, &owner.api_key, &item).await, "open");
 
+    // AND the owner's inbox filtered by type holds the test alert under its type only
+    let owner_cookie = sign_in(&vigil, &owner.api_key).await;
+    for (kind, listed) in [("test.alert", true), ("anomaly.opened", false)] {
+        let (status, _, page) = vigil
+            .page(
+                "GET",
+                &format!("/inbox?type={kind}"),
+                &[("cookie", &owner_cookie)],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page.contains(&item), listed, "type {kind}: {page}");
+        assert!(page.contains(&format!(r#"<option value="{kind}" selected>"#)));
+    }
+
     // AND a filter or page mark the lists do not know is a clear 400, not an empty list
     for path in [
         "/inbox?status=closed",
+        "/inbox?type=anomaly.closed",
         "/anomalies?severity=SEV9",
         "/inbox?cursor=not-a-cursor",
     ] {

@@ -12,8 +12,8 @@ use vigil_core::tenancy::Role;
 use vigil_core::tenancy::audit::Actor;
 
 use super::{
-    Chrome, ErrorPage, PAGE, actor, choices, csrf_ok, cursor, forbidden, render, severity_choices,
-    when, word,
+    Chrome, ErrorPage, PAGE, actor, choices, csrf_ok, cursor, forbidden, next_page, render,
+    severity_choices, when, word,
 };
 use crate::ConsoleState;
 use crate::session::{SignedIn, url_encode};
@@ -33,6 +33,8 @@ struct AnomaliesPage {
     statuses: Vec<(&'static str, bool)>,
     severities: Vec<(&'static str, bool)>,
     demo_only: bool,
+    /// The rule filtered on, as typed.
+    rule: String,
     next_page: Option<String>,
 }
 
@@ -65,6 +67,7 @@ pub struct AnomaliesQuery {
     status: Option<String>,
     severity: Option<String>,
     demo_only: Option<String>,
+    rule: Option<String>,
     cursor: Option<String>,
 }
 
@@ -77,9 +80,11 @@ pub async fn anomalies(
         .demo_only
         .as_deref()
         .is_some_and(|v| v == "true" || v == "on");
+    let rule = query.rule.as_deref().unwrap_or_default().trim().to_owned();
     let filter = AnomalyFilter {
         status: word(query.status.as_deref(), "status")?,
         severity: word(query.severity.as_deref(), "severity")?,
+        rule: (!rule.is_empty()).then(|| rule.clone()),
         demo_only,
         ..AnomalyFilter::default()
     };
@@ -95,20 +100,21 @@ pub async fn anomalies(
         .await?;
     let status = query.status.unwrap_or_default();
     let severity = query.severity.unwrap_or_default();
-    let next_page = next.map(|next| {
-        format!(
-            "/anomalies?status={}&severity={}&demo_only={demo_only}&cursor={}",
-            url_encode(&status),
-            url_encode(&severity),
-            url_encode(&next.encode())
-        )
-    });
+    let demo = if demo_only { "true" } else { "" };
+    let filters = [
+        ("status", status.as_str()),
+        ("severity", severity.as_str()),
+        ("rule", rule.as_str()),
+        ("demo_only", demo),
+    ];
+    let next_page = next.map(|next| next_page("/anomalies", &filters, &next));
     let page = AnomaliesPage {
         chrome: Chrome::of(session, "anomalies"),
         rows: items.iter().map(AnomalyRow::from).collect(),
         statuses: choices(STATUSES.map(AnomalyStatus::as_str), &status),
         severities: severity_choices(&severity),
         demo_only,
+        rule,
         next_page,
     };
     Ok(render(&page, StatusCode::OK))

@@ -11,12 +11,13 @@ use serde::Deserialize;
 use vigil_core::delivery::dead_letters::{DeadLetter, DeadLetterKind, Selection};
 use vigil_core::delivery::outbox::NotificationFilter;
 use vigil_core::delivery::record::{DeliveryRecord, DeliveryStatus, TargetKind};
-use vigil_core::delivery::{Notification, NotificationStatus, NotificationType};
+use vigil_core::delivery::{Notification, NotificationStatus};
 use vigil_core::tenancy::Role;
 
 use super::settings::admin_post;
 use super::{
-    Chrome, CsrfForm, ErrorPage, PAGE, actor, choices, cursor, next_page, render, when, word,
+    Chrome, CsrfForm, ErrorPage, PAGE, actor, choices, cursor, next_page, render, type_choices,
+    when, word,
 };
 use crate::ConsoleState;
 use crate::session::{SignedIn, url_encode};
@@ -95,7 +96,7 @@ pub async fn deliveries(
         chrome: Chrome::of(session, "deliveries"),
         rows: items.into_iter().map(NotificationRow::from).collect(),
         statuses: choices(STATUSES.map(NotificationStatus::as_str), &status),
-        types: choices(NotificationType::ALL.map(NotificationType::as_str), &kind),
+        types: type_choices(&kind),
         is_admin: session.role.at_least(Role::Admin),
         next_page,
     };

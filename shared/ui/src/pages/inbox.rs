@@ -8,8 +8,8 @@ use vigil_core::delivery::inbox::{InboxAction, InboxFilter, InboxItem, InboxStat
 use vigil_core::tenancy::Role;
 
 use super::{
-    Chrome, ErrorPage, PAGE, actor, choices, csrf_sent, cursor, forbidden, render,
-    severity_choices, when, word,
+    Chrome, ErrorPage, PAGE, actor, choices, csrf_sent, cursor, forbidden, next_page, render,
+    severity_choices, type_choices, when, word,
 };
 use crate::ConsoleState;
 use crate::session::{SignedIn, url_encode};
@@ -33,6 +33,7 @@ struct InboxPage {
     /// Where an action's post returns to: this list.
     back: &'static str,
     severities: Vec<(&'static str, bool)>,
+    types: Vec<(&'static str, bool)>,
     next_page: Option<String>,
 }
 
@@ -66,6 +67,8 @@ impl From<InboxItem> for InboxRow {
 pub struct InboxQuery {
     status: Option<String>,
     severity: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
     cursor: Option<String>,
 }
 
@@ -73,7 +76,7 @@ fn inbox_filter(query: &InboxQuery) -> Result<InboxFilter, ErrorPage> {
     Ok(InboxFilter {
         status: word(query.status.as_deref(), "status")?,
         severity: word(query.severity.as_deref(), "severity")?,
-        kind: None,
+        kind: word(query.kind.as_deref(), "type")?,
     })
 }
 
@@ -91,20 +94,20 @@ pub async fn inbox(
         .await?;
     let status = query.status.clone().unwrap_or_default();
     let severity = query.severity.clone().unwrap_or_default();
-    let next_page = next.map(|cursor| {
-        format!(
-            "/inbox?status={}&severity={}&cursor={}",
-            url_encode(&status),
-            url_encode(&severity),
-            url_encode(&cursor.encode())
-        )
-    });
+    let kind = query.kind.clone().unwrap_or_default();
+    let filters = [
+        ("status", status.as_str()),
+        ("severity", severity.as_str()),
+        ("type", kind.as_str()),
+    ];
+    let next_page = next.map(|next| next_page("/inbox", &filters, &next));
     let page = InboxPage {
         chrome: Chrome::of(session, "inbox"),
         rows: items.into_iter().map(InboxRow::from).collect(),
         can_act: session.role.at_least(Role::Operator),
         statuses: choices(STATUSES.map(InboxStatus::as_str), &status),
         severities: severity_choices(&severity),
+        types: type_choices(&kind),
         back: "list",
         next_page,
     };

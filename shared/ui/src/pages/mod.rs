@@ -83,6 +83,15 @@ pub(super) fn severity_choices(chosen: &str) -> Vec<(&'static str, bool)> {
     )
 }
 
+/// The notification types as a filter offers them.
+pub(super) fn type_choices(chosen: &str) -> Vec<(&'static str, bool)> {
+    choices(
+        vigil_core::delivery::NotificationType::ALL
+            .map(vigil_core::delivery::NotificationType::as_str),
+        chosen,
+    )
+}
+
 /// What every signed-in page shows around its content.
 pub(super) struct Chrome {
     csrf_token: String,
