@@ -132,6 +132,19 @@ def test_anomalies_and_inbox_items_have_pages_of_their_own(page: Page, console: 
     page.goto(f"/anomalies/{anomalies[0]['id']}")
     expect(page.get_by_role("heading", level=1)).to_have_text(anomalies[0]["title"])
     console.screenshot(page, "anomaly")
+
+    # WHEN an open demo anomaly is acknowledged with a note on its page
+    anomaly = next(a for a in anomalies if a["status"] == "open")
+    page.goto(f"/anomalies/{anomaly['id']}")
+    page.get_by_label("Note (optional)").fill("Looking into it from the browser")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Acknowledge").click()
+    # THEN the page and the API say acknowledged, and its history shows who and why
+    expect(page.locator("dd.status")).to_have_text("acknowledged")
+    expect(page.get_by_role("table")).to_contain_text("Looking into it from the browser")
+    stored = console.admin.call("GET", f"/api/v1/anomalies/{anomaly['id']}")
+    assert stored["status"] == "acknowledged", stored
+    console.screenshot(page, "anomaly-acknowledged")
     page.goto(f"/inbox/{item['id']}")
     expect(page.get_by_role("heading", level=1)).to_have_text(item["title"])
     console.screenshot(page, "inbox-item")
