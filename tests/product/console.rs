@@ -441,6 +441,12 @@ async fn an_approval_is_decided_from_the_queue(kind: Kind) {
         assert!(page.contains(&format!(r#"data-run="{run}""#)), "{page}");
     }
     assert!(page.contains(">Approve</button>") && page.contains(">Reject</button>"));
+    // (each card names its workflow, linked to the workflow's page)
+    let workflow_id = flow["id"].as_str().unwrap_or_default();
+    assert!(
+        page.contains(&format!(r#"<a href="/workflows/{workflow_id}">Gated</a>"#)),
+        "{page}"
+    );
     let csrf = csrf_of(&page);
     let (_, _, viewer_page) = vigil
         .page(

@@ -7,6 +7,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 use vigil_core::workflows::engine::Decision;
 use vigil_core::workflows::run::ApprovalStatus;
@@ -27,6 +28,7 @@ struct ApprovalsPage {
 struct ApprovalRow {
     run_id: String,
     workflow_id: String,
+    workflow_name: String,
     subject: String,
     step: String,
     approvers: &'static str,
@@ -58,20 +60,25 @@ pub async fn approvals(
             cursor(query.cursor.as_deref())?,
         )
         .await?;
+    // Each card reads its run and workflow version; a few at a time keeps a full page quick on
+    // a remote store without flooding it.
+    let runs: Vec<String> = items.iter().map(|a| a.run_id.clone()).collect();
+    let afters: Vec<_> = futures_util::stream::iter(runs)
+        .map(|run_id| {
+            let (engine, tenant) = (console.engine.clone(), session.tenant_id.clone());
+            async move { engine.steps_after(&tenant, &run_id).await }
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
     let mut rows = Vec::with_capacity(items.len());
-    for a in items {
-        let next_steps = console
-            .engine
-            .steps_after(&session.tenant_id, &a.run_id)
-            .await?
-            .steps
-            .iter()
-            .map(trace_words)
-            .collect();
+    for (a, after) in items.into_iter().zip(afters) {
+        let next_steps = after.trace.steps.iter().map(trace_words).collect();
         rows.push(ApprovalRow {
             can_decide: session.role.at_least(a.approvers),
             run_id: a.run_id,
             workflow_id: a.workflow_id,
+            workflow_name: after.workflow_name,
             subject: a.subject,
             step: a.step,
             approvers: a.approvers.as_str(),

@@ -71,18 +71,29 @@ impl WorkflowEngine {
     /// What a run would do after the step it stands at (for a run awaiting approval: what
     /// approving it leads to), walked on the workflow version and snapshot it started with,
     /// writing nothing.
-    pub async fn steps_after(&self, tenant: &str, run_id: &str) -> Result<Trace> {
+    pub async fn steps_after(&self, tenant: &str, run_id: &str) -> Result<StepsAfter> {
         let run = self.get_run(tenant, run_id).await?;
         let workflow = self
             .workflows()
             .version(tenant, &run.workflow_id, run.version)
             .await?;
         let program = Program::of(&workflow.spec);
-        Ok(simulate_from(
+        let trace = simulate_from(
             &program,
             run.cursor + 1,
             run.snapshot,
             self.parts.clock.now(),
-        ))
+        );
+        Ok(StepsAfter {
+            workflow_name: workflow.spec.name,
+            trace,
+        })
     }
+}
+
+/// What a run would still do, and the name of the workflow it runs.
+#[derive(Debug)]
+pub struct StepsAfter {
+    pub workflow_name: String,
+    pub trace: Trace,
 }
