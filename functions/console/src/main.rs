@@ -10,6 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     vigil_runtime::init_tracing(&config);
     let backend = vigil_runtime::Backend::connect(&config).await?;
     let app = vigil_runtime::build_app(&config, &backend)?;
-    let state = vigil_ui::ConsoleServices::new(&app, vigil_http::openapi_document);
+    let state = vigil_ui::ConsoleServices::new(&app);
     lambda_http::run(vigil_http::console_service(state, config.max_body_bytes)).await
 }

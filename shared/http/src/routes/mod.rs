@@ -63,10 +63,7 @@ pub fn console_service(state: vigil_ui::ConsoleState, max_body_bytes: usize) -> 
 pub fn all_routes(app: &App) -> Router {
     let routes = api_routes(ApiServices::new(app))
         .merge(hook_routes(IngestServices::new(app)))
-        .merge(vigil_ui::router(vigil_ui::ConsoleServices::new(
-            app,
-            openapi_document,
-        )));
+        .merge(vigil_ui::router(vigil_ui::ConsoleServices::new(app)));
     finish(routes, app.settings.max_body_bytes)
 }
 

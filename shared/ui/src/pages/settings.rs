@@ -128,7 +128,7 @@ pub async fn alert_settings(
     signed_in: SignedIn,
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
-    let settings = console.runs.settings(&session.tenant_id).await?;
+    let settings = console.automation_runs.settings(&session.tenant_id).await?;
     let page = AlertSettingsPage {
         chrome: Chrome::of(session, "settings"),
         sections: sections("/settings/alerts"),
@@ -174,7 +174,7 @@ pub async fn save_alert_settings(
 ) -> Result<Response, ErrorPage> {
     let session = &signed_in.session;
     may_change(session, form.csrf.as_deref(), Role::Admin)?;
-    let saved = console.runs.settings(&session.tenant_id).await?;
+    let saved = console.automation_runs.settings(&session.tenant_id).await?;
     let mut fields = alert_fields(
         form.failure_threshold.clone().unwrap_or_default(),
         form.time_window_hours.clone().unwrap_or_default(),
@@ -183,7 +183,7 @@ pub async fn save_alert_settings(
         Err(field) => Problems::at(&mut fields, field, "enter a whole number"),
         Ok(settings) => {
             match console
-                .runs
+                .automation_runs
                 .set_settings(&session.tenant_id, settings, &actor(session))
                 .await
             {
