@@ -130,7 +130,7 @@ async fn every_sample_event_is_answered_by_its_function(kind: Kind) {
             .filter(|path| path.extension().is_some_and(|e| e == "json"))
             .collect();
     samples.sort();
-    assert!(samples.len() >= 12, "{samples:?}");
+    assert!(samples.len() >= 13, "{samples:?}");
     for path in samples {
         let name = path
             .file_stem()
@@ -147,6 +147,12 @@ async fn every_sample_event_is_answered_by_its_function(kind: Kind) {
             "api-health" => {
                 let (status, body) =
                     http(vigil_http::api_service(ApiServices::new(&app)), &event).await;
+                assert_eq!(status, StatusCode::OK, "{name}: {body}");
+            }
+            "console-sign-in" => {
+                let console = vigil_ui::ConsoleServices::new(&app);
+                let service = vigil_http::console_service(console, app.settings.max_body_bytes);
+                let (status, body) = http(service, &event).await;
                 assert_eq!(status, StatusCode::OK, "{name}: {body}");
             }
             "ingest-domain-event" | "ingest-run" => {
