@@ -24,7 +24,7 @@ const POLL_WAIT: Duration = Duration::from_millis(500);
 
 pub async fn run(config: &Config, addr: SocketAddr, flows: ScheduledFlows) -> anyhow::Result<()> {
     let backend = Backend::connect(config).await?;
-    let app = vigil_runtime::build_app(config, &backend)?;
+    let app = vigil_runtime::build_app_reading(config, &backend, vigil_runtime::ssm_parameters)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -292,7 +292,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let backend = Backend::connect(config).await?;
-    let app = vigil_runtime::build_app(config, &backend)?;
+    let app = vigil_runtime::build_app_reading(config, &backend, vigil_runtime::ssm_parameters)?;
     let result = command(app).await;
     backend.shutdown().await;
     result

@@ -594,6 +594,92 @@ async fn ai_wording_is_used_when_it_behaves_and_never_blocks_the_summary(kind: K
     );
 }
 
+/// The header `name` of a request the stub received.
+fn header<'a>(request: &'a vigil_contract::sinks::RecordedRequest, name: &str) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Vigil on the emulator, its AI key read from the SSM parameter `parameter`.
+async fn ai_keyed_app(base: &str, parameter: &str, clock: Arc<ManualClock>) -> TestApp {
+    let vars = [
+        ("VIGIL_AI_BASE_URL", base),
+        ("VIGIL_AI_API_KEY_SSM", parameter),
+        ("VIGIL_AI_TIMEOUT_MS", "5000"),
+    ];
+    TestApp::start_with_clock(Kind::Aws, &vars, clock).await
+}
+
+/// On AWS the template hands the functions the name of an SSM SecureString, not the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ai_key_is_read_from_its_ssm_parameter_and_read_again_once_rotated() {
+    // GIVEN the AI key in an SSM SecureString on the emulator, and a model that answers, then
+    // refuses the key it is given (rotated), then answers again
+    let sdk = vigil_aws::testing::sdk_config().await;
+    let parameter = format!("/vigil/test/{}/ai-key", ulid::Ulid::new());
+    vigil_aws::testing::put_secure_parameter(&sdk, &parameter, "sk-first").await;
+    let sink = vigil_contract::sinks::HttpSink::start().await;
+    let answer = || {
+        vigil_contract::sinks::SinkResponse::status(200).with_body(
+            &json!({"choices": [{"message": {"role": "assistant", "content": "A calm day: nothing open."}}]})
+                .to_string(),
+        )
+    };
+    sink.script(
+        "/v1/chat/completions",
+        vec![
+            answer(),
+            vigil_contract::sinks::SinkResponse::status(401),
+            answer(),
+        ],
+    );
+    let base = sink.url("/v1");
+    let day = hour().duration_trunc(Duration::days(1)).unwrap();
+    let clock = Arc::new(ManualClock::new(
+        day + Duration::days(1) + Duration::hours(9),
+    ));
+    let vigil = ai_keyed_app(&base, &parameter, clock.clone()).await;
+    let summary = async |vigil: &TestApp, name: &str| {
+        let tenant = vigil.tenant(name).await;
+        let (report, _) = vigil
+            .app
+            .reports()
+            .daily_summary(&tenant.tenant_id, day.date_naive())
+            .await
+            .unwrap();
+        report
+    };
+
+    // WHEN a summary is worded THEN the model was asked with the parameter's key
+    let first = summary(&vigil, "First").await;
+    assert!(first.used_ai, "{:?}", first.ai_error);
+    // WHEN the key is rotated and the model refuses the one read before
+    vigil_aws::testing::put_secure_parameter(&sdk, &parameter, "sk-second").await;
+    let second = summary(&vigil, "Second").await;
+    // THEN the key is read again and the summary still worded
+    assert!(second.used_ai, "{:?}", second.ai_error);
+    let keys: Vec<Option<String>> = sink
+        .requests("/v1/chat/completions")
+        .iter()
+        .map(|r| header(r, "authorization").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        keys,
+        ["Bearer sk-first", "Bearer sk-first", "Bearer sk-second"].map(|k| Some(k.to_owned()))
+    );
+
+    // WHEN the parameter does not exist THEN the summary is made without AI, saying why, and
+    // the model is never asked
+    let missing = ai_keyed_app(&base, &format!("{parameter}-missing"), clock).await;
+    let third = summary(&missing, "Third").await;
+    assert!(!third.used_ai);
+    assert_eq!(third.ai_error.as_deref(), Some("api_key_unavailable"));
+    assert_eq!(sink.requests("/v1/chat/completions").len(), 3);
+}
+
 async fn one_tenants_broken_data_does_not_stop_the_others_rules(kind: Kind) {
     // GIVEN a healthy tenant with three failed payments in a window that is due, and another
     // tenant whose rule progress record is unreadable

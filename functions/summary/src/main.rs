@@ -3,7 +3,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vigil_lambda::run(
+    vigil_lambda::run_reading(
+        Some(vigil_runtime::ssm_parameters),
         vigil_summary::Services::new,
         |_| None,
         |services, invocation| async move { vigil_summary::run_flow(&services, invocation).await },

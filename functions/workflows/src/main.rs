@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vigil_lambda::run(
+    vigil_lambda::run_reading(
+        Some(vigil_runtime::ssm_parameters),
         vigil_workflows::Services::new,
         |services| Some(Arc::new(services.handler())),
         |services, invocation| async move { vigil_workflows::run_flow(&services, invocation).await },

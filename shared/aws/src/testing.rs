@@ -179,3 +179,19 @@ pub async fn verify_email_identity(sdk: &SdkConfig, address: &str) {
         assert!(already, "cannot verify {address} on the emulator: {e:?}");
     }
 }
+
+/// Stores `value` as the SecureString parameter `name` on the emulator, replacing any.
+///
+/// # Panics
+/// When the emulator refuses: the test cannot go on.
+pub async fn put_secure_parameter(sdk: &SdkConfig, name: &str, value: &str) {
+    aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot store {name} on the emulator: {e:?}"));
+}

@@ -92,10 +92,29 @@ where
     F: Fn(S, FlowInvocation) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = vigil_core::Result<FlowReport>> + Send,
 {
+    run_reading(None, state, handler, run_flow).await
+}
+
+/// [`run`] for a function that words text (summaries, drafts): it reads the AI key's parameter
+/// with `parameters` ([`vigil_runtime::ssm_parameters`]).
+pub async fn run_reading<S, F, Fut>(
+    parameters: Option<vigil_runtime::ParameterReader>,
+    state: impl FnOnce(&App) -> S,
+    handler: impl FnOnce(&S) -> Option<Arc<dyn MessageHandler>>,
+    run_flow: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, FlowInvocation) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = vigil_core::Result<FlowReport>> + Send,
+{
     let config = vigil_runtime::Config::from_env()?;
     vigil_runtime::init_tracing(&config);
     let backend = vigil_runtime::Backend::connect(&config).await?;
-    let app = vigil_runtime::build_app(&config, &backend)?;
+    let app = match parameters {
+        Some(parameters) => vigil_runtime::build_app_reading(&config, &backend, parameters)?,
+        None => vigil_runtime::build_app(&config, &backend)?,
+    };
     let state = state(&app);
     let handler = handler(&state);
     let run_flow = Arc::new(run_flow);

@@ -11,7 +11,7 @@ mod wording;
 pub use http::{Lookup, ReqwestHttpSender, SystemLookup};
 #[cfg(feature = "smtp")]
 pub use smtp::{EmailConfigError, SmtpEmailSender};
-pub use wording::OpenAiWording;
+pub use wording::{AiKey, OpenAiWording};
 
 /// Makes aws-lc-rs (already linked by the AWS SDK) the process's TLS crypto provider, so the
 /// HTTP clients here need no second one. Idempotent; a provider installed earlier stays.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use vigil_core::ports::CachedParameter;
 use vigil_core::ports::wording::{AI_TIMEOUT, AiError, Wording};
 
 /// Longest answer kept (characters).
@@ -13,7 +14,19 @@ pub struct OpenAiWording {
     client: reqwest::Client,
     url: String,
     model: String,
-    api_key: Option<String>,
+    api_key: AiKey,
+}
+
+/// The key the model is asked with.
+pub enum AiKey {
+    /// None (a local model).
+    None,
+    /// Given in the configuration.
+    Fixed(String),
+    /// Read from a secret parameter, and read again when the model refuses it (rotated).
+    Parameter(CachedParameter),
+    /// Named, but not readable here (why).
+    Unreadable(String),
 }
 
 impl OpenAiWording {
@@ -21,7 +34,7 @@ impl OpenAiWording {
     pub fn new(
         base_url: &str,
         model: &str,
-        api_key: Option<String>,
+        api_key: AiKey,
         timeout: Option<Duration>,
     ) -> Result<Self, AiError> {
         crate::install_crypto_provider();
@@ -39,6 +52,40 @@ impl OpenAiWording {
     }
 }
 
+impl OpenAiWording {
+    /// The key to send, if any.
+    async fn key(&self) -> Result<Option<String>, AiError> {
+        match &self.api_key {
+            AiKey::None => Ok(None),
+            AiKey::Fixed(key) => Ok(Some(key.clone())),
+            AiKey::Unreadable(why) => Err(AiError::KeyUnavailable(why.clone())),
+            AiKey::Parameter(key) => match key.get().await {
+                Ok(secret) => Ok(Some(secret.expose().to_owned())),
+                Err(error) => {
+                    tracing::error!(%error, "the AI model's API key could not be read");
+                    Err(AiError::KeyUnavailable(error.to_string()))
+                }
+            },
+        }
+    }
+
+    /// One request to the model.
+    async fn ask(&self, body: &Value) -> Result<reqwest::Response, AiError> {
+        let mut request = self.client.post(&self.url).json(body);
+        if let Some(key) = self.key().await? {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                AiError::Timeout
+            } else {
+                AiError::Unreachable(e.to_string())
+            }
+        })?;
+        Ok(response)
+    }
+}
+
 #[async_trait]
 impl Wording for OpenAiWording {
     async fn rephrase(&self, instructions: &str, text: &str) -> Result<String, AiError> {
@@ -51,17 +98,15 @@ impl Wording for OpenAiWording {
                 {"role": "user", "content": text},
             ],
         });
-        let mut request = self.client.post(&self.url).json(&body);
-        if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key);
+        let mut response = self.ask(&body).await?;
+        if let AiKey::Parameter(key) = &self.api_key
+            && matches!(response.status().as_u16(), 401 | 403)
+        {
+            // The kept key may have been rotated since it was read: read it once more.
+            tracing::warn!(status = %response.status(), "the AI model refused its key; reading it again");
+            key.forget().await;
+            response = self.ask(&body).await?;
         }
-        let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                AiError::Timeout
-            } else {
-                AiError::Unreachable(e.to_string())
-            }
-        })?;
         let status = response.status();
         if !status.is_success() {
             return Err(AiError::Http(status.as_u16()));

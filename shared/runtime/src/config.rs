@@ -72,8 +72,18 @@ pub struct Config {
 pub struct AiConfig {
     pub base_url: String,
     pub model: String,
-    pub api_key: Option<Secret>,
+    pub api_key: Option<AiApiKey>,
     pub timeout: Duration,
+}
+
+/// Where the AI model's API key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AiApiKey {
+    /// `VIGIL_AI_API_KEY`: the key itself.
+    Value(Secret),
+    /// `VIGIL_AI_API_KEY_SSM`: the name of the SSM SecureString holding it (what the template
+    /// sets on AWS), read on first use and again when the model refuses it.
+    Parameter(String),
 }
 
 /// How email channels send.
@@ -243,9 +253,26 @@ fn ai_config(source: &dyn Source) -> Result<Option<AiConfig>, ConfigError> {
         model: source
             .get("VIGIL_AI_MODEL")
             .unwrap_or_else(|| "gpt-4o-mini".into()),
-        api_key: source.get("VIGIL_AI_API_KEY").map(Secret::from),
+        api_key: ai_api_key(source)?,
         timeout: Duration::from_millis(parse(source, "VIGIL_AI_TIMEOUT_MS", 20_000u64)?),
     }))
+}
+
+fn ai_api_key(source: &dyn Source) -> Result<Option<AiApiKey>, ConfigError> {
+    let given = |name| source.get(name).filter(|v: &String| !v.trim().is_empty());
+    match (given("VIGIL_AI_API_KEY"), given("VIGIL_AI_API_KEY_SSM")) {
+        (Some(_), Some(_)) => Err(ConfigError {
+            variable: "VIGIL_AI_API_KEY_SSM",
+            problem: "set either VIGIL_AI_API_KEY or VIGIL_AI_API_KEY_SSM, not both".into(),
+        }),
+        (Some(key), None) => Ok(Some(AiApiKey::Value(Secret::from(key)))),
+        (None, Some(name)) if name.len() > 2048 => Err(ConfigError {
+            variable: "VIGIL_AI_API_KEY_SSM",
+            problem: "a parameter name is at most 2048 characters".into(),
+        }),
+        (None, Some(name)) => Ok(Some(AiApiKey::Parameter(name.trim().to_owned()))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// What outbound calls may reach besides the public internet.
@@ -515,6 +542,33 @@ mod tests {
         assert_eq!(config.max_body_bytes, 256 * 1024);
         assert!(config.aws_resources().is_none());
         assert_eq!(config.egress, EgressPolicy::default());
+    }
+
+    #[test]
+    fn the_ai_key_is_given_or_named_as_a_parameter_not_both() {
+        const URL: (&str, &str) = ("VIGIL_AI_BASE_URL", "https://models.example.com/v1");
+        let key = |source: &dyn Source| {
+            Config::from_source(source).map(|c| c.ai.and_then(|ai| ai.api_key))
+        };
+        assert_eq!(
+            key(&[URL, ("VIGIL_AI_API_KEY_SSM", "/vigil/ai-key")]),
+            Ok(Some(AiApiKey::Parameter("/vigil/ai-key".into())))
+        );
+        assert_eq!(
+            key(&[
+                URL,
+                ("VIGIL_AI_API_KEY", "sk-1"),
+                ("VIGIL_AI_API_KEY_SSM", "")
+            ]),
+            Ok(Some(AiApiKey::Value(Secret::from("sk-1"))))
+        );
+        assert_eq!(key(&[URL]), Ok(None));
+        let both = key(&[
+            URL,
+            ("VIGIL_AI_API_KEY", "sk-1"),
+            ("VIGIL_AI_API_KEY_SSM", "/k"),
+        ]);
+        assert_eq!(both.err().map(|e| e.variable), Some("VIGIL_AI_API_KEY_SSM"));
     }
 
     #[test]

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use vigil_aws::{AwsBackend, AwsResources};
 use vigil_core::SystemClock;
 use vigil_core::ports::notify::NoEmail;
-use vigil_core::ports::{BusRoutes, EmailSender, Notifiers, Ports, QueueRole};
+use vigil_core::ports::{BusRoutes, EmailSender, Notifiers, Parameters, Ports, QueueRole};
 #[cfg(feature = "embedded")]
 use vigil_embedded::EmbeddedBackend;
 
 pub use app::{App, AppSettings};
-pub use config::{Config, ConfigError, EmailConfig, LogFormat, StoreKind};
+pub use config::{AiApiKey, Config, ConfigError, EmailConfig, LogFormat, StoreKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -118,18 +118,50 @@ async fn resolve(sdk: &vigil_aws::SdkConfig, config: &Config) -> Result<AwsResou
 
 /// Builds the application on a connected backend.
 pub fn build_app(config: &Config, backend: &Backend) -> Result<Arc<App>, StartError> {
-    build_app_with_clock(config, backend, Arc::new(SystemClock))
+    build(config, backend, Arc::new(SystemClock), None)
 }
 
-/// The same with another clock (tests that move time).
+/// The same, reading the parameters the configuration names (the AI key's SSM parameter)
+/// with `parameters`: only the functions that word text pass [`ssm_parameters`], so the others
+/// do not link the SSM client.
+pub fn build_app_reading(
+    config: &Config,
+    backend: &Backend,
+    parameters: ParameterReader,
+) -> Result<Arc<App>, StartError> {
+    build(config, backend, Arc::new(SystemClock), parameters(backend))
+}
+
+/// How a function reads parameters, given its backend (none: that backend has no such store).
+pub type ParameterReader = fn(&Backend) -> Option<Arc<dyn Parameters>>;
+
+/// SSM Parameter Store, on AWS.
+pub fn ssm_parameters(backend: &Backend) -> Option<Arc<dyn Parameters>> {
+    match backend {
+        Backend::Aws(aws) => Some(Arc::new(vigil_aws::SsmParameters::new(aws.sdk_config()))),
+        #[cfg(feature = "embedded")]
+        Backend::Embedded(_) => None,
+    }
+}
+
+/// With another clock (tests that move time); parameters are read as `vigil serve` reads them.
 pub fn build_app_with_clock(
     config: &Config,
     backend: &Backend,
     clock: Arc<dyn vigil_core::Clock>,
 ) -> Result<Arc<App>, StartError> {
+    build(config, backend, clock, ssm_parameters(backend))
+}
+
+fn build(
+    config: &Config,
+    backend: &Backend,
+    clock: Arc<dyn vigil_core::Clock>,
+    parameters: Option<Arc<dyn Parameters>>,
+) -> Result<Arc<App>, StartError> {
     Ok(Arc::new(App::new(
         backend.ports(),
-        notifiers(config, backend)?,
+        notifiers(config, backend, parameters)?,
         clock,
         config.app_settings(),
     )))
@@ -137,7 +169,11 @@ pub fn build_app_with_clock(
 
 /// The ways out: one HTTP client for Slack and webhooks, the configured email sender, and the
 /// AI model for summary wording when one is configured.
-fn notifiers(config: &Config, backend: &Backend) -> Result<Notifiers, StartError> {
+fn notifiers(
+    config: &Config,
+    backend: &Backend,
+    parameters: Option<Arc<dyn Parameters>>,
+) -> Result<Notifiers, StartError> {
     let email: Arc<dyn EmailSender> = match &config.email {
         EmailConfig::Disabled => Arc::new(NoEmail),
         #[cfg(feature = "embedded")]
@@ -167,7 +203,7 @@ fn notifiers(config: &Config, backend: &Backend) -> Result<Notifiers, StartError
             vigil_notify::OpenAiWording::new(
                 &ai.base_url,
                 &ai.model,
-                ai.api_key.as_ref().map(|key| key.expose().to_owned()),
+                ai_key(ai.api_key.as_ref(), backend, parameters)?,
                 Some(ai.timeout),
             )
             .map_err(|e| StartError::Ai(e.to_string()))?,
@@ -180,6 +216,35 @@ fn notifiers(config: &Config, backend: &Backend) -> Result<Notifiers, StartError
         ),
         email,
         wording,
+    })
+}
+
+/// The AI model's key as the wording asks with it. A parameter is read with `parameters`; a
+/// function that reads none (it never words text) answers each wording with why.
+fn ai_key(
+    key: Option<&AiApiKey>,
+    backend: &Backend,
+    parameters: Option<Arc<dyn Parameters>>,
+) -> Result<vigil_notify::AiKey, StartError> {
+    use vigil_notify::AiKey;
+    Ok(match (key, parameters) {
+        (None, _) => AiKey::None,
+        (Some(AiApiKey::Value(key)), _) => AiKey::Fixed(key.expose().to_owned()),
+        (Some(AiApiKey::Parameter(name)), Some(parameters)) => AiKey::Parameter(
+            vigil_core::ports::CachedParameter::new(parameters, name.clone()),
+        ),
+        (Some(AiApiKey::Parameter(name)), None) => match backend {
+            Backend::Aws(_) => AiKey::Unreadable(format!(
+                "this function does not read parameters; {name} is read where summaries and drafts are worded"
+            )),
+            #[cfg(feature = "embedded")]
+            Backend::Embedded(_) => {
+                return Err(StartError::Ai(
+                    "VIGIL_AI_API_KEY_SSM needs VIGIL_STORE=aws; use VIGIL_AI_API_KEY locally"
+                        .into(),
+                ));
+            }
+        },
     })
 }
 

@@ -6,6 +6,7 @@ pub mod bus;
 pub mod cipher;
 pub mod liveness;
 pub mod notify;
+pub mod parameters;
 pub mod queue;
 pub mod resources;
 pub mod scheduler;
@@ -22,6 +23,7 @@ pub use liveness::{Liveness, UnknownLiveness};
 pub use notify::{
     Email, EmailError, EmailSender, HttpAnswer, HttpPost, HttpSender, Notifiers, TransportError,
 };
+pub use parameters::{CachedParameter, ParameterError, Parameters};
 pub use queue::{Queue, QueueError, ReceivedMessage};
 pub use resources::{DEFAULT_MAX_RECEIVES, ResourceNames};
 pub use scheduler::{Schedule, ScheduleExpression, ScheduleTarget, Scheduler, SchedulerError};

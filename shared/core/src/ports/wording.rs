@@ -22,6 +22,9 @@ pub enum AiError {
     /// The answer contained a number the facts do not: it computed instead of rephrasing.
     #[error("invented_numbers: {0}")]
     InventedNumbers(String),
+    /// The API key could not be read (its parameter is missing, or unreadable).
+    #[error("api_key_unavailable: {0}")]
+    KeyUnavailable(String),
 }
 
 impl AiError {
@@ -33,6 +36,7 @@ impl AiError {
             AiError::Unreachable(_) => "unreachable".into(),
             AiError::Malformed(_) => "malformed_answer".into(),
             AiError::InventedNumbers(_) => "invented_numbers".into(),
+            AiError::KeyUnavailable(_) => "api_key_unavailable".into(),
         }
     }
 }
