@@ -74,6 +74,37 @@ where
     outcome
 }
 
+/// Runs one scheduled job and logs its one line: the job, how long it took, its counts, and the
+/// tenants whose part failed (`warn`) or the error that stopped it (`error`).
+pub async fn run_logged<F>(job: Flow, run: F) -> vigil_core::Result<FlowReport>
+where
+    F: std::future::Future<Output = vigil_core::Result<FlowReport>>,
+{
+    let started = std::time::Instant::now();
+    let outcome = run.await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match &outcome {
+        Ok(report) if report.failed_tenants.is_empty() => {
+            tracing::info!(target: "vigil::job", ?job, duration_ms, counts = %report.detail,
+                failed_tenants = 0, "job finished");
+        }
+        Ok(report) => {
+            let failed: Vec<&str> = report
+                .failed_tenants
+                .iter()
+                .map(|f| f.tenant.as_str())
+                .collect();
+            tracing::warn!(target: "vigil::job", ?job, duration_ms, counts = %report.detail,
+                failed_tenants = failed.len(), tenants = %failed.join(","),
+                "job finished; some tenants' parts failed");
+        }
+        Err(error) => {
+            tracing::error!(target: "vigil::job", ?job, duration_ms, %error, "job failed");
+        }
+    }
+    outcome
+}
+
 /// One message handed to a consumer, from SQS (Lambda) or the embedded queue (`vigil serve`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
