@@ -144,6 +144,12 @@ async fn serve_logs_each_request_delivery_attempt_and_job_without_secrets() {
     );
     assert!(fields["next_attempt_at"].is_string(), "{attempt}");
 
+    // AND the consumer's batch has its line
+    let batch = logs
+        .wait_for("vigil::job", |f| f["job"] == "message_batch")
+        .await;
+    assert!(batch["fields"]["messages"].as_u64() >= Some(1), "{batch}");
+
     // WHEN the rules run from the CLI, logging JSON
     let run = succeeded(
         vigil(dir.path())
