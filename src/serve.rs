@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use vigil_core::ports::{Queue, QueueRole, ReceivedMessage};
 use vigil_runtime::deployment::{CRON_FLOWS, CronFlow, Flow, FlowInvocation, FunctionName};
-use vigil_runtime::jobs::{FlowReport, Message, MessageHandler, handle_batch};
+use vigil_runtime::jobs::{FlowReport, Message, MessageHandler, handle_batch, run_logged};
 use vigil_runtime::{App, Backend, Config};
 
 /// Pollers per queue.
@@ -250,12 +250,8 @@ async fn run_schedules(
         let now = Utc::now();
         for (flow, due) in CRON_FLOWS.iter().zip(next.iter_mut()) {
             if due.is_some_and(|at| at <= now) {
-                match run_flow(&app, flow).await {
-                    Ok(report) => {
-                        tracing::info!(flow = ?report.flow, detail = %report.detail, "flow finished")
-                    }
-                    Err(e) => tracing::error!(flow = ?flow.flow, error = %e, "flow failed"),
-                }
+                // Its outcome is in the job's log line.
+                let _ = run_logged(flow.flow, run_flow(&app, flow)).await;
                 *due = next_fire(flow, now);
             }
         }

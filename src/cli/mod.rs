@@ -184,6 +184,8 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = config(&cli)?;
+    // Logs go to stderr, filtered by VIGIL_LOG; a command's own output stays on stdout.
+    vigil_runtime::init_tracing(&config);
     match cli.command {
         Command::Serve { addr, flows } => crate::serve::run(&config, addr, flows).await,
         Command::Infra(command) => infra::run(&config, command).await,
@@ -258,8 +260,14 @@ async fn run_rules(
     json: bool,
 ) -> anyhow::Result<()> {
     let now = now.unwrap_or_else(|| app.clock.now());
-    let (report, failed) =
-        vigil_rules::evaluate_all(&vigil_rules::Services::new(&app), now).await?;
+    let services = vigil_rules::Services::new(&app);
+    let tick = vigil_runtime::jobs::run_logged(
+        vigil_runtime::deployment::Flow::RulesTick,
+        vigil_rules::rules_tick(&services, now),
+    )
+    .await?;
+    let report: vigil_core::rules::EvaluationReport = serde_json::from_value(tick.detail)?;
+    let failed = tick.failed_tenants;
     if json {
         let mut answer = serde_json::to_value(&report)?;
         if let Some(fields) = answer.as_object_mut().filter(|_| !failed.is_empty()) {

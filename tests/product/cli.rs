@@ -40,10 +40,18 @@ pub(crate) fn vigil(data_dir: &std::path::Path) -> Command {
 /// flows it runs only the outbox sweep: the daily summary and the weekly review run on the real
 /// clock and would otherwise land in a test's sinks at 08:00 or on a Monday morning.
 pub(crate) fn serve(data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = vigil(data_dir)
+    let mut command = vigil(data_dir);
+    command
         .args(["serve", "--addr", "127.0.0.1:0", "--flows", "outbox_sweep"])
+        .stderr(Stdio::inherit());
+    started(command)
+}
+
+/// Spawns a `vigil serve` command listening on a free port; returns the child and its base URL.
+/// Its stdout is read here, its stderr left as the command has it.
+pub(crate) fn started(mut command: Command) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("vigil serve starts");
     let stdout = child.stdout.take().expect("stdout");
@@ -57,6 +65,23 @@ pub(crate) fn serve(data_dir: &std::path::Path) -> (Child, String) {
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (child, url)
+}
+
+/// Runs a `vigil` command that must succeed; its output.
+pub(crate) fn succeeded(command: &mut Command) -> std::process::Output {
+    let output = command.output().expect("vigil runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{command:?}: {stderr}");
+    output
+}
+
+/// Adds the webhook channel `default` to `url` for a tenant, from the CLI.
+pub(crate) fn add_webhook_channel(data_dir: &std::path::Path, tenant_id: &str, url: &str) {
+    succeeded(
+        vigil(data_dir)
+            .args(["channel", "add", "webhook", "--tenant", tenant_id])
+            .args(["--name", "default", "--url", url]),
+    );
 }
 
 fn stop(mut child: Child) -> std::process::ExitStatus {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vigil_contract::sinks::{HttpSink, SinkResponse, http_client};
 
-use crate::cli::{create_tenant, get_json, json_of, post_signed_event, serve, vigil};
+use crate::cli::{add_webhook_channel, create_tenant, get_json, json_of, post_signed_event, serve};
 
 /// Concurrent clients of the ingest burst.
 const CLIENTS: usize = 8;
@@ -128,16 +128,7 @@ async fn deliveries_in_flight_at_a_kill_go_out_soon_after_the_restart_with_the_s
     );
     let tenant = create_tenant(dir.path());
     let tenant_id = tenant["tenant_id"].as_str().unwrap();
-    let added = vigil(dir.path())
-        .args(["channel", "add", "webhook", "--tenant", tenant_id])
-        .args(["--name", "default", "--url", &sink.url("/hook")])
-        .output()
-        .unwrap();
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    add_webhook_channel(dir.path(), tenant_id, &sink.url("/hook"));
 
     // WHEN a batch of alerts is being delivered to it and the server is killed meanwhile
     let (server, url) = serve(dir.path());

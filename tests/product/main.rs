@@ -20,6 +20,7 @@ mod events;
 mod fairness;
 mod ingest;
 mod isolation;
+mod logs;
 mod rules;
 mod run_alerts;
 mod runs;

@@ -32,20 +32,22 @@ impl Services {
 /// Runs a scheduled flow of this function.
 pub async fn run_flow(services: &Services, invocation: FlowInvocation) -> Result<FlowReport> {
     match invocation.flow {
-        Flow::RulesTick => {
-            let (report, failed_tenants) = evaluate_all(services, services.clock.now()).await?;
-            Ok(FlowReport {
-                flow: Flow::RulesTick,
-                detail: serde_json::to_value(&report)
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-                failed_tenants,
-            })
-        }
+        Flow::RulesTick => rules_tick(services, services.clock.now()).await,
         other => Err(Error::invalid(
             "unknown_flow",
             format!("the rules function does not run {other:?}"),
         )),
     }
+}
+
+/// The rules tick as of `now`: every tenant's due windows, reported as a flow.
+pub async fn rules_tick(services: &Services, now: DateTime<Utc>) -> Result<FlowReport> {
+    let (report, failed_tenants) = evaluate_all(services, now).await?;
+    Ok(FlowReport {
+        flow: Flow::RulesTick,
+        detail: serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?,
+        failed_tenants,
+    })
 }
 
 /// Evaluates every tenant's rules as of `now`; one tenant's failure does not stop the others

@@ -1,4 +1,5 @@
-//! Domain errors mapped to HTTP once: `{"error":{"code","message"}}` with the right status.
+//! Domain errors mapped to HTTP once: `{"error":{"code","message","request_id"}}` with the right
+//! status.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,6 +21,21 @@ pub struct ErrorDetail {
     /// Each problem of a rejected document, at its JSON path (only for such documents).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<vigil_core::error::FieldProblem>,
+    /// The request's id, as answered in `x-request-id` and logged with the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 128)]
+    pub request_id: Option<String>,
+}
+
+impl ErrorDetail {
+    fn new(code: String, message: String, problems: Vec<vigil_core::error::FieldProblem>) -> Self {
+        ErrorDetail {
+            code,
+            message,
+            problems,
+            request_id: crate::request_log::current_request_id(),
+        }
+    }
 }
 
 /// Any error a handler returns.
@@ -80,11 +96,7 @@ impl IntoResponse for ApiError {
             _ => Vec::new(),
         };
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.0.code().to_string(),
-                message,
-                problems,
-            },
+            error: ErrorDetail::new(self.0.code().to_string(), message, problems),
         };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
@@ -120,11 +132,11 @@ pub async fn not_found() -> ApiError {
 /// Fallback for a known route called with a method it does not serve.
 pub async fn method_not_allowed() -> Response {
     let body = ErrorBody {
-        error: ErrorDetail {
-            code: "method_not_allowed".into(),
-            message: "this route does not accept that method".into(),
-            problems: Vec::new(),
-        },
+        error: ErrorDetail::new(
+            "method_not_allowed".into(),
+            "this route does not accept that method".into(),
+            Vec::new(),
+        ),
     };
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }

@@ -163,7 +163,11 @@ impl<S: ApiKeys + Send + Sync> FromRequestParts<S> for Caller {
                 "send Authorization: Bearer <api key>".into(),
             ))
         })?;
-        Ok(Caller(state.keys().authenticate(token).await?))
+        let caller = state.keys().authenticate(token).await?;
+        if let Some(tenant) = parts.extensions.get::<crate::request_log::RequestTenant>() {
+            tenant.record(&caller.tenant_id);
+        }
+        Ok(Caller(caller))
     }
 }
 

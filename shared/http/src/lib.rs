@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod paging;
+pub mod request_log;
 pub mod routes;
 pub mod state;
 

@@ -61,6 +61,14 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
             }
         }
     }
+    if let Some(components) = value.get_mut("components").and_then(|c| c.as_object_mut()) {
+        let headers = components
+            .entry("headers")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(headers) = headers.as_object_mut() {
+            headers.insert("RequestId".into(), request_id_header());
+        }
+    }
     restrict_schemas(&mut value);
     close_workflow_bodies(&mut value);
     open_flattened_schemas(&mut value);
@@ -349,6 +357,9 @@ fn add_common_responses(method: &str, operation: &mut serde_json::Map<String, se
         }
         // A response utoipa left without a description gets the status's own words.
         for (status, response) in responses.iter_mut() {
+            if let Some(response) = response.as_object_mut() {
+                add_request_id_header(response);
+            }
             if let Some(response) = response.as_object_mut()
                 && response
                     .get("description")
@@ -365,6 +376,29 @@ fn add_common_responses(method: &str, operation: &mut serde_json::Map<String, se
             }
         }
     }
+}
+
+/// Every answer carries the request's id (`request_log`), whatever route gave it: one header
+/// in the components, referred to by every response.
+const REQUEST_ID_HEADER_REF: &str = "#/components/headers/RequestId";
+
+fn add_request_id_header(response: &mut serde_json::Map<String, serde_json::Value>) {
+    let headers = response
+        .entry("headers")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(headers) = headers.as_object_mut() {
+        headers.insert(
+            crate::request_log::REQUEST_ID_HEADER.into(),
+            serde_json::json!({"$ref": REQUEST_ID_HEADER_REF}),
+        );
+    }
+}
+
+fn request_id_header() -> serde_json::Value {
+    serde_json::json!({
+        "description": "The request's id: the request's own `x-request-id` when it is 1 to 128 visible ASCII characters, else API Gateway's request id or one Vigil made. It is in the request's log line and in any error body.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": crate::request_log::MAX_REQUEST_ID_LEN},
+    })
 }
 
 /// A `#[serde(flatten)]`ed struct is documented as `allOf: [{$ref: Inner}, {the rest}]`. When

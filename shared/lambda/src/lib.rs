@@ -67,8 +67,9 @@ where
 {
     match payload {
         Invocation::Flow(invocation) => {
-            let report = run_flow(context, invocation).await?;
-            tracing::info!(flow = ?report.flow, detail = %report.detail, "flow finished");
+            let report =
+                vigil_runtime::jobs::run_logged(invocation.flow, run_flow(context, invocation))
+                    .await?;
             Ok(serde_json::to_value(report)?)
         }
         Invocation::Sqs(batch) => match handler {

@@ -74,6 +74,37 @@ where
     outcome
 }
 
+/// Runs one scheduled job and logs its one line: the job, how long it took, its counts, and the
+/// tenants whose part failed (`warn`) or the error that stopped it (`error`).
+pub async fn run_logged<F>(job: Flow, run: F) -> vigil_core::Result<FlowReport>
+where
+    F: std::future::Future<Output = vigil_core::Result<FlowReport>>,
+{
+    let started = std::time::Instant::now();
+    let outcome = run.await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match &outcome {
+        Ok(report) if report.failed_tenants.is_empty() => {
+            tracing::info!(target: "vigil::job", ?job, duration_ms, counts = %report.detail,
+                failed_tenants = 0, "job finished");
+        }
+        Ok(report) => {
+            let failed: Vec<&str> = report
+                .failed_tenants
+                .iter()
+                .map(|f| f.tenant.as_str())
+                .collect();
+            tracing::warn!(target: "vigil::job", ?job, duration_ms, counts = %report.detail,
+                failed_tenants = failed.len(), tenants = %failed.join(","),
+                "job finished; some tenants' parts failed");
+        }
+        Err(error) => {
+            tracing::error!(target: "vigil::job", ?job, duration_ms, %error, "job failed");
+        }
+    }
+    outcome
+}
+
 /// One message handed to a consumer, from SQS (Lambda) or the embedded queue (`vigil serve`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -102,28 +133,52 @@ pub trait MessageHandler: Send + Sync {
 }
 
 /// Handles a batch concurrently; returns the ids of the messages to redeliver. Each message
-/// runs in its own span and one failure does not fail the others.
+/// runs in its own span and one failure does not fail the others. The batch gets one log line:
+/// how many messages, how many come back, how many were dropped, and how long it took.
 pub async fn handle_batch(handler: &dyn MessageHandler, messages: &[Message]) -> Vec<String> {
+    let started = std::time::Instant::now();
     let outcomes = futures_util::future::join_all(messages.iter().map(|message| {
         let span =
             tracing::info_span!("message", id = %message.id, receive_count = message.receive_count);
         async move {
             match handler.handle(message).await {
-                Ok(()) => None,
+                Ok(()) => Handled::Done,
                 Err(error) if error.is_retryable() => {
                     tracing::warn!(%error, "message failed; it will be redelivered");
-                    Some(message.id.clone())
+                    Handled::Redeliver(message.id.clone())
                 }
                 Err(error) => {
                     tracing::error!(%error, "message can never be handled; dropping it");
-                    None
+                    Handled::Dropped
                 }
             }
         }
         .instrument(span)
     }))
     .await;
-    outcomes.into_iter().flatten().collect()
+    let dropped = outcomes
+        .iter()
+        .filter(|o| matches!(o, Handled::Dropped))
+        .count();
+    let redeliver: Vec<String> = outcomes
+        .into_iter()
+        .filter_map(|o| match o {
+            Handled::Redeliver(id) => Some(id),
+            Handled::Done | Handled::Dropped => None,
+        })
+        .collect();
+    tracing::info!(target: "vigil::job", job = "message_batch", messages = messages.len(),
+        redelivered = redeliver.len(), dropped,
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "batch handled");
+    redeliver
+}
+
+/// What became of one message of a batch.
+enum Handled {
+    Done,
+    Redeliver(String),
+    Dropped,
 }
 
 #[cfg(test)]

@@ -13,12 +13,14 @@ pub use hooks::SourceIp;
 
 use crate::state::{ApiServices, ApiState, IngestServices, IngestState};
 
-/// Adds what every served router needs: the body limit and JSON answers for unknown routes.
+/// Adds what every served router needs: the body limit, JSON answers for unknown routes, and
+/// the request id and log line of every request (outermost, so every answer has them).
 fn finish(router: Router, max_body_bytes: usize) -> Router {
     router
         .fallback(crate::error::not_found)
         .method_not_allowed_fallback(crate::error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(crate::request_log::layer))
 }
 
 /// The OpenAPI document of every Vigil HTTP route (admin API and hooks), as served.
@@ -77,6 +79,27 @@ mod tests {
             crate::openapi::dangling_refs(&doc),
             Vec::<String>::new(),
             "$refs the document does not define"
+        );
+    }
+
+    #[test]
+    fn every_documented_answer_carries_the_request_id_header() {
+        let doc = super::openapi_document();
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        for (path, item) in &paths {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                    assert_eq!(
+                        response["headers"]["x-request-id"]["$ref"],
+                        "#/components/headers/RequestId",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            doc["components"]["headers"]["RequestId"]["schema"]["maxLength"],
+            crate::request_log::MAX_REQUEST_ID_LEN
         );
     }
 

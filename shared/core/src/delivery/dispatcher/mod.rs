@@ -244,19 +244,34 @@ impl Dispatcher {
             policy.delay_before_attempt(attempt_number, rand::random::<f64>()),
         );
         let next = record.after_attempt(outcome, wait, exhausted, self.parts.clock.now());
-        if let SendOutcome::Retry { error, .. } | SendOutcome::Permanent { error } = outcome {
-            tracing::warn!(
-                channel,
-                attempt = attempt_number,
-                error,
-                "delivery attempt failed"
-            );
-        }
+        log_attempt(channel, &next, outcome, attempt_number);
         Attempt {
             channel: channel.to_owned(),
             dead_lettered: next.status == DeliveryStatus::Failed,
             record: next,
             over_quota: None,
+        }
+    }
+}
+
+/// One log line per delivery attempt: `info` when delivered, `warn` otherwise. Never the target's
+/// URL or the payload; the error text is the one the delivery record keeps (URLs stripped).
+fn log_attempt(channel: &str, next: &DeliveryRecord, outcome: &SendOutcome, attempt: u32) {
+    match outcome {
+        SendOutcome::Delivered { status } => tracing::info!(
+            target: "vigil::delivery", channel, kind = ?next.kind, attempt, outcome = "delivered",
+            http_status = *status, "delivery attempt"
+        ),
+        SendOutcome::Retry { error, .. } | SendOutcome::Permanent { error } => {
+            let outcome = match next.status {
+                DeliveryStatus::Failed => "dead_lettered",
+                _ => "will_retry",
+            };
+            let next_attempt_at = next.next_attempt_at.map(|at| at.to_rfc3339());
+            tracing::warn!(
+                target: "vigil::delivery", channel, kind = ?next.kind, attempt, outcome,
+                next_attempt_at, error, "delivery attempt failed"
+            );
         }
     }
 }
