@@ -1,5 +1,6 @@
 //! Command-line interface: global options, subcommands, and their output (text or `--json`).
 
+mod backup;
 mod delivery;
 mod demo;
 mod dlq;
@@ -60,6 +61,10 @@ pub enum Command {
         )]
         flows: crate::serve::ScheduledFlows,
     },
+    /// Copy the embedded store's data directory to one file, consistent while `vigil serve` runs.
+    Backup(backup::BackupArgs),
+    /// Put a backup in place as a data directory (`--data-dir` names it); stop `vigil serve` first.
+    Restore(backup::RestoreArgs),
     /// Create and list tenants.
     #[command(subcommand)]
     Tenant(tenants::TenantCommand),
@@ -189,6 +194,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { addr, flows } => crate::serve::run(&config, addr, flows).await,
         Command::Infra(command) => infra::run(&config, command).await,
+        Command::Backup(args) => {
+            embedded_only(&config)?;
+            backup::back_up(&config.data_dir, &args)
+        }
+        Command::Restore(args) => {
+            embedded_only(&config)?;
+            // The directory a restore replaces is never a default the operator did not name.
+            let data_dir = cli
+                .data_dir
+                .as_deref()
+                .context("restore needs --data-dir DIR (or VIGIL_DATA_DIR)")?;
+            backup::restore(data_dir, &args)
+        }
         Command::Tenant(command) => with_app(&config, |app| tenants::run(app, command)).await,
         Command::Key(command) => with_app(&config, |app| keys::run(app, command)).await,
         Command::Channel(command) => {
@@ -236,6 +254,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dispatch { once: _, json } => {
             with_app(&config, |app| delivery::dispatch_once(app, json)).await
         }
+    }
+}
+
+/// Refuses a command that works on the embedded store's files when the backend is AWS.
+fn embedded_only(config: &Config) -> anyhow::Result<()> {
+    match config.store {
+        StoreKind::Sqlite => Ok(()),
+        StoreKind::Aws => anyhow::bail!(
+            "backup and restore copy the embedded store's data directory; on AWS use DynamoDB's backups"
+        ),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `vigil` binary as a newcomer uses it: serve, create a tenant while it runs, post a signed
 //! event twice, see it stored once, stop cleanly. Bad input exits non-zero with a message.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -84,7 +85,7 @@ pub(crate) fn add_webhook_channel(data_dir: &std::path::Path, tenant_id: &str, u
     );
 }
 
-fn stop(mut child: Child) -> std::process::ExitStatus {
+pub(crate) fn stop(mut child: Child) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     Command::new("kill")
         .args(["-TERM", &pid])
@@ -334,15 +335,34 @@ fn credentials_are_rotated_from_the_cli_and_secrets_are_sealed_with_a_private_ke
 /// `vigil tenant create Acme --json`, parsed.
 /// GETs `url` with `api_key` and reads the JSON answer.
 pub(crate) async fn get_json(client: &reqwest::Client, url: &str, api_key: &str) -> Value {
-    client
-        .get(url)
-        .bearer_auth(api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    json_answer(client.get(url).bearer_auth(api_key)).await
+}
+
+/// POSTs `body` to `url` with `api_key` and reads the JSON answer.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    api_key: &str,
+    body: &Value,
+) -> Value {
+    json_answer(client.post(url).bearer_auth(api_key).json(body)).await
+}
+
+async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Signs and posts one domain event; returns the HTTP status, or none when no answer came.
+pub(crate) async fn post_event(
+    client: &reqwest::Client,
+    url: &str,
+    tenant: &Value,
+    id: &str,
+) -> Option<u16> {
+    let body = json!({"id": id, "type": "client.activity", "occurred_at": "2026-11-22T10:00:00Z",
+        "subject": {"client_id": "c1"}, "data": {}})
+    .to_string();
+    post_signed_event(client, url, tenant, id, &body).await
 }
 
 /// Posts a domain event signed with the tenant's webhook secret as message `webhook_id`; the
@@ -374,6 +394,33 @@ pub(crate) async fn post_signed_event(
         .await
         .ok()?;
     Some(response.status().as_u16())
+}
+
+/// Every domain event id the tenant has stored, read page by page over the API.
+pub(crate) async fn stored_event_ids(
+    client: &reqwest::Client,
+    url: &str,
+    api_key: &str,
+) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = client
+            .get(format!("{url}/api/v1/domain-events"))
+            .query(&[("limit", "200")])
+            .bearer_auth(api_key);
+        if let Some(cursor) = &cursor {
+            request = request.query(&[("cursor", cursor)]);
+        }
+        let page: Value = request.send().await.unwrap().json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            ids.insert(item["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return ids,
+        }
+    }
 }
 
 pub(crate) fn create_tenant(data_dir: &std::path::Path) -> Value {

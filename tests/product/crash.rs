@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vigil_contract::sinks::{HttpSink, SinkResponse, http_client};
 
-use crate::cli::{add_webhook_channel, create_tenant, get_json, json_of, post_signed_event, serve};
+use crate::cli::{
+    add_webhook_channel, create_tenant, get_json, json_of, post_event, serve, stored_event_ids,
+};
 
 /// Concurrent clients of the ingest burst.
 const CLIENTS: usize = 8;
@@ -24,37 +26,6 @@ const REDELIVERY_BOUND: Duration = Duration::from_secs(30);
 fn kill_hard(mut child: Child) {
     child.kill().expect("SIGKILL is delivered");
     child.wait().expect("the killed server is reaped");
-}
-
-/// Signs and posts one domain event; returns the HTTP status, or none when no answer came.
-async fn post_event(client: &reqwest::Client, url: &str, tenant: &Value, id: &str) -> Option<u16> {
-    let body = json!({"id": id, "type": "client.activity", "occurred_at": "2026-11-22T10:00:00Z",
-        "subject": {"client_id": "c1"}, "data": {}})
-    .to_string();
-    post_signed_event(client, url, tenant, id, &body).await
-}
-
-/// Every domain event id the tenant has stored, read page by page over the API.
-async fn stored_event_ids(client: &reqwest::Client, url: &str, api_key: &str) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut request = client
-            .get(format!("{url}/api/v1/domain-events"))
-            .query(&[("limit", "200")])
-            .bearer_auth(api_key);
-        if let Some(cursor) = &cursor {
-            request = request.query(&[("cursor", cursor)]);
-        }
-        let page: Value = request.send().await.unwrap().json().await.unwrap();
-        for item in page["items"].as_array().unwrap() {
-            ids.insert(item["id"].as_str().unwrap().to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return ids,
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

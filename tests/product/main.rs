@@ -5,6 +5,7 @@
 mod harness;
 
 mod api;
+mod backup;
 mod cli;
 mod console;
 mod console_deliveries;

@@ -89,16 +89,7 @@ impl ProcessInstance {
         let Some(path) = self.lock_path(instance) else {
             return false;
         };
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
-            Err(_) => return false,
-        };
-        match file.try_lock_shared() {
-            Ok(()) => true,
-            Err(TryLockError::WouldBlock) => false,
-            Err(TryLockError::Error(_)) => false,
-        }
+        lock_is_free(&path)
     }
 
     /// The other instances with a lock file.
@@ -145,6 +136,31 @@ impl ProcessInstance {
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
     }
+}
+
+/// Whether the lock file at `path` is gone or unlocked: its process has stopped. Unreadable
+/// counts as held, so a doubt never takes a live process for a stopped one.
+fn lock_is_free(path: &Path) -> bool {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+        Err(_) => return false,
+    };
+    match file.try_lock_shared() {
+        Ok(()) => true,
+        Err(TryLockError::WouldBlock) => false,
+        Err(TryLockError::Error(_)) => false,
+    }
+}
+
+/// Whether a process has `data_dir` open now (one of its lock files is held).
+pub(crate) fn running_on(data_dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(data_dir.join(INSTANCES_DIR)) else {
+        return false;
+    };
+    entries.filter_map(|entry| entry.ok()).any(|entry| {
+        entry.file_name().to_string_lossy().ends_with(LOCK_SUFFIX) && !lock_is_free(&entry.path())
+    })
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod announce;
+pub mod backup;
 mod bus;
 mod cipher;
 pub mod cron;

@@ -146,3 +146,32 @@ async fn a_data_directory_of_a_newer_build_is_refused_and_left_alone() {
     );
     assert_eq!(user_version(dir.path()), later as i64);
 }
+
+#[tokio::test]
+async fn a_backup_of_a_version_1_directory_restores_and_is_upgraded_at_the_next_start() {
+    // GIVEN a backup of a data directory as a version-1 build left it
+    let old = tempfile::tempdir().unwrap();
+    write_database(old.path(), WRITTEN_BY_VERSION_1);
+    write_database(old.path(), VERSION_1_ROWS);
+    let file = old.path().join("old.backup");
+    let made = crate::backup::back_up(old.path(), &file, false).unwrap();
+    assert_eq!(made.schema_version, 1);
+
+    // WHEN it is restored into a new directory
+    let restored = tempfile::tempdir().unwrap();
+    let report = crate::backup::restore(&file, restored.path(), false).unwrap();
+
+    // THEN the restore says the next start upgrades it, and that start keeps its data
+    assert_eq!(report.schema_version, 1);
+    assert!(report.upgraded_on_next_start);
+    let backend =
+        EmbeddedBackend::open(restored.path(), &ResourceNames::default(), test_routes()).unwrap();
+    let item = backend
+        .ports()
+        .store
+        .get(&Key::new("T#acme", "EVT#1"))
+        .await;
+    assert!(item.unwrap().is_some(), "the item is kept");
+    backend.shutdown().await;
+    assert_eq!(user_version(restored.path()), SCHEMA_VERSION as i64);
+}
