@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use vigil_core::ports::{ParameterError, Parameters};
-use vigil_core::secret::Secret;
 
 use crate::SdkConfig;
 use crate::error::describe;
@@ -22,7 +21,7 @@ impl SsmParameters {
 
 #[async_trait]
 impl Parameters for SsmParameters {
-    async fn secret(&self, name: &str) -> Result<Secret, ParameterError> {
+    async fn secret(&self, name: &str) -> Result<String, ParameterError> {
         let failed = |reason: String| ParameterError {
             name: name.to_owned(),
             reason,
@@ -39,7 +38,6 @@ impl Parameters for SsmParameters {
             .parameter
             .and_then(|p| p.value)
             .filter(|v| !v.is_empty())
-            .map(Secret::from)
             .ok_or_else(|| failed("it has no value".into()))
     }
 }

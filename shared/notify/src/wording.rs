@@ -60,7 +60,7 @@ impl OpenAiWording {
             AiKey::Fixed(key) => Ok(Some(key.clone())),
             AiKey::Unreadable(why) => Err(AiError::KeyUnavailable(why.clone())),
             AiKey::Parameter(key) => match key.get().await {
-                Ok(secret) => Ok(Some(secret.expose().to_owned())),
+                Ok(key) => Ok(Some(key)),
                 Err(error) => {
                     tracing::error!(%error, "the AI model's API key could not be read");
                     Err(AiError::KeyUnavailable(error.to_string()))

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use crate::secret::Secret;
-
 /// Why a parameter could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("parameter {name} could not be read: {reason}")]
@@ -18,8 +16,8 @@ pub struct ParameterError {
 
 #[async_trait]
 pub trait Parameters: Send + Sync {
-    /// The decrypted value of the parameter `name`.
-    async fn secret(&self, name: &str) -> Result<Secret, ParameterError>;
+    /// The decrypted value of the parameter `name` (kept out of every `Debug` by its holder).
+    async fn secret(&self, name: &str) -> Result<String, ParameterError>;
 }
 
 /// One secret parameter, read on first use and kept; read again once `forget` is called (the
@@ -27,7 +25,7 @@ pub trait Parameters: Send + Sync {
 pub struct CachedParameter {
     parameters: Arc<dyn Parameters>,
     name: String,
-    cached: Mutex<Option<Secret>>,
+    cached: Mutex<Option<String>>,
 }
 
 impl CachedParameter {
@@ -44,7 +42,7 @@ impl CachedParameter {
     }
 
     /// The value: the kept one, else read now (one read at a time).
-    pub async fn get(&self) -> Result<Secret, ParameterError> {
+    pub async fn get(&self) -> Result<String, ParameterError> {
         let mut cached = self.cached.lock().await;
         if let Some(secret) = cached.as_ref() {
             return Ok(secret.clone());
@@ -82,7 +80,7 @@ mod tests {
 
     #[async_trait]
     impl Parameters for Counting {
-        async fn secret(&self, name: &str) -> Result<Secret, ParameterError> {
+        async fn secret(&self, name: &str) -> Result<String, ParameterError> {
             let n = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
             if self.failing.contains(&n) {
                 return Err(ParameterError {
@@ -90,7 +88,7 @@ mod tests {
                     reason: "unreachable".into(),
                 });
             }
-            Ok(Secret::from(format!("value-{n}")))
+            Ok(format!("value-{n}"))
         }
     }
 
@@ -106,20 +104,11 @@ mod tests {
             failed.err().map(|e| e.to_string()),
             Some("parameter /vigil/ai-key could not be read: unreachable".into())
         );
-        assert_eq!(
-            key.get().await.map(|s| s.expose().to_owned()),
-            Ok("value-2".into())
-        );
-        assert_eq!(
-            key.get().await.map(|s| s.expose().to_owned()),
-            Ok("value-2".into())
-        );
+        assert_eq!(key.get().await, Ok("value-2".into()));
+        assert_eq!(key.get().await, Ok("value-2".into()));
         assert_eq!(source.reads.load(Ordering::SeqCst), 2);
         key.forget().await;
-        assert_eq!(
-            key.get().await.map(|s| s.expose().to_owned()),
-            Ok("value-3".into())
-        );
+        assert_eq!(key.get().await, Ok("value-3".into()));
         assert!(!format!("{key:?}").contains("value"));
     }
 }
